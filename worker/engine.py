@@ -1,0 +1,179 @@
+"""Run a robot program on seeds of a task: reset the simulator, serve the sandbox, trace, judge success.
+
+Plain Python (no Django). One simulator per task is kept per process and reset per episode; the
+program runs in a fresh sandbox process per episode (see worker.sandbox).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from worker.events import EpisodeResult, EpisodeStart, Sink
+from worker.robot import status as st
+from worker.robot.api import RobotAPI
+from worker.robot.ik import IKSolver
+from worker.robot.media import MediaStore
+from worker.robot.tracer import Tracer
+from worker.sandbox.host import SandboxLimits, run_program
+from worker.sim.catalog import TaskSpec
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED_SIMULATORS = 2
+
+
+@dataclass
+class EngineSettings:
+    """Per-run execution settings.
+
+    wall_seconds: per-episode wall-clock limit (program + robot API time); memory_mb: sandbox address
+    space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
+    media root).
+    """
+
+    wall_seconds: float = 120.0
+    memory_mb: int = 1024
+    trace: bool = True
+    keyframes: bool = True
+
+
+def program_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+class _Simulators:
+    """Per-process simulator cache: building an env costs seconds, resetting it milliseconds."""
+
+    def __init__(self):
+        self._cache: collections.OrderedDict[str, tuple] = collections.OrderedDict()
+
+    def get(self, spec: TaskSpec):
+        entry = self._cache.get(spec.key)
+        if entry is None:
+            entry = (make_adapter(spec), IKSolver())
+            self._cache[spec.key] = entry
+            while len(self._cache) > MAX_CACHED_SIMULATORS:
+                _, (old, _) = self._cache.popitem(last=False)
+                old.close()
+        self._cache.move_to_end(spec.key)
+        return entry
+
+    def drop(self, spec: TaskSpec) -> None:
+        entry = self._cache.pop(spec.key, None)
+        if entry:
+            try:
+                entry[0].close()
+            except Exception:
+                log.exception("closing a broken simulator failed")
+
+
+SIMULATORS = _Simulators()
+
+
+def make_adapter(spec: TaskSpec):
+    if spec.benchmark == "robosuite":
+        from worker.sim.robosuite_env import RobosuiteAdapter
+
+        return RobosuiteAdapter(spec)
+    raise ValueError(f"no simulator adapter for benchmark {spec.benchmark!r}")
+
+
+def run_episode(
+    spec: TaskSpec,
+    program: str,
+    seed: int,
+    sink: Sink,
+    settings: EngineSettings | None = None,
+    media_root: str | None = None,
+) -> EpisodeResult:
+    """Run ``program`` on one seed; every outcome (including engine failures) becomes a result."""
+    settings = settings or EngineSettings()
+    digest = program_hash(program)
+    handle = sink.episode_started(EpisodeStart(spec.key, int(seed), digest))
+    started = time.monotonic()
+    try:
+        result = _run(spec, program, int(seed), sink, handle, settings, media_root, digest)
+    except Exception as exc:
+        log.exception("episode of %s seed %s failed inside the engine", spec.key, seed)
+        SIMULATORS.drop(spec)  # a simulator that raised may be in any state; rebuild it next time
+        result = EpisodeResult(
+            seed=int(seed),
+            success=False,
+            status=st.INTERNAL_ERROR,
+            error=f"{type(exc).__name__}: {exc}",
+            stderr=traceback.format_exc()[-4000:],
+            program_hash=digest,
+        )
+    result.duration_s = round(time.monotonic() - started, 3)
+    sink.episode_finished(handle, result)
+    return result
+
+
+def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> EpisodeResult:
+    adapter, ik = SIMULATORS.get(spec)
+    adapter.reset(seed)
+    media = None
+    if settings.trace and settings.keyframes and media_root:
+        prefix_fn: Callable | None = getattr(sink, "media_prefix", None)
+        prefix = prefix_fn(handle) if prefix_fn else f"keyframes/{uuid.uuid4().hex}"
+        media = MediaStore(media_root, prefix)
+    tracer = Tracer(
+        enabled=settings.trace,
+        media=media,
+        emit=lambda record: sink.call_recorded(handle, record),
+        capture_frame=lambda: (None, ""),
+        sim_time=adapter.sim_time,
+    )
+    api = RobotAPI(adapter, tracer, ik=ik)
+    tracer.capture_frame = api.capture_frame
+    outcome = run_program(
+        program,
+        api.sandbox_specs(),
+        api.dispatch,
+        SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
+    )
+    judged = outcome.status not in (st.POLICY_VIOLATION, st.SANDBOX_CRASH)
+    success = judged and adapter.success()
+    keyframes = []
+    if media is not None:
+        frame, camera = api.capture_frame()
+        keyframes.append(media.save(frame, kind="frame", camera=camera, label="final", stem="final"))
+    return EpisodeResult(
+        seed=seed,
+        success=bool(success),
+        status=outcome.status,
+        error=outcome.error,
+        error_line=outcome.line,
+        reward=adapter.reward() if judged else 0.0,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        sim_time=round(adapter.sim_time(), 4),
+        n_calls=outcome.api_calls,
+        program_hash=digest,
+        keyframes=keyframes,
+    )
+
+
+def run_episodes(
+    spec: TaskSpec,
+    program: str,
+    seeds: Iterable[int],
+    sink: Sink,
+    settings: EngineSettings | None = None,
+    media_root: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[EpisodeResult]:
+    """Run ``program`` on each seed in order; ``should_stop()`` is checked between episodes."""
+    results = []
+    for seed in seeds:
+        if should_stop is not None and should_stop():
+            break
+        results.append(run_episode(spec, program, seed, sink, settings, media_root))
+    return results

@@ -1,0 +1,105 @@
+"""Events the execution engine emits, and the sink protocol that persists them.
+
+The engine never imports Django: it hands these plain records to a sink. ``runs.sink.DjangoSink``
+writes rows and broadcasts after commit; tests and benchmarks use :class:`MemorySink`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class KeyframeRecord:
+    """An image file written under the media root. ``path`` is relative to it (forward slashes)."""
+
+    path: str
+    kind: str  # "frame" (a camera image) | "overlay" (annotations drawn on a frame)
+    camera: str
+    label: str
+    width: int
+    height: int
+
+
+@dataclass
+class CallRecord:
+    """One primitive call, as DESIGN section 4 describes; logged even when the call fails."""
+
+    seq: int
+    primitive: str
+    args: dict
+    result: Any = None
+    status: str = "OK"
+    message: str = ""
+    error: str = ""
+    line: int = 0
+    stack: list = field(default_factory=list)
+    started_at: float = 0.0  # unix time, seconds
+    duration_ms: float = 0.0
+    sim_time: float = 0.0  # simulator seconds at the end of the call
+    keyframes: list[KeyframeRecord] = field(default_factory=list)
+    artifacts: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpisodeStart:
+    task_key: str
+    seed: int
+    program_hash: str
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    success: bool
+    status: str
+    error: str = ""
+    error_line: int = 0
+    reward: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    sim_time: float = 0.0
+    n_calls: int = 0
+    program_hash: str = ""
+    keyframes: list[KeyframeRecord] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    def episode_started(self, start: EpisodeStart) -> Any: ...
+
+    def call_recorded(self, handle: Any, record: CallRecord) -> None: ...
+
+    def episode_finished(self, handle: Any, result: EpisodeResult) -> None: ...
+
+
+class MemorySink:
+    """Keeps everything in lists; ``episodes[i]`` is ``{"start", "calls", "result"}``."""
+
+    def __init__(self):
+        self.episodes: list[dict] = []
+
+    def episode_started(self, start):
+        self.episodes.append({"start": start, "calls": [], "result": None})
+        return len(self.episodes) - 1
+
+    def call_recorded(self, handle, record):
+        self.episodes[handle]["calls"].append(record)
+
+    def episode_finished(self, handle, result):
+        self.episodes[handle]["result"] = result
+
+
+class NullSink:
+    def episode_started(self, start):
+        return None
+
+    def call_recorded(self, handle, record):
+        pass
+
+    def episode_finished(self, handle, result):
+        pass

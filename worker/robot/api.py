@@ -1,0 +1,509 @@
+"""The camera-only robot API that programs call, with names from the public CaP-X / ASPIRE reduced API.
+
+Every public primitive is traced. Frames: "world" below is the robot0 base frame (x forward, y left,
+z up, origin at the arm's base), positions in metres, orientations as unit quaternions [w, x, y, z].
+Images are (H, W, 3) uint8 with row 0 at the top, depth (H, W) float32 metres, intrinsics (3, 3),
+camera poses (4, 4) camera-to-world with OpenCV axes (x right, y down, z forward).
+
+The gripper pose used by solve_ik / move_to_pose is the grasp point midway between the fingertips;
+its z axis points from the hand towards the fingertips (the approach direction) and its y axis along
+the line joining the fingers. Top-down grasp: quaternion [0, 1, 0, 0] (z down, fingers along world y).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import inspect
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import geometry as geo
+from . import status as st
+from .ik import IKSolver
+from .media import draw_detections
+from .segmenter import CpuSegmenter
+from .tracer import CallContext, Tracer
+
+#: robosuite's grip site closes the fingers along its x axis (measured); the published API follows the
+#: panda_hand convention with the fingers along y. So pose_site = pose_api @ API_TO_SITE, a +90 degree
+#: turn about the approach axis z, and pose_api = pose_site @ SITE_TO_API.
+API_TO_SITE = np.array([[0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+SITE_TO_API = API_TO_SITE.T
+
+#: A closed Panda gripper with nothing between the fingers measures about 1-2 mm (measured).
+EMPTY_GRIPPER_WIDTH = 0.005
+#: Joint error (rad) under which a joint move counts as reached.
+REACHED_TOL = 0.01
+OBSERVATION_CACHE = 12
+
+
+@dataclass(frozen=True)
+class PrimitiveSpec:
+    name: str
+    method: str
+    after_frame: bool
+    alias_of: str = ""
+
+
+def primitive(after_frame: bool = False, aliases: tuple[str, ...] = ()):
+    """Mark a RobotAPI method as a program-callable primitive (first parameter after self: ctx)."""
+
+    def mark(fn):
+        fn._primitive = {"after_frame": after_frame, "aliases": aliases}
+        return fn
+
+    return mark
+
+
+class RobotAPI:
+    """The primitives of one episode, bound to a simulator adapter and a tracer."""
+
+    def __init__(self, adapter, tracer: Tracer, ik: IKSolver | None = None, segmenter: CpuSegmenter | None = None):
+        self.adapter = adapter
+        self.spec = adapter.spec
+        self.tracer = tracer
+        self.ik = ik or IKSolver()
+        self.segmenter = segmenter or CpuSegmenter()
+        self._observations: collections.OrderedDict[bytes, object] = collections.OrderedDict()
+        self._T_sim_api = adapter.base_pose(0)
+        self._T_api_sim = geo.invert_transform(self._T_sim_api)
+        self._primitives = self._collect()
+
+    # -- registry --------------------------------------------------------------------------------
+    @classmethod
+    def _collect(cls) -> dict[str, PrimitiveSpec]:
+        out = {}
+        for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+            meta = getattr(fn, "_primitive", None)
+            if meta is None:
+                continue
+            out[attr] = PrimitiveSpec(attr, attr, meta["after_frame"])
+            for alias in meta["aliases"]:
+                out[alias] = PrimitiveSpec(alias, attr, meta["after_frame"], alias_of=attr)
+        return out
+
+    @classmethod
+    def signature(cls, method: str) -> inspect.Signature:
+        sig = inspect.signature(getattr(cls, method))
+        params = list(sig.parameters.values())[2:]  # drop self, ctx
+        return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+
+    @classmethod
+    def reference(cls) -> list[dict]:
+        """[{"name", "signature", "doc", "alias_of"}] for every primitive, from the docstrings."""
+        out = []
+        for name, spec in sorted(cls._collect().items()):
+            doc = inspect.getdoc(getattr(cls, spec.method)) or ""
+            if spec.alias_of:
+                doc = f"Alias of {spec.alias_of}, kept so programs written for the published API run unchanged."
+            out.append({"name": name, "signature": f"{name}{cls.signature(spec.method)}", "doc": doc, "alias_of": spec.alias_of})
+        return out
+
+    def sandbox_specs(self) -> list[dict]:
+        return [{"name": r["name"], "doc": f"{r['signature']}\n\n{r['doc']}"} for r in self.reference()]
+
+    def dispatch(self, name: str, args: list, kwargs: dict, line: int = 0, stack: list | None = None):
+        """Run one primitive for the sandbox; raises TypeError/ValueError for bad arguments."""
+        spec = self._primitives.get(name)
+        if spec is None:
+            raise TypeError(f"{name} is not a robot API function")
+        method = getattr(self, spec.method)
+        ctx = CallContext(self.tracer.enabled)
+        try:
+            bound = self.signature(spec.method).bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+        except TypeError as exc:
+            arguments = {"args": list(args), **kwargs}
+            message = f"{name}{self.signature(spec.method)}: {exc}"
+
+            def call(_ctx, **_):
+                raise TypeError(message)
+
+            return self.tracer.invoke(name, call, arguments, line, stack or [], False, ctx)
+        return self.tracer.invoke(name, lambda c, **kw: method(c, **kw), arguments, line, stack or [], spec.after_frame, ctx)
+
+    # -- frames ----------------------------------------------------------------------------------
+    def _to_api(self, T_sim: np.ndarray) -> np.ndarray:
+        return self._T_api_sim @ T_sim
+
+    def _to_sim(self, T_api: np.ndarray) -> np.ndarray:
+        return self._T_sim_api @ T_api
+
+    def capture_frame(self) -> tuple[np.ndarray, str]:
+        camera = self.spec.keyframe_camera
+        return self.adapter.render(camera, depth=False).rgb, camera
+
+    def _cartesian(self, arm: int) -> np.ndarray:
+        T = self._to_api(self.adapter.ee_pose(arm)) @ SITE_TO_API
+        fraction = self.adapter.gripper_width(arm) / max(self.adapter.gripper_max_width(arm), 1e-9)
+        return np.concatenate([T[:3, 3], geo.matrix_to_quat(T[:3, :3]), [min(1.0, fraction)]])
+
+    # -- perception ------------------------------------------------------------------------------
+    @primitive()
+    def get_observation(self, ctx: CallContext, camera_names: list[str] | None = None) -> dict:
+        """Render the task's cameras and read the robot's proprioception.
+
+        Args:
+            camera_names: optional list of camera names to render (default: every camera of the task;
+                fewer cameras is faster, each costs about 50-100 ms on a CPU).
+
+        Returns:
+            dict with, for each camera name (e.g. "agentview", "robot0_robotview", "robot0_eye_in_hand"):
+                {"images": {"rgb": (H, W, 3) uint8, "depth": (H, W) float32 metres},
+                 "intrinsics": (3, 3) float64, "pose_mat": (4, 4) float64 camera-to-world}
+            and for each arm i:
+                "robot{i}_cartesian_pos": (8,) [x, y, z, qw, qx, qy, qz, gripper_fraction] of the grasp
+                    point in world frame; gripper_fraction is 1 fully open, 0 closed.
+                "robot{i}_joint_pos": (7,) joint angles in radians.
+
+        Raises:
+            ValueError: an unknown camera name.
+        """
+        cameras = list(self.spec.cameras)
+        if camera_names is not None:
+            if isinstance(camera_names, str):
+                camera_names = [camera_names]
+            unknown = [c for c in camera_names if c not in cameras]
+            if unknown:
+                raise ValueError(f"unknown camera(s) {unknown}; this task's cameras are {cameras}")
+            cameras = list(camera_names)
+        obs: dict = {}
+        for camera in cameras:
+            frame = self.adapter.render(camera, depth=True, segmentation=True)
+            pose = self._to_api(frame.pose)
+            self._remember(frame)
+            obs[camera] = {
+                "images": {"rgb": frame.rgb, "depth": frame.depth},
+                "intrinsics": frame.intrinsics,
+                "pose_mat": pose,
+            }
+            ctx.keyframe(frame.rgb, "frame", camera, camera)
+        for arm in range(self.spec.arms):
+            obs[f"robot{arm}_cartesian_pos"] = self._cartesian(arm)
+            obs[f"robot{arm}_joint_pos"] = self.adapter.joint_positions(arm)
+        return obs
+
+    def _remember(self, frame) -> None:
+        key = hashlib.blake2b(frame.rgb.tobytes(), digest_size=16).digest()
+        self._observations[key] = frame
+        self._observations.move_to_end(key)
+        while len(self._observations) > OBSERVATION_CACHE:
+            self._observations.popitem(last=False)
+
+    def _frame_for(self, rgb, fn: str):
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"rgb must be an (H, W, 3) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
+        frame = self._observations.get(hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).digest())
+        if frame is None:
+            raise ValueError(
+                f"{fn} needs an rgb image exactly as returned by get_observation in this episode "
+                "(the CPU segmenter works on the camera frame it was rendered with; crop or edit masks, not the image)"
+            )
+        return frame
+
+    def _objects(self):
+        return self.adapter.scene_objects()
+
+    @primitive(aliases=("segment_sam3_text_prompt",))
+    def segment_text_prompt(self, ctx: CallContext, rgb, text_prompt: str) -> list[dict]:
+        """Segment the objects a text prompt describes in a camera image.
+
+        Args:
+            rgb: (H, W, 3) uint8 image exactly as returned by get_observation.
+            text_prompt: what to find, e.g. "red cube", "table", "gripper".
+
+        Returns:
+            list of detections, best first (empty when nothing matches): each a dict with
+                "mask": (H, W) bool, True on the object's visible pixels;
+                "box": [x1, y1, x2, y2] pixel extents of the mask;
+                "score": float in [0, 1], the model's confidence (vague prompts and heavily occluded
+                    objects score lower, and a vague prompt can match the wrong object);
+                "label": the object category the model recognised.
+            No poses: locate objects with mask_to_world_points on the same camera's depth.
+
+        Raises:
+            ValueError: rgb is not an image from get_observation, or text_prompt is empty.
+        """
+        if not isinstance(text_prompt, str) or not text_prompt.strip():
+            raise ValueError("text_prompt must be a non-empty string")
+        frame = self._frame_for(rgb, "segment_text_prompt")
+        detections = [d.as_dict() for d in self.segmenter.segment_text(frame.segmentation, self._objects(), text_prompt)]
+        self._annotate_detections(ctx, frame, detections, text_prompt)
+        return detections
+
+    @primitive(aliases=("segment_sam3_point_prompt",))
+    def segment_point_prompt(self, ctx: CallContext, rgb, point_coords) -> list[dict]:
+        """Segment the object(s) under pixel point prompts.
+
+        Args:
+            rgb: (H, W, 3) uint8 image exactly as returned by get_observation.
+            point_coords: one (x, y) pixel or a list of them (x = column, y = row).
+
+        Returns:
+            list of detections (same dict layout as segment_text_prompt), one per distinct object
+            under the points, in point order; background points give nothing.
+
+        Raises:
+            ValueError: a point outside the image, or rgb not from get_observation.
+        """
+        frame = self._frame_for(rgb, "segment_point_prompt")
+        pts = np.asarray(point_coords, dtype=np.float64)
+        if pts.shape == (2,):
+            pts = pts.reshape(1, 2)
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0:
+            raise ValueError(f"point_coords must be (x, y) or a list of (x, y) pixels, got shape {pts.shape}")
+        detections = [d.as_dict() for d in self.segmenter.segment_points(frame.segmentation, self._objects(), pts)]
+        self._annotate_detections(ctx, frame, detections, f"points {pts.astype(int).tolist()}"[:40])
+        return detections
+
+    def _annotate_detections(self, ctx: CallContext, frame, detections: list[dict], title: str) -> None:
+        if not detections:
+            ctx.set_status(st.NO_DETECTION, f"nothing in the {frame.camera} image matched {title!r}")
+        ctx.artifact(
+            "detections",
+            [{"label": d["label"], "score": d["score"], "box": d["box"], "pixels": int(d["mask"].sum())} for d in detections],
+        )
+        ctx.keyframe(lambda: draw_detections(frame.rgb, detections, title), "overlay", frame.camera, "masks")
+
+    # -- geometry --------------------------------------------------------------------------------
+    @primitive()
+    def mask_to_world_points(self, ctx: CallContext, mask, depth, intrinsics, pose_mat) -> np.ndarray:
+        """Back-project the masked pixels of a depth image to 3-D points in the world frame.
+
+        Args:
+            mask: (H, W) bool (or 0/1) pixel mask, e.g. a detection's "mask".
+            depth: (H, W) float32 depth in metres from the same camera and observation.
+            intrinsics: (3, 3) camera intrinsics of that camera.
+            pose_mat: (4, 4) camera-to-world pose of that camera.
+
+        Returns:
+            (N, 3) float64 world-frame points in metres, one per masked pixel with valid depth. Only
+            the surfaces the camera sees are returned: the centroid of a box's points is biased
+            towards the camera (use the top-face points for x, y).
+
+        Raises:
+            ValueError: shapes do not match.
+        """
+        depth_arr = np.asarray(depth, dtype=np.float64)
+        mask_arr = np.asarray(mask)
+        if depth_arr.ndim != 2:
+            raise ValueError(f"depth must be (H, W), got shape {depth_arr.shape}")
+        if mask_arr.shape != depth_arr.shape:
+            raise ValueError(f"mask shape {mask_arr.shape} does not match depth shape {depth_arr.shape}")
+        K = geo.as_array(intrinsics, (3, 3), "intrinsics")
+        T = geo.as_array(pose_mat, (4, 4), "pose_mat")
+        points = geo.transform_points(T, geo.backproject(depth_arr, K, mask_arr.astype(bool)))
+        if len(points) == 0:
+            ctx.set_status(st.NO_DETECTION, "the mask selects no pixels with valid depth")
+        else:
+            ctx.artifact("points", {"count": int(len(points)), "centroid": geo.as_array(points.mean(axis=0), (3,), "c").round(4).tolist()})
+        return points
+
+    @primitive()
+    def depth_to_point_cloud(self, ctx: CallContext, depth, intrinsics, pose_mat=None) -> np.ndarray:
+        """Back-project every valid depth pixel.
+
+        Args:
+            depth: (H, W) float32 metres. intrinsics: (3, 3).
+            pose_mat: optional (4, 4) camera-to-world pose; without it points stay in the camera frame.
+
+        Returns:
+            (N, 3) float64 points in metres (world frame if pose_mat is given, else camera frame).
+        """
+        depth_arr = np.asarray(depth, dtype=np.float64)
+        if depth_arr.ndim != 2:
+            raise ValueError(f"depth must be (H, W), got shape {depth_arr.shape}")
+        points = geo.backproject(depth_arr, geo.as_array(intrinsics, (3, 3), "intrinsics"))
+        if pose_mat is not None:
+            points = geo.transform_points(geo.as_array(pose_mat, (4, 4), "pose_mat"), points)
+        return points
+
+    @primitive()
+    def pixel_to_world_point(self, ctx: CallContext, pixel, depth, intrinsics, pose_mat) -> np.ndarray:
+        """World-frame 3-D point seen at one pixel.
+
+        Args:
+            pixel: (x, y) pixel coordinates (column, row). depth: (H, W) metres. intrinsics: (3, 3).
+            pose_mat: (4, 4) camera-to-world.
+
+        Returns:
+            (3,) float64 point in metres.
+
+        Raises:
+            ValueError: the pixel is outside the image or has no valid depth.
+        """
+        x, y = geo.as_array(pixel, (2,), "pixel")
+        depth_arr = np.asarray(depth, dtype=np.float64)
+        h, w = depth_arr.shape[:2]
+        xi, yi = int(round(x)), int(round(y))
+        if not (0 <= xi < w and 0 <= yi < h):
+            raise ValueError(f"pixel ({x}, {y}) is outside the {w}x{h} depth image")
+        z = depth_arr[yi, xi]
+        if not np.isfinite(z) or z <= 0:
+            raise ValueError(f"no valid depth at pixel ({xi}, {yi})")
+        K = geo.as_array(intrinsics, (3, 3), "intrinsics")
+        cam = np.array([(x - K[0, 2]) * z / K[0, 0], (y - K[1, 2]) * z / K[1, 1], z])
+        return geo.transform_points(geo.as_array(pose_mat, (4, 4), "pose_mat"), cam)[0]
+
+    @primitive()
+    def get_oriented_bounding_box_from_3d_points(self, ctx: CallContext, points) -> dict:
+        """Oriented bounding box of a point set by principal component analysis.
+
+        Args:
+            points: (N, 3) points in metres, N >= 3 (e.g. from mask_to_world_points).
+
+        Returns:
+            {"center": (3,) box centre, "extent": (3,) full side lengths in metres, largest first,
+             "R": (3, 3) rotation whose columns are the box axes in the points' frame}.
+            A box seen from one camera covers only its visible faces, so the extent along the viewing
+            direction is underestimated.
+
+        Raises:
+            ValueError: fewer than 3 points.
+        """
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise ValueError(f"points must be (N, 3), got shape {pts.shape}")
+        box = geo.oriented_bounding_box(pts)
+        ctx.artifact("obb", {k: np.round(v, 4).tolist() for k, v in box.items()})
+        return box
+
+    @primitive()
+    def transform_points(self, ctx: CallContext, points, transform) -> np.ndarray:
+        """Apply a (4, 4) homogeneous transform to (N, 3) points; returns (N, 3)."""
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim == 1 and pts.shape[0] == 3:
+            pts = pts.reshape(1, 3)
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise ValueError(f"points must be (N, 3), got shape {pts.shape}")
+        return geo.transform_points(geo.as_array(transform, (4, 4), "transform"), pts)
+
+    # -- motion ----------------------------------------------------------------------------------
+    def _solve_ik(self, ctx: CallContext, arm: int, position, quaternion_wxyz):
+        pos = geo.as_array(position, (3,), "position")
+        quat = geo.as_array(quaternion_wxyz, (4,), "quaternion_wxyz")
+        target = self._to_sim(geo.make_transform(pos, quat)) @ API_TO_SITE
+        robot = self.adapter.robots[arm]
+        result = self.ik.solve(
+            self.adapter.sim.model._model,
+            self.adapter.sim.data.qpos,
+            self.adapter.grip_site(arm),
+            robot._ref_joint_pos_indexes,
+            target,
+        )
+        ctx.artifact("ik", {"iterations": result.iterations, "position_error_m": round(result.position_error, 5),
+                            "orientation_error_rad": round(result.orientation_error, 5)})
+        if not result.ok:
+            ctx.set_status(
+                st.IK_FAILED,
+                f"no IK solution for position {np.round(pos, 3).tolist()}: best residual "
+                f"{result.position_error * 1000:.1f} mm / {result.orientation_error:.3f} rad "
+                "(out of reach, or an orientation the wrist cannot take)",
+            )
+        return result.joints
+
+    @primitive()
+    def solve_ik(self, ctx: CallContext, position, quaternion_wxyz):
+        """Inverse kinematics for the grasp point.
+
+        Args:
+            position: (3,) target position of the grasp point in world frame, metres.
+            quaternion_wxyz: (4,) target orientation [w, x, y, z] in world frame (see module notes;
+                [0, 1, 0, 0] points the gripper straight down).
+
+        Returns:
+            (7,) float64 joint angles in radians reaching the pose within 1 mm / 0.01 rad, starting
+            from the current configuration; or None when no solution exists (status IK_FAILED).
+
+        Raises:
+            ValueError: wrong shapes or non-finite values.
+        """
+        return self._solve_ik(ctx, 0, position, quaternion_wxyz)
+
+    def _move_arm(self, ctx: CallContext, arm: int, joints) -> str:
+        q = geo.as_array(joints, (7,), "joints")
+        limits = self.adapter.joint_limits(arm)
+        outside = [i for i in range(7) if not limits[i, 0] - 1e-6 <= q[i] <= limits[i, 1] + 1e-6]
+        if outside:
+            i = outside[0]
+            raise ValueError(f"joints[{i}] = {q[i]:.3f} rad is outside its limits [{limits[i, 0]:.3f}, {limits[i, 1]:.3f}]")
+        distance = float(np.abs(q - self.adapter.joint_positions(arm)).max())
+        steps = self.adapter.drive_joints({arm: q}, max_steps=int(distance / self.adapter.JOINT_STEP) + 60)
+        error = float(np.abs(q - self.adapter.joint_positions(arm)).max())
+        ctx.artifact("motion", {"control_steps": steps, "joint_error_rad": round(error, 5), "distance_rad": round(distance, 4)})
+        if error <= REACHED_TOL:
+            return "REACHED"
+        ctx.set_status(st.NOT_REACHED, f"the arm stopped {error:.3f} rad short of the target (blocked or in contact)")
+        return "NOT_REACHED"
+
+    @primitive()
+    def move_to_joints(self, ctx: CallContext, joints) -> str:
+        """Move the arm to a joint configuration (blocking), along a straight joint-space line at up
+        to 1 rad/s, holding the gripper's current command.
+
+        Args:
+            joints: (7,) joint angles in radians, within the arm's joint limits.
+
+        Returns:
+            "REACHED", or "NOT_REACHED" when the arm stopped more than 0.01 rad short (e.g. blocked).
+
+        Raises:
+            ValueError: wrong shape, None (from a failed solve_ik) or a joint outside its limits.
+        """
+        if joints is None:
+            raise ValueError("joints is None: the solve_ik call before this one found no solution (IK_FAILED)")
+        return self._move_arm(ctx, 0, joints)
+
+    @primitive()
+    def move_to_pose(self, ctx: CallContext, position, quaternion_wxyz) -> str:
+        """Move the grasp point to a pose: solve_ik followed by move_to_joints.
+
+        Args:
+            position: (3,) world-frame position in metres. quaternion_wxyz: (4,) [w, x, y, z].
+
+        Returns:
+            "REACHED", "IK_FAILED" (no joint solution; the arm does not move) or "NOT_REACHED".
+        """
+        joints = self._solve_ik(ctx, 0, position, quaternion_wxyz)
+        if joints is None:
+            return "IK_FAILED"
+        return self._move_arm(ctx, 0, joints)
+
+    # -- gripper ---------------------------------------------------------------------------------
+    def _gripper(self, ctx: CallContext, arm: int, close: bool) -> float:
+        width = self.adapter.actuate_gripper(arm, close)
+        ctx.artifact("gripper", {"width_m": round(width, 5), "closed": close})
+        if close and width < EMPTY_GRIPPER_WIDTH:
+            ctx.set_status(st.GRASP_EMPTY, f"the gripper closed to {width * 1000:.1f} mm: nothing between the fingers")
+        return width
+
+    @primitive(after_frame=True)
+    def open_gripper(self, ctx: CallContext) -> float:
+        """Open the gripper fully (blocking). Returns the finger opening in metres (Panda: about 0.08)."""
+        return self._gripper(ctx, 0, close=False)
+
+    @primitive(after_frame=True)
+    def close_gripper(self, ctx: CallContext) -> float:
+        """Close the gripper until the fingers stop (blocking).
+
+        Returns:
+            Finger opening in metres: about the object's width when something is held, under 0.005
+            when the fingers closed on nothing (the trace marks that GRASP_EMPTY).
+        """
+        return self._gripper(ctx, 0, close=True)
+
+
+def api_reference_markdown(include_aliases: bool = False) -> str:
+    """The API reference shown to agents and in the docs, generated from the docstrings above."""
+    parts = [inspect.getdoc(sys.modules[__name__]) or ""]
+    for entry in RobotAPI.reference():
+        if entry["alias_of"] and not include_aliases:
+            continue
+        parts.append(f"### {entry['signature']}\n\n{entry['doc']}")
+    return "\n\n".join(parts)
+

@@ -1,0 +1,174 @@
+"""One wrapper traces every robot API call, in ``finally``, so failing calls are kept too.
+
+Records hold summaries, not payloads: arrays become shape/dtype/range (small ones keep their values,
+so a 3-vector target or a 7-joint solution is readable in the trace), images and masks are never
+copied into the record. Keyframes are rendered only when a call asks for one or fails.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from worker.events import CallRecord, KeyframeRecord
+
+from . import status as st
+
+SMALL_ARRAY = 16
+MAX_ITEMS = 24
+MAX_STR = 300
+
+
+def summarize(value: Any, depth: int = 0) -> Any:
+    """JSON-safe summary of an API argument or result (see module docstring)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_STR else value[:MAX_STR] + f"... [{len(value)} chars]"
+    if isinstance(value, np.generic):
+        return summarize(value.item(), depth)
+    if isinstance(value, np.ndarray):
+        return _summarize_array(value)
+    if depth >= 4:
+        return f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k): summarize(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            out["..."] = f"{len(items) - MAX_ITEMS} more keys"
+        return out
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and len(value) > SMALL_ARRAY:
+            return _summarize_array(np.asarray(value))
+        out = [summarize(v, depth + 1) for v in value[:MAX_ITEMS]]
+        if len(value) > MAX_ITEMS:
+            out.append(f"... {len(value) - MAX_ITEMS} more")
+        return out
+    return f"<{type(value).__name__}>"
+
+
+def _num(x: float):
+    if not math.isfinite(x):
+        return str(x)
+    return float(f"{x:.6g}")
+
+
+def _summarize_array(arr: np.ndarray) -> dict:
+    out: dict[str, Any] = {"shape": list(arr.shape), "dtype": str(arr.dtype)}
+    if arr.size == 0:
+        return out
+    if arr.dtype == bool:
+        out["true"] = int(arr.sum())
+        return out
+    if arr.size <= SMALL_ARRAY and arr.dtype.kind in "biuf":
+        out["value"] = [_num(float(v)) for v in arr.ravel()] if arr.ndim == 1 else np.vectorize(lambda v: _num(float(v)))(arr).tolist()
+        return out
+    if arr.dtype.kind in "biuf":
+        finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+        if finite.size:
+            out["min"] = _num(float(finite.min()))
+            out["max"] = _num(float(finite.max()))
+    return out
+
+
+class CallContext:
+    """What a primitive may add to its own trace record while it runs."""
+
+    __slots__ = ("status", "message", "artifacts", "images", "tracing")
+
+    def __init__(self, tracing: bool):
+        self.status = st.OK
+        self.message = ""
+        self.artifacts: dict = {}
+        self.images: list[tuple] = []  # (image, kind, camera, label)
+        self.tracing = tracing
+
+    def set_status(self, status: str, message: str = "") -> None:
+        self.status = status
+        self.message = message or st.message(status)
+
+    def artifact(self, name: str, value) -> None:
+        if self.tracing:
+            self.artifacts[name] = summarize(value) if not isinstance(value, (dict, list)) else value
+
+    def keyframe(self, image: np.ndarray | Callable[[], np.ndarray], kind: str, camera: str, label: str) -> None:
+        """Attach an image; pass a callable to defer drawing so untraced runs pay nothing."""
+        if self.tracing:
+            self.images.append((image, kind, camera, label))
+
+
+class Tracer:
+    """Wraps each primitive call: timing, argument/result summaries, status, keyframes, the record.
+
+    ``enabled=False`` runs calls with no record and no keyframes (the untraced baseline of
+    bench/trace_overhead.py). ``capture_frame()`` renders the keyframe camera for calls that ask for an
+    after-frame (gripper actions) and for failing calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        media,
+        emit: Callable[[CallRecord], None],
+        capture_frame: Callable[[], tuple[np.ndarray, str]],
+        sim_time: Callable[[], float],
+    ):
+        self.enabled = enabled
+        self.media = media
+        self.emit = emit
+        self.capture_frame = capture_frame
+        self.sim_time = sim_time
+        self.seq = 0
+        self.records: list[CallRecord] = []
+
+    def invoke(self, name: str, fn: Callable, bound_args: dict, line: int, stack: list, after_frame: bool, ctx: CallContext):
+        self.seq += 1
+        record = CallRecord(seq=self.seq, primitive=name, args={}, line=line, stack=stack, started_at=time.time())
+        start = time.perf_counter()
+        try:
+            result = fn(ctx, **bound_args)
+            record.status = ctx.status
+            if self.enabled:
+                record.result = summarize(result)
+            return result
+        except (ValueError, TypeError) as exc:
+            record.status = st.BAD_ARGUMENT
+            record.error = str(exc)
+            raise
+        except Exception as exc:
+            record.status = ctx.status if ctx.status != st.OK else st.EXCEPTION
+            record.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            record.duration_ms = round((time.perf_counter() - start) * 1000.0, 3)
+            if self.enabled:
+                record.args = summarize(bound_args)
+                record.message = ctx.message or ("" if record.status == st.OK else st.message(record.status))
+                record.sim_time = round(self.sim_time(), 4)
+                record.artifacts = ctx.artifacts
+                record.keyframes = self._keyframes(record, ctx, after_frame)
+                self.records.append(record)
+                self.emit(record)
+
+    def _keyframes(self, record: CallRecord, ctx: CallContext, after_frame: bool) -> list[KeyframeRecord]:
+        if self.media is None:
+            return []
+        images = list(ctx.images)
+        if (after_frame or record.status in st.FAILURES) and not any(kind == "frame" for _, kind, _, _ in images):
+            try:
+                frame, camera = self.capture_frame()
+                images.append((frame, "frame", camera, "after" if after_frame else record.status.lower()))
+            except Exception:  # a keyframe must never turn a traced call into a failed one
+                pass
+        saved = []
+        for image, kind, camera, label in images:
+            if callable(image):
+                image = image()
+            saved.append(self.media.save(image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"))
+        return saved

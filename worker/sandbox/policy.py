@@ -1,0 +1,167 @@
+"""What a robot program may and may not do, checked before it runs and enforced while it runs.
+
+A program is plain Python that calls the robot API. It receives the API functions, ``np`` (numpy without
+its file, pickle and raw-memory entry points) and ``math``; nothing else is reachable. The static check
+below rejects imports, private and dunder attributes, frame/generator introspection attributes and the
+builtins that reach files, the interpreter or other objects' namespaces. The sandbox child repeats the
+check and backs it with restricted builtins and OS limits, so a trick the AST check misses still finds
+no simulator, no files and no network in that process.
+
+This module is imported by the sandbox child as a top-level module: standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+PROGRAM_FILENAME = "<program>"
+
+#: Builtins a program may use (the sandbox child builds its ``__builtins__`` from this list).
+SAFE_BUILTIN_NAMES = frozenset(
+    """abs all any ascii bin bool bytes callable chr complex dict divmod enumerate filter float format
+    frozenset hash hex int isinstance issubclass iter len list map max min next object oct ord pow print
+    range repr reversed round set slice sorted str sum super tuple type zip property staticmethod
+    classmethod id
+    Exception ArithmeticError AssertionError AttributeError FloatingPointError IndexError KeyError
+    LookupError NameError NotImplementedError OverflowError RuntimeError StopIteration TypeError
+    ValueError ZeroDivisionError""".split()
+)
+
+#: Names whose only uses are reaching files, the interpreter or other namespaces.
+DENIED_NAMES = {
+    "open": "file access is not available to robot programs",
+    "eval": "eval is not allowed",
+    "exec": "exec is not allowed",
+    "compile": "compile is not allowed",
+    "__import__": "imports are not allowed",
+    "globals": "globals() is not allowed",
+    "locals": "locals() is not allowed",
+    "vars": "vars() is not allowed",
+    "dir": "dir() is not allowed",
+    "input": "there is no standard input",
+    "breakpoint": "breakpoint() is not allowed",
+    "help": "help() is not available",
+    "exit": "exit() is not available; return from the program or raise an exception",
+    "quit": "quit() is not available; return from the program or raise an exception",
+    "setattr": "setattr() is not allowed",
+    "delattr": "delattr() is not allowed",
+    "memoryview": "memoryview() is not allowed",
+    "__builtins__": "the builtins namespace is not reachable",
+}
+
+#: Receivers whose single-underscore attributes a program may use (its own classes' state).
+OWN_OBJECT_NAMES = frozenset({"self", "cls"})
+
+#: Dunder names a program may read.
+ALLOWED_DUNDER_NAMES = frozenset({"__name__"})
+
+#: Attribute names that expose frames, code objects, raw memory or files even without underscores.
+DENIED_ATTRIBUTES = frozenset(
+    {
+        "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "gi_suspended",
+        "cr_frame", "cr_code", "cr_await", "cr_origin", "ag_frame", "ag_code", "ag_await",
+        "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace",
+        "tb_frame", "tb_next", "mro",
+        "ctypes", "tofile", "dump", "fromfile", "memmap", "load", "loads", "save", "savez",
+        "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromregex", "DataSource",
+        "ctypeslib", "f2py", "distutils", "testing", "lib", "system", "popen", "environ",
+        "modules", "builtins", "os", "sys", "subprocess", "shutil", "socket", "importlib", "pathlib",
+        "io", "pickle", "marshal",
+    }
+)
+
+#: numpy top-level names hidden from programs (file and pickle I/O, raw memory, build tooling).
+NUMPY_DENIED = frozenset(
+    {
+        "load", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
+        "fromregex", "memmap", "DataSource", "ctypeslib", "lib", "f2py", "distutils", "testing", "core",
+        "rec", "ma", "char", "strings", "matrixlib", "typing", "show_config", "show_runtime",
+        "get_include", "info", "test", "version", "compat", "os", "sys", "exceptions", "dtypes",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One policy violation: 1-based ``line``, 0-based ``col`` and a message for the program's author."""
+
+    line: int
+    col: int
+    message: str
+    source: str = ""
+
+    def describe(self) -> str:
+        where = f"line {self.line}"
+        if self.source:
+            where += f": {self.source.strip()}"
+        return f"{self.message} ({where})"
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.violations: list[Violation] = []
+
+    def _flag(self, node: ast.AST, message: str) -> None:
+        line = getattr(node, "lineno", 0)
+        src = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        self.violations.append(Violation(line, getattr(node, "col_offset", 0), message, src))
+
+    def visit_Import(self, node):
+        names = ", ".join(a.name for a in node.names)
+        self._flag(
+            node,
+            f"import of {names} is not allowed: robot programs get numpy as np, math and the robot API "
+            "functions predefined, and nothing else",
+        )
+
+    def visit_ImportFrom(self, node):
+        self._flag(
+            node,
+            f"import from {node.module or '.'} is not allowed: robot programs get numpy as np, math and "
+            "the robot API functions predefined, and nothing else",
+        )
+
+    def visit_Attribute(self, node):
+        attr = node.attr
+        if attr.startswith("__"):
+            self._flag(node, f"access to the dunder or name-mangled attribute '.{attr}' is not allowed")
+        elif attr.startswith("_") and not (isinstance(node.value, ast.Name) and node.value.id in OWN_OBJECT_NAMES):
+            # self._cache in a program's own class is fine; np.random._pickle and friends are not.
+            self._flag(node, f"access to the private attribute '.{attr}' is only allowed on self or cls")
+        elif attr in DENIED_ATTRIBUTES:
+            self._flag(node, f"access to the attribute '.{attr}' is not allowed in robot programs")
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        name = node.id
+        if name in OWN_OBJECT_NAMES and isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._flag(node, f"rebinding '{name}' is not allowed; use it only as a method parameter")
+        elif name in DENIED_NAMES:
+            self._flag(node, f"'{name}': {DENIED_NAMES[name]}")
+        elif name.startswith("__") and name not in ALLOWED_DUNDER_NAMES:
+            self._flag(node, f"the dunder name '{name}' is not allowed")
+
+
+def check_source(source: str) -> list[Violation]:
+    """Return the policy violations of a program, in source order; an empty list means it may run.
+
+    A syntax error is returned as a single violation so callers have one path for "cannot run".
+    """
+    lines = source.splitlines()
+    try:
+        tree = ast.parse(source, filename=PROGRAM_FILENAME)
+    except SyntaxError as exc:
+        line = exc.lineno or 0
+        src = lines[line - 1] if 0 < line <= len(lines) else ""
+        return [Violation(line, (exc.offset or 1) - 1, f"SyntaxError: {exc.msg}", src)]
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return [Violation(0, 0, f"the program cannot be parsed: {exc}")]
+    checker = _Checker(lines)
+    checker.visit(tree)
+    return sorted(checker.violations, key=lambda v: (v.line, v.col))
+
+
+def is_syntax_error(violations: list[Violation]) -> bool:
+    return len(violations) == 1 and violations[0].message.startswith("SyntaxError")

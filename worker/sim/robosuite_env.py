@@ -1,0 +1,253 @@
+"""robosuite 1.4 adapter (Panda, JOINT_POSITION control at 20 Hz).
+
+The arm is driven through robosuite's joint-position controller: each control step commands a joint
+delta of at most ``JOINT_STEP`` rad along the straight joint-space line to the target, so motion is
+rate-limited (1 rad/s) and every joint arrives together. Measured on a 2-core CPU: IK + a 0.5 rad move
+converges to 2 mrad in about 75 control steps (SIM_FACTS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import rendering
+from .base import CameraFrame, SimAdapter
+from .catalog import COMMON_OBJECTS, SceneObject, TaskSpec
+
+# Offscreen frames come back bottom-up; geoms in the segmentation render are (objtype, objid) pairs.
+_MJOBJ_GEOM = 5
+SETTLE_STEPS = 10  # after reset the Lift cube starts ~1 cm above the table (SIM_FACTS.md)
+CONTROL_FREQ = 20
+
+
+def _controller_config(joint_step: float) -> dict:
+    from robosuite.controllers import load_controller_config
+
+    cfg = load_controller_config(default_controller="JOINT_POSITION")
+    # Stiffer than robosuite's default kp=50 so joint targets are held to about a milliradian under
+    # gravity and contact; delta actions in [-1, 1] map to +-joint_step rad per control step.
+    cfg.update(kp=150, damping_ratio=1, input_max=1, input_min=-1, output_max=joint_step, output_min=-joint_step)
+    return cfg
+
+
+class RobosuiteAdapter(SimAdapter):
+    JOINT_STEP = 0.05  # rad per control step
+
+    def __init__(self, spec: TaskSpec):
+        rendering.configure()
+        import robosuite as suite
+
+        self.spec = spec
+        # Object sizes are drawn when the model is built; fixing that draw makes them the same in
+        # every worker process, so the episode seed alone decides the scene.
+        np.random.seed(0)
+        self.env = suite.make(
+            spec.env_name,
+            robots=list(spec.robots),
+            controller_configs=_controller_config(self.JOINT_STEP),
+            has_renderer=False,
+            has_offscreen_renderer=True,
+            use_camera_obs=False,
+            use_object_obs=False,
+            control_freq=CONTROL_FREQ,
+            horizon=10**7,
+            ignore_done=True,
+            hard_reset=False,
+            reward_shaping=False,
+        )
+        self._labels: list[str] = []
+        self._lut_for_model = None
+        self._lut = None
+        self._hold: dict[int, np.ndarray] = {}
+        self._gripper_cmd: dict[int, float] = {}
+        self.steps = 0
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def sim(self):
+        # Never cache env.sim: a hard reset builds a new one and an old reference renders the old scene.
+        return self.env.sim
+
+    @property
+    def robots(self):
+        return self.env.robots
+
+    def reset(self, seed: int) -> None:
+        np.random.seed(int(seed))
+        self.env.reset()
+        for robot in self.robots:
+            # robosuite 1.4 keeps the gripper's ramped command across soft resets, which makes the
+            # first gripper motion of an episode depend on the previous episode (measured).
+            if hasattr(robot.gripper, "current_action"):
+                robot.gripper.current_action = np.zeros(robot.gripper.dof)
+        self._hold = {arm: self.joint_positions(arm) for arm in range(len(self.robots))}
+        self._gripper_cmd = {arm: 0.0 for arm in range(len(self.robots))}
+        self.steps = 0
+        for _ in range(SETTLE_STEPS):
+            self._step()
+
+    def success(self) -> bool:
+        return bool(self.env._check_success())
+
+    def reward(self) -> float:
+        return float(self.env.reward(None))
+
+    def sim_time(self) -> float:
+        return float(self.sim.data.time)
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- sensing ---------------------------------------------------------------------------------
+    def object_labels(self) -> list[str]:
+        self._ensure_lut()
+        return self._labels
+
+    def scene_objects(self) -> list[SceneObject]:
+        return list(self.spec.objects) + list(COMMON_OBJECTS) + [
+            SceneObject("floor", ("floor", "ground")),
+            SceneObject("wall", ("wall", "walls")),
+        ]
+
+    def _ensure_lut(self) -> None:
+        model = self.sim.model._model
+        if self._lut_for_model is model:
+            return
+        import mujoco
+
+        objects = self.scene_objects()
+        self._labels = [o.label for o in objects]
+        lut = np.full(model.ngeom + 1, -1, dtype=np.int32)
+        def body_name(b):
+            return mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b) or ""
+
+        def match(name, world_geom=False):
+            for index, obj in enumerate(objects):
+                prefixes = (obj.label,) if world_geom else obj.body_prefixes
+                if any(name.startswith(p) for p in prefixes):
+                    return index
+            return -1
+
+        for g in range(model.ngeom):
+            body = model.geom_bodyid[g]
+            if body == 0:  # world body: floor and walls, named by geom
+                lut[g] = match(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or "", world_geom=True)
+                continue
+            # The geom's own body decides (gripper links hang under the robot's root); else its root.
+            index = match(body_name(body))
+            lut[g] = index if index >= 0 else match(body_name(model.body_rootid[body]))
+        self._lut = lut
+        self._lut_for_model = model
+
+    def render(self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False) -> CameraFrame:
+        from robosuite.utils import camera_utils
+
+        size = int(size or self.spec.image_size)
+        sim = self.sim
+        if depth:
+            rgb, raw_depth = sim.render(width=size, height=size, camera_name=camera, depth=True)
+            depth_m = camera_utils.get_real_depth_map(sim, raw_depth[::-1]).astype(np.float32)
+        else:
+            rgb = sim.render(width=size, height=size, camera_name=camera)
+            depth_m = None
+        seg = None
+        if segmentation:
+            self._ensure_lut()
+            raw = sim.render(width=size, height=size, camera_name=camera, segmentation=True)[::-1]
+            ids = np.clip(raw[..., 1], 0, len(self._lut) - 1)
+            seg = np.where(raw[..., 0] == _MJOBJ_GEOM, self._lut[ids], -1).astype(np.int32)
+        return CameraFrame(
+            camera=camera,
+            rgb=np.ascontiguousarray(rgb[::-1]),
+            depth=None if depth_m is None else np.ascontiguousarray(depth_m),
+            segmentation=seg,
+            intrinsics=np.asarray(camera_utils.get_camera_intrinsic_matrix(sim, camera, size, size), dtype=np.float64),
+            pose=np.asarray(camera_utils.get_camera_extrinsic_matrix(sim, camera), dtype=np.float64),
+        )
+
+    # -- robot -----------------------------------------------------------------------------------
+    def base_pose(self, arm: int = 0) -> np.ndarray:
+        sim = self.sim
+        body = sim.model.body_name2id(self.robots[arm].robot_model.root_body)
+        pose = np.eye(4)
+        pose[:3, :3] = sim.data.body_xmat[body].reshape(3, 3)
+        pose[:3, 3] = sim.data.body_xpos[body]
+        return pose
+
+    def joint_positions(self, arm: int = 0) -> np.ndarray:
+        return np.array(self.sim.data.qpos[self.robots[arm]._ref_joint_pos_indexes], dtype=np.float64)
+
+    def joint_velocities(self, arm: int = 0) -> np.ndarray:
+        return np.array(self.sim.data.qvel[self.robots[arm]._ref_joint_vel_indexes], dtype=np.float64)
+
+    def joint_limits(self, arm: int = 0) -> np.ndarray:
+        """(7, 2) lower/upper joint limits in radians."""
+        model = self.sim.model
+        ids = [model.joint_name2id(n) for n in self.robots[arm].robot_joints]
+        return np.array(model.jnt_range[ids], dtype=np.float64)
+
+    def grip_site(self, arm: int = 0) -> str:
+        return self.robots[arm].gripper.important_sites["grip_site"]
+
+    def ee_pose(self, arm: int = 0) -> np.ndarray:
+        sim = self.sim
+        site = sim.model.site_name2id(self.grip_site(arm))
+        pose = np.eye(4)
+        pose[:3, :3] = sim.data.site_xmat[site].reshape(3, 3)
+        pose[:3, 3] = sim.data.site_xpos[site]
+        return pose
+
+    def gripper_width(self, arm: int = 0) -> float:
+        q = self.sim.data.qpos[self.robots[arm]._ref_gripper_joint_pos_indexes]
+        return float(abs(q[0] - q[-1])) if len(q) > 1 else float(abs(q[0]))
+
+    def gripper_max_width(self, arm: int = 0) -> float:
+        model = self.sim.model
+        rng = [model.jnt_range[model.joint_name2id(n)] for n in self.robots[arm].gripper.joints]
+        return float(sum(abs(r).max() for r in rng))
+
+    def _step(self) -> None:
+        parts = []
+        for arm, robot in enumerate(self.robots):
+            delta = self._hold[arm] - self.joint_positions(arm)
+            parts.append(np.clip(delta / self.JOINT_STEP, -1.0, 1.0))
+            parts.append(np.full(robot.gripper.dof, self._gripper_cmd[arm]))
+        self.env.step(np.concatenate(parts))
+        self.steps += 1
+
+    def drive_joints(self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3) -> int:
+        """Move the given arms to ``targets`` ((7,) rad each) along straight joint-space lines.
+
+        Each step advances every arm's goal by at most JOINT_STEP rad on its largest joint, scaling
+        the other joints so they arrive together; stops once all joints are within ``tol`` rad and
+        nearly still, or after ``max_steps``. Returns the number of control steps taken.
+        """
+        targets = {arm: np.asarray(q, dtype=np.float64).reshape(7) for arm, q in targets.items()}
+        goal = {arm: self.joint_positions(arm) for arm in targets}
+        for step in range(1, max_steps + 1):
+            for arm, target in targets.items():
+                remaining = target - goal[arm]
+                biggest = np.abs(remaining).max()
+                goal[arm] = target if biggest <= self.JOINT_STEP else goal[arm] + remaining * (self.JOINT_STEP / biggest)
+                self._hold[arm] = goal[arm]
+            self._step()
+            if all(
+                np.abs(targets[a] - self.joint_positions(a)).max() < tol and np.abs(self.joint_velocities(a)).max() < 0.05
+                for a in targets
+            ):
+                return step
+        return max_steps
+
+    def actuate_gripper(self, arm: int, close: bool, max_steps: int = 40) -> float:
+        """Close (or open) the gripper until the fingers stop moving; returns the width in metres."""
+        self._gripper_cmd[arm] = 1.0 if close else -1.0
+        last = self.gripper_width(arm)
+        still = 0
+        for step in range(max_steps):
+            self._step()
+            width = self.gripper_width(arm)
+            still = still + 1 if abs(width - last) < 2e-4 else 0
+            last = width
+            if step >= 5 and still >= 2:
+                break
+        return last
