@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -49,7 +50,12 @@ def program_hash(source: str) -> str:
 
 
 class _Simulators:
-    """Per-process simulator cache: building an env costs seconds, resetting it milliseconds."""
+    """Simulator cache: building an env costs seconds, resetting it milliseconds.
+
+    One cache per thread: an OSMesa context is current in the thread that created it and robosuite
+    does not re-bind it per render, so a simulator must be rendered by the thread that built it.
+    Worker processes run episodes on one thread, so in production this is one cache per process.
+    """
 
     def __init__(self):
         self._cache: collections.OrderedDict[str, tuple] = collections.OrderedDict()
@@ -74,7 +80,16 @@ class _Simulators:
                 log.exception("closing a broken simulator failed")
 
 
-SIMULATORS = _Simulators()
+class _PerThread(threading.local):
+    def __init__(self):
+        self.simulators = _Simulators()
+
+
+_local = _PerThread()
+
+
+def simulators() -> _Simulators:
+    return _local.simulators
 
 
 def make_adapter(spec: TaskSpec):
@@ -102,7 +117,7 @@ def run_episode(
         result = _run(spec, program, int(seed), sink, handle, settings, media_root, digest)
     except Exception as exc:
         log.exception("episode of %s seed %s failed inside the engine", spec.key, seed)
-        SIMULATORS.drop(spec)  # a simulator that raised may be in any state; rebuild it next time
+        simulators().drop(spec)  # a simulator that raised may be in any state; rebuild it next time
         result = EpisodeResult(
             seed=int(seed),
             success=False,
@@ -117,7 +132,7 @@ def run_episode(
 
 
 def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> EpisodeResult:
-    adapter, ik = SIMULATORS.get(spec)
+    adapter, ik = simulators().get(spec)
     adapter.reset(seed)
     media = None
     if settings.trace and settings.keyframes and media_root:
@@ -142,7 +157,8 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
     judged = outcome.status not in (st.POLICY_VIOLATION, st.SANDBOX_CRASH)
     success = judged and adapter.success()
     keyframes = []
-    if media is not None:
+    if media is not None and not success:
+        # The scene as the failed episode left it; successful episodes keep their per-call frames only.
         frame, camera = api.capture_frame()
         keyframes.append(media.save(frame, kind="frame", camera=camera, label="final", stem="final"))
     return EpisodeResult(

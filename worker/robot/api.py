@@ -134,8 +134,9 @@ class RobotAPI:
         return self._T_sim_api @ T_api
 
     def capture_frame(self) -> tuple[np.ndarray, str]:
+        """A keyframe of the task's keyframe camera as it is now: (rgb, camera name)."""
         camera = self.spec.keyframe_camera
-        return self.adapter.render(camera, depth=False).rgb, camera
+        return self.adapter.render_keyframe(camera), camera
 
     def _cartesian(self, arm: int) -> np.ndarray:
         T = self._to_api(self.adapter.ee_pose(arm)) @ SITE_TO_API

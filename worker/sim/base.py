@@ -58,6 +58,10 @@ class SimAdapter:
     def render(self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False) -> CameraFrame:
         raise NotImplementedError
 
+    def render_keyframe(self, camera: str, size: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 picture for the trace; may trade fidelity for speed."""
+        return self.render(camera, size, depth=False).rgb
+
     def object_labels(self) -> list[str]:
         """Labels indexed by the values of ``CameraFrame.segmentation``."""
         raise NotImplementedError

@@ -58,6 +58,8 @@ class RobosuiteAdapter(SimAdapter):
         self._labels: list[str] = []
         self._lut_for_model = None
         self._lut = None
+        self._keyframe_renderer = None
+        self._keyframe_option = None
         self._hold: dict[int, np.ndarray] = {}
         self._gripper_cmd: dict[int, float] = {}
         self.steps = 0
@@ -96,6 +98,9 @@ class RobosuiteAdapter(SimAdapter):
         return float(self.sim.data.time)
 
     def close(self) -> None:
+        if self._keyframe_renderer is not None:
+            self._keyframe_renderer[1].close()
+            self._keyframe_renderer = None
         self.env.close()
 
     # -- sensing ---------------------------------------------------------------------------------
@@ -164,6 +169,39 @@ class RobosuiteAdapter(SimAdapter):
             intrinsics=np.asarray(camera_utils.get_camera_intrinsic_matrix(sim, camera, size, size), dtype=np.float64),
             pose=np.asarray(camera_utils.get_camera_extrinsic_matrix(sim, camera), dtype=np.float64),
         )
+
+    def render_keyframe(self, camera: str, size: int | None = None) -> np.ndarray:
+        """An (H, W, 3) uint8 picture for the trace, not for perception.
+
+        Rendered with MuJoCo's own ``mujoco.Renderer`` on a second context without multisampling or
+        reflections: 14.5 ms instead of 40 ms per 256 px frame on a 2-core CPU (measured; the cost
+        barely depends on size, so smaller keyframes would not help). The picture matches robosuite's
+        to a mean of 0.5 grey levels. Robot programs never see these frames.
+        """
+        import mujoco
+
+        size = int(size or self.spec.image_size)
+        model = self.sim.model._model
+        if self._keyframe_renderer is None or self._keyframe_renderer[0] is not model or self._keyframe_renderer[2] != size:
+            if self._keyframe_renderer is not None:
+                self._keyframe_renderer[1].close()
+            samples = model.vis.quality.offsamples
+            model.vis.quality.offsamples = 0  # read once, when the renderer's GL buffers are made
+            try:
+                renderer = mujoco.Renderer(model, size, size)
+            finally:
+                model.vis.quality.offsamples = samples
+            self._keyframe_renderer = (model, renderer, size)
+            self._keyframe_option = mujoco.MjvOption()
+            self._keyframe_option.geomgroup[0] = 0  # collision geoms, which robosuite's own frames hide too
+        renderer = self._keyframe_renderer[1]
+        try:
+            renderer.update_scene(self.sim.data._data, camera=camera, scene_option=self._keyframe_option)
+            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            return renderer.render().copy()
+        finally:
+            # robosuite renders without making its context current again; hand it back.
+            self.sim._render_context_offscreen.gl_ctx.make_current()
 
     # -- robot -----------------------------------------------------------------------------------
     def base_pose(self, arm: int = 0) -> np.ndarray:

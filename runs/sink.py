@@ -1,0 +1,90 @@
+"""Persist the engine's events as rows, one short transaction per event.
+
+Each event commits on its own so a page (or a crashed worker's successor) sees every finished call
+and episode as soon as it exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from django.db import transaction
+from django.utils import timezone as djtz
+
+from worker.events import CallRecord, EpisodeResult, EpisodeStart, KeyframeRecord
+
+from .models import Candidate, Episode, Keyframe, PrimitiveCall
+
+
+class DjangoSink:
+    def __init__(self, candidate: Candidate, split: str = Episode.Split.CUSTOM):
+        self.candidate = candidate
+        self.split = split
+
+    def episode_started(self, start: EpisodeStart) -> int:
+        with transaction.atomic():
+            episode, created = Episode.objects.select_for_update().get_or_create(
+                candidate=self.candidate,
+                split=self.split,
+                seed=start.seed,
+                defaults={"run_id": self.candidate.run_id, "program_hash": start.program_hash},
+            )
+            if not created:
+                # A re-run of an unfinished episode (its worker died): start its trace afresh.
+                episode.calls.all().delete()
+                episode.keyframes.all().delete()
+                Episode.objects.filter(pk=episode.pk).update(
+                    status=Episode.RUNNING, success=None, error="", error_line=0, stdout="", stderr="",
+                    n_calls=0, started_at=djtz.now(), finished_at=None, program_hash=start.program_hash,
+                )
+        return episode.pk
+
+    def media_prefix(self, episode_id: int) -> str:
+        return f"runs/{self.candidate.run_id}/episodes/{episode_id}"
+
+    def call_recorded(self, episode_id: int, record: CallRecord) -> None:
+        with transaction.atomic():
+            call = PrimitiveCall.objects.create(
+                episode_id=episode_id,
+                seq=record.seq,
+                primitive=record.primitive,
+                args=record.args,
+                result=record.result,
+                status=record.status,
+                message=record.message,
+                error=record.error,
+                line=record.line,
+                stack=record.stack,
+                started_at=datetime.fromtimestamp(record.started_at, tz=timezone.utc),
+                duration_ms=record.duration_ms,
+                sim_time=record.sim_time,
+                artifacts=record.artifacts,
+            )
+            _save_keyframes(episode_id, call, record.keyframes)
+
+    def episode_finished(self, episode_id: int, result: EpisodeResult) -> None:
+        with transaction.atomic():
+            Episode.objects.filter(pk=episode_id).update(
+                status=result.status,
+                success=result.success,
+                reward=result.reward,
+                error=result.error,
+                error_line=result.error_line,
+                stdout=result.stdout,
+                stderr=result.stderr,
+                duration_s=result.duration_s,
+                sim_time=result.sim_time,
+                n_calls=result.n_calls,
+                finished_at=djtz.now(),
+            )
+            _save_keyframes(episode_id, None, result.keyframes)
+            self.candidate.refresh_stats()
+
+
+def _save_keyframes(episode_id: int, call: PrimitiveCall | None, records: list[KeyframeRecord]) -> None:
+    if records:
+        Keyframe.objects.bulk_create(
+            Keyframe(episode_id=episode_id, call=call, kind=k.kind, camera=k.camera, label=k.label, image=k.path,
+                     width=k.width, height=k.height)
+            for k in records
+        )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "runs"
+urlpatterns = [
+    path("", views.run_list, name="list"),
+    path("runs/new/", views.run_create, name="create"),
+    path("runs/<int:pk>/", views.run_detail, name="detail"),
+    path("episodes/<int:pk>/", views.episode_detail, name="episode"),
+    path("keyframes/<int:pk>.jpg", views.keyframe_image, name="keyframe"),
+]

@@ -1,0 +1,72 @@
+"""The pages through Django's test client, with a real Celery worker on the real Redis broker."""
+
+import pytest
+from django.urls import reverse
+
+from runs import services
+from runs.models import Episode, Keyframe, Run
+
+from .conftest import wait_for
+
+
+@pytest.fixture
+def tasks(db):
+    services.sync_catalog()
+
+
+def test_it_lists_runs_and_offers_the_launch_form(client, tasks):
+    assert "No runs yet" in client.get(reverse("runs:list")).content.decode()
+    page = client.get(reverse("runs:create")).content.decode()
+    assert "robosuite:Lift" in page and "Built-in starter program" in page
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"program_source": "starter", "seeds": "9-1"}, "runs backwards"),
+        ({"program_source": "starter", "seeds": "a,b"}, "cannot read seed"),
+        ({"program_source": "pasted", "program": "   ", "seeds": "1"}, "Paste a program"),
+        ({"program_source": "starter", "seeds": "1-500"}, "at most 200"),
+        ({"program_source": "starter", "seeds": "1", "wall_seconds": "0"}, "greater than or equal to 1"),
+    ],
+)
+def test_bad_launch_input_is_shown_on_the_form_and_creates_nothing(client, tasks, data, message):
+    from runs.models import Task
+
+    data = {"task": Task.objects.get(key="robosuite:Lift").pk, "wall_seconds": "60", **data}
+    response = client.post(reverse("runs:create"), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_unknown_ids_are_404(client, tasks):
+    for name in ("runs:detail", "runs:episode", "runs:keyframe"):
+        assert client.get(reverse(name, args=[999])).status_code == 404
+
+
+def test_a_run_launched_from_the_form_runs_on_the_worker_and_its_trace_is_shown(client, tasks, celery_worker):
+    from runs.models import Task
+
+    task = Task.objects.get(key="robosuite:Lift")
+    response = client.post(
+        reverse("runs:create"), {"task": task.pk, "program_source": "starter", "seeds": "1-2", "wall_seconds": "60"}
+    )
+    run = Run.objects.get()
+    assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
+    wait_for(lambda: Run.objects.get(pk=run.pk).status == Run.Status.FINISHED)
+    run.refresh_from_db()
+    assert run.success_rate == 1.0 and run.n_episodes == 2
+
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "100%" in page and page.count('class="episode-row"') == 2
+
+    episode = Episode.objects.filter(run=run).order_by("seed").first()
+    trace = client.get(episode.get_absolute_url()).content.decode()
+    for primitive in ("get_observation", "segment_text_prompt", "close_gripper", "move_to_pose"):
+        assert primitive in trace
+    keyframe = Keyframe.objects.filter(episode=episode).first()
+    assert keyframe.get_absolute_url() in trace
+    image = client.get(keyframe.get_absolute_url())
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
