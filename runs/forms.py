@@ -20,6 +20,14 @@ class LaunchForm(forms.Form):
     seeds = forms.CharField(initial="101-103", help_text='Ranges and lists, e.g. "101-103" or "1,4,9".')
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
 
+    DEFAULT_TASK = "robosuite:Lift"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = Task.objects.filter(key=self.DEFAULT_TASK).first()
+        if default is not None:
+            self.fields["task"].initial = default.pk
+
     def clean_seeds(self):
         try:
             return parse_seeds(self.cleaned_data["seeds"])

@@ -39,7 +39,7 @@ def starter_program(spec: catalog.TaskSpec) -> str:
 
 def sync_catalog() -> int:
     """Upsert a Task row for every task in the engine's catalog; returns how many there are."""
-    for spec in catalog.TASKS.values():
+    for spec in catalog.all_tasks():
         Task.objects.update_or_create(
             key=spec.key,
             defaults=dict(

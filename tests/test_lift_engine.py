@@ -16,7 +16,7 @@ def cube_position(adapter):
 
 
 def test_a_seed_fixes_the_scene_and_seeds_differ(lift_spec, starter_program, tmp_path):
-    adapter, _ = simulators().get(lift_spec)
+    adapter, *_ = simulators().get(lift_spec)
     adapter.reset(7)
     first = cube_position(adapter)
     run_episode(lift_spec, starter_program, 3, MemorySink(), EngineSettings(trace=False), None)  # disturb the sim
@@ -61,7 +61,7 @@ pts = mask_to_world_points(det["mask"], cam["images"]["depth"], cam["intrinsics"
 top = pts[pts[:, 2] > pts[:, 2].max() - 0.006]
 print(top[:, 0].mean(), top[:, 1].mean(), pts[:, 2].max())
 """
-    adapter, _ = simulators().get(lift_spec)
+    adapter, *_ = simulators().get(lift_spec)
     sink = MemorySink()
     result = run_episode(lift_spec, program, 11, sink, EngineSettings(trace=False), None)
     assert result.status == st.OK, result.error

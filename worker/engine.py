@@ -21,6 +21,7 @@ from worker.robot import status as st
 from worker.robot.api import RobotAPI
 from worker.robot.ik import IKSolver
 from worker.robot.media import MediaStore
+from worker.robot.motion import PlannerCache
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import SandboxLimits, run_program
 from worker.sim.catalog import TaskSpec
@@ -63,10 +64,10 @@ class _Simulators:
     def get(self, spec: TaskSpec):
         entry = self._cache.get(spec.key)
         if entry is None:
-            entry = (make_adapter(spec), IKSolver())
+            entry = (make_adapter(spec), IKSolver(), PlannerCache())
             self._cache[spec.key] = entry
             while len(self._cache) > MAX_CACHED_SIMULATORS:
-                _, (old, _) = self._cache.popitem(last=False)
+                _, (old, _, _) = self._cache.popitem(last=False)
                 old.close()
         self._cache.move_to_end(spec.key)
         return entry
@@ -97,6 +98,10 @@ def make_adapter(spec: TaskSpec):
         from worker.sim.robosuite_env import RobosuiteAdapter
 
         return RobosuiteAdapter(spec)
+    if spec.benchmark == "libero":
+        from worker.sim.libero_env import LiberoAdapter
+
+        return LiberoAdapter(spec)
     raise ValueError(f"no simulator adapter for benchmark {spec.benchmark!r}")
 
 
@@ -132,7 +137,7 @@ def run_episode(
 
 
 def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> EpisodeResult:
-    adapter, ik = simulators().get(spec)
+    adapter, ik, planners = simulators().get(spec)
     adapter.reset(seed)
     media = None
     if settings.trace and settings.keyframes and media_root:
@@ -146,7 +151,7 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
         capture_frame=lambda: (None, ""),
         sim_time=adapter.sim_time,
     )
-    api = RobotAPI(adapter, tracer, ik=ik)
+    api = RobotAPI(adapter, tracer, ik=ik, planners=planners)
     tracer.capture_frame = api.capture_frame
     outcome = run_program(
         program,

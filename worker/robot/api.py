@@ -16,58 +16,43 @@ import collections
 import hashlib
 import inspect
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import geometry as geo
 from . import status as st
 from .ik import IKSolver
+from .api_grasp import GraspPrimitives
+from .api_motion import SITE_TO_API, MotionPrimitives
 from .media import draw_detections
+from .motion import PlannerCache
+from .primitive import PrimitiveSpec, primitive
 from .segmenter import CpuSegmenter
 from .tracer import CallContext, Tracer
 
-#: robosuite's grip site closes the fingers along its x axis (measured); the published API follows the
-#: panda_hand convention with the fingers along y. So pose_site = pose_api @ API_TO_SITE, a +90 degree
-#: turn about the approach axis z, and pose_api = pose_site @ SITE_TO_API.
-API_TO_SITE = np.array([[0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
-SITE_TO_API = API_TO_SITE.T
 
-#: A closed Panda gripper with nothing between the fingers measures about 1-2 mm (measured).
-EMPTY_GRIPPER_WIDTH = 0.005
-#: Joint error (rad) under which a joint move counts as reached.
-REACHED_TOL = 0.01
 OBSERVATION_CACHE = 12
 
 
-@dataclass(frozen=True)
-class PrimitiveSpec:
-    name: str
-    method: str
-    after_frame: bool
-    alias_of: str = ""
-
-
-def primitive(after_frame: bool = False, aliases: tuple[str, ...] = ()):
-    """Mark a RobotAPI method as a program-callable primitive (first parameter after self: ctx)."""
-
-    def mark(fn):
-        fn._primitive = {"after_frame": after_frame, "aliases": aliases}
-        return fn
-
-    return mark
-
-
-class RobotAPI:
+class RobotAPI(GraspPrimitives, MotionPrimitives):
     """The primitives of one episode, bound to a simulator adapter and a tracer."""
 
-    def __init__(self, adapter, tracer: Tracer, ik: IKSolver | None = None, segmenter: CpuSegmenter | None = None):
+    def __init__(
+        self,
+        adapter,
+        tracer: Tracer,
+        ik: IKSolver | None = None,
+        segmenter: CpuSegmenter | None = None,
+        planners: PlannerCache | None = None,
+    ):
         self.adapter = adapter
         self.spec = adapter.spec
         self.tracer = tracer
         self.ik = ik or IKSolver()
         self.segmenter = segmenter or CpuSegmenter()
+        self.planners = planners or PlannerCache()
         self._observations: collections.OrderedDict[bytes, object] = collections.OrderedDict()
+        self._depths: dict[bytes, object] = {}
         self._T_sim_api = adapter.base_pose(0)
         self._T_api_sim = geo.invert_transform(self._T_sim_api)
         self._primitives = self._collect()
@@ -80,9 +65,9 @@ class RobotAPI:
             meta = getattr(fn, "_primitive", None)
             if meta is None:
                 continue
-            out[attr] = PrimitiveSpec(attr, attr, meta["after_frame"])
+            out[attr] = PrimitiveSpec(attr, attr, meta["after_frame"], meta["min_arms"])
             for alias in meta["aliases"]:
-                out[alias] = PrimitiveSpec(alias, attr, meta["after_frame"], alias_of=attr)
+                out[alias] = PrimitiveSpec(alias, attr, meta["after_frame"], meta["min_arms"], alias_of=attr)
         return out
 
     @classmethod
@@ -92,24 +77,28 @@ class RobotAPI:
         return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
     @classmethod
-    def reference(cls) -> list[dict]:
-        """[{"name", "signature", "doc", "alias_of"}] for every primitive, from the docstrings."""
+    def reference(cls, arms: int = 2) -> list[dict]:
+        """[{"name", "signature", "doc", "alias_of", "min_arms"}] for every primitive a task with
+        ``arms`` arms offers, from the docstrings."""
         out = []
         for name, spec in sorted(cls._collect().items()):
+            if spec.min_arms > arms:
+                continue
             doc = inspect.getdoc(getattr(cls, spec.method)) or ""
             if spec.alias_of:
                 doc = f"Alias of {spec.alias_of}, kept so programs written for the published API run unchanged."
-            out.append({"name": name, "signature": f"{name}{cls.signature(spec.method)}", "doc": doc, "alias_of": spec.alias_of})
+            out.append({"name": name, "signature": f"{name}{cls.signature(spec.method)}", "doc": doc,
+                        "alias_of": spec.alias_of, "min_arms": spec.min_arms})
         return out
 
     def sandbox_specs(self) -> list[dict]:
-        return [{"name": r["name"], "doc": f"{r['signature']}\n\n{r['doc']}"} for r in self.reference()]
+        return [{"name": r["name"], "doc": f"{r['signature']}\n\n{r['doc']}"} for r in self.reference(self.spec.arms)]
 
     def dispatch(self, name: str, args: list, kwargs: dict, line: int = 0, stack: list | None = None):
         """Run one primitive for the sandbox; raises TypeError/ValueError for bad arguments."""
         spec = self._primitives.get(name)
-        if spec is None:
-            raise TypeError(f"{name} is not a robot API function")
+        if spec is None or spec.min_arms > self.spec.arms:
+            raise TypeError(f"{name} is not a robot API function of this task")
         method = getattr(self, spec.method)
         ctx = CallContext(self.tracer.enabled)
         try:
@@ -189,17 +178,33 @@ class RobotAPI:
         return obs
 
     def _remember(self, frame) -> None:
-        key = hashlib.blake2b(frame.rgb.tobytes(), digest_size=16).digest()
+        key = _digest(frame.rgb)
         self._observations[key] = frame
         self._observations.move_to_end(key)
+        self._depths[_digest(frame.depth)] = key
         while len(self._observations) > OBSERVATION_CACHE:
-            self._observations.popitem(last=False)
+            old_key, old = self._observations.popitem(last=False)
+            self._depths.pop(_digest(old.depth), None)
+
+    def _frame_for_depth(self, depth):
+        """The remembered observation whose depth image this is (for drawing overlays), or None."""
+        arr = np.asarray(depth)
+        if arr.dtype != np.float32:
+            return None
+        key = self._depths.get(_digest(arr))
+        return self._observations.get(key) if key else None
+
+    def _latest_frame(self, camera: str):
+        for frame in reversed(self._observations.values()):
+            if frame.camera == camera:
+                return frame
+        return None
 
     def _frame_for(self, rgb, fn: str):
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
             raise ValueError(f"rgb must be an (H, W, 3) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
-        frame = self._observations.get(hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).digest())
+        frame = self._observations.get(_digest(arr))
         if frame is None:
             raise ValueError(
                 f"{fn} needs an rgb image exactly as returned by get_observation in this episode "
@@ -384,125 +389,60 @@ class RobotAPI:
             raise ValueError(f"points must be (N, 3), got shape {pts.shape}")
         return geo.transform_points(geo.as_array(transform, (4, 4), "transform"), pts)
 
-    # -- motion ----------------------------------------------------------------------------------
-    def _solve_ik(self, ctx: CallContext, arm: int, position, quaternion_wxyz):
-        pos = geo.as_array(position, (3,), "position")
-        quat = geo.as_array(quaternion_wxyz, (4,), "quaternion_wxyz")
-        target = self._to_sim(geo.make_transform(pos, quat)) @ API_TO_SITE
-        robot = self.adapter.robots[arm]
-        result = self.ik.solve(
-            self.adapter.sim.model._model,
-            self.adapter.sim.data.qpos,
-            self.adapter.grip_site(arm),
-            robot._ref_joint_pos_indexes,
-            target,
-        )
-        ctx.artifact("ik", {"iterations": result.iterations, "position_error_m": round(result.position_error, 5),
-                            "orientation_error_rad": round(result.orientation_error, 5)})
-        if not result.ok:
-            ctx.set_status(
-                st.IK_FAILED,
-                f"no IK solution for position {np.round(pos, 3).tolist()}: best residual "
-                f"{result.position_error * 1000:.1f} mm / {result.orientation_error:.3f} rad "
-                "(out of reach, or an orientation the wrist cannot take)",
-            )
-        return result.joints
-
     @primitive()
-    def solve_ik(self, ctx: CallContext, position, quaternion_wxyz):
-        """Inverse kinematics for the grasp point.
-
-        Args:
-            position: (3,) target position of the grasp point in world frame, metres.
-            quaternion_wxyz: (4,) target orientation [w, x, y, z] in world frame (see module notes;
-                [0, 1, 0, 0] points the gripper straight down).
-
-        Returns:
-            (7,) float64 joint angles in radians reaching the pose within 1 mm / 0.01 rad, starting
-            from the current configuration; or None when no solution exists (status IK_FAILED).
+    def decompose_transform(self, ctx: CallContext, transform) -> tuple:
+        """Split a (4, 4) pose into (position (3,) metres, quaternion_wxyz (4,)).
 
         Raises:
-            ValueError: wrong shapes or non-finite values.
+            ValueError: not a 4x4 matrix, or its rotation part is not a rotation.
         """
-        return self._solve_ik(ctx, 0, position, quaternion_wxyz)
-
-    def _move_arm(self, ctx: CallContext, arm: int, joints) -> str:
-        q = geo.as_array(joints, (7,), "joints")
-        limits = self.adapter.joint_limits(arm)
-        outside = [i for i in range(7) if not limits[i, 0] - 1e-6 <= q[i] <= limits[i, 1] + 1e-6]
-        if outside:
-            i = outside[0]
-            raise ValueError(f"joints[{i}] = {q[i]:.3f} rad is outside its limits [{limits[i, 0]:.3f}, {limits[i, 1]:.3f}]")
-        distance = float(np.abs(q - self.adapter.joint_positions(arm)).max())
-        steps = self.adapter.drive_joints({arm: q}, max_steps=int(distance / self.adapter.JOINT_STEP) + 60)
-        error = float(np.abs(q - self.adapter.joint_positions(arm)).max())
-        ctx.artifact("motion", {"control_steps": steps, "joint_error_rad": round(error, 5), "distance_rad": round(distance, 4)})
-        if error <= REACHED_TOL:
-            return "REACHED"
-        ctx.set_status(st.NOT_REACHED, f"the arm stopped {error:.3f} rad short of the target (blocked or in contact)")
-        return "NOT_REACHED"
+        T = geo.as_array(transform, (4, 4), "transform")
+        R = T[:3, :3]
+        if not np.allclose(R.T @ R, np.eye(3), atol=1e-3) or np.linalg.det(R) < 0:
+            raise ValueError("the upper-left 3x3 block of transform is not a rotation matrix")
+        return T[:3, 3].copy(), geo.matrix_to_quat(R)
 
     @primitive()
-    def move_to_joints(self, ctx: CallContext, joints) -> str:
-        """Move the arm to a joint configuration (blocking), along a straight joint-space line at up
-        to 1 rad/s, holding the gripper's current command.
+    def interpolate_segment(self, ctx: CallContext, start, end, max_step: float = 0.01) -> np.ndarray:
+        """Evenly spaced points from ``start`` to ``end`` (both included), at most ``max_step`` apart.
 
         Args:
-            joints: (7,) joint angles in radians, within the arm's joint limits.
+            start, end: (3,) positions in metres, or (7,) poses [x, y, z, qw, qx, qy, qz] whose
+                orientations are interpolated by spherical linear interpolation.
+            max_step: largest distance in metres between consecutive positions (> 0).
 
         Returns:
-            "REACHED", or "NOT_REACHED" when the arm stopped more than 0.01 rad short (e.g. blocked).
-
-        Raises:
-            ValueError: wrong shape, None (from a failed solve_ik) or a joint outside its limits.
+            (N, 3) or (N, 7) float64 array, N >= 2.
         """
-        if joints is None:
-            raise ValueError("joints is None: the solve_ik call before this one found no solution (IK_FAILED)")
-        return self._move_arm(ctx, 0, joints)
+        a = np.asarray(start, dtype=np.float64).ravel()
+        b = np.asarray(end, dtype=np.float64).ravel()
+        if a.shape != b.shape or a.shape not in ((3,), (7,)):
+            raise ValueError(f"start and end must both be (3,) positions or (7,) poses, got {a.shape} and {b.shape}")
+        if not max_step > 0:
+            raise ValueError("max_step must be positive")
+        n = max(2, int(np.ceil(np.linalg.norm(b[:3] - a[:3]) / float(max_step))) + 1)
+        if n > 100_000:
+            raise ValueError(f"{n} points requested; use a larger max_step")
+        t = np.linspace(0.0, 1.0, n)
+        positions = a[:3] + np.outer(t, b[:3] - a[:3])
+        if a.shape == (3,):
+            return positions
+        from scipy.spatial.transform import Rotation, Slerp
 
-    @primitive()
-    def move_to_pose(self, ctx: CallContext, position, quaternion_wxyz) -> str:
-        """Move the grasp point to a pose: solve_ik followed by move_to_joints.
-
-        Args:
-            position: (3,) world-frame position in metres. quaternion_wxyz: (4,) [w, x, y, z].
-
-        Returns:
-            "REACHED", "IK_FAILED" (no joint solution; the arm does not move) or "NOT_REACHED".
-        """
-        joints = self._solve_ik(ctx, 0, position, quaternion_wxyz)
-        if joints is None:
-            return "IK_FAILED"
-        return self._move_arm(ctx, 0, joints)
-
-    # -- gripper ---------------------------------------------------------------------------------
-    def _gripper(self, ctx: CallContext, arm: int, close: bool) -> float:
-        width = self.adapter.actuate_gripper(arm, close)
-        ctx.artifact("gripper", {"width_m": round(width, 5), "closed": close})
-        if close and width < EMPTY_GRIPPER_WIDTH:
-            ctx.set_status(st.GRASP_EMPTY, f"the gripper closed to {width * 1000:.1f} mm: nothing between the fingers")
-        return width
-
-    @primitive(after_frame=True)
-    def open_gripper(self, ctx: CallContext) -> float:
-        """Open the gripper fully (blocking). Returns the finger opening in metres (Panda: about 0.08)."""
-        return self._gripper(ctx, 0, close=False)
-
-    @primitive(after_frame=True)
-    def close_gripper(self, ctx: CallContext) -> float:
-        """Close the gripper until the fingers stop (blocking).
-
-        Returns:
-            Finger opening in metres: about the object's width when something is held, under 0.005
-            when the fingers closed on nothing (the trace marks that GRASP_EMPTY).
-        """
-        return self._gripper(ctx, 0, close=True)
+        rotations = Rotation.from_quat(np.stack([a[3:], b[3:]]), scalar_first=True)
+        quats = Slerp([0.0, 1.0], rotations)(t).as_quat(scalar_first=True)
+        quats[quats[:, 0] < 0] *= -1
+        return np.concatenate([positions, quats], axis=1)
 
 
-def api_reference_markdown(include_aliases: bool = False) -> str:
+def _digest(arr: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).digest()
+
+
+def api_reference_markdown(arms: int = 1, include_aliases: bool = False) -> str:
     """The API reference shown to agents and in the docs, generated from the docstrings above."""
     parts = [inspect.getdoc(sys.modules[__name__]) or ""]
-    for entry in RobotAPI.reference():
+    for entry in RobotAPI.reference(arms):
         if entry["alias_of"] and not include_aliases:
             continue
         parts.append(f"### {entry['signature']}\n\n{entry['doc']}")

@@ -66,3 +66,71 @@ def draw_points(rgb: np.ndarray, pixels: np.ndarray, color=(0, 255, 255), radius
     if title:
         draw.text((3, 2), title[:48], fill=(255, 255, 255))
     return np.asarray(img)
+
+
+def project(points: np.ndarray, intrinsics: np.ndarray, camera_pose: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) of (N, 3) points given a camera's (3, 3) intrinsics and (4, 4) camera-to-world
+    pose (OpenCV axes, same world frame as the points); points behind the camera come back NaN."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    T = np.linalg.inv(np.asarray(camera_pose, dtype=np.float64))
+    cam = pts @ T[:3, :3].T + T[:3, 3]
+    uv = np.full((len(cam), 2), np.nan)
+    front = cam[:, 2] > 1e-6
+    K = np.asarray(intrinsics, dtype=np.float64)
+    uv[front, 0] = K[0, 0] * cam[front, 0] / cam[front, 2] + K[0, 2]
+    uv[front, 1] = K[1, 1] * cam[front, 1] / cam[front, 2] + K[1, 2]
+    return uv
+
+
+def _polyline(draw, uv, color, width):
+    pts = [(float(u), float(v)) for u, v in uv if np.isfinite(u) and np.isfinite(v)]
+    if len(pts) >= 2:
+        draw.line(pts, fill=color, width=width)
+    for u, v in pts:
+        draw.ellipse([u - 2, v - 2, u + 2, v + 2], outline=color)
+
+
+def draw_path(rgb, intrinsics, camera_pose, paths: dict, targets: dict, title: str = "") -> np.ndarray:
+    """Grasp-point paths ({arm: (N, 3)}) and targets ({arm: (3,) or None}) over a camera image."""
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    draw = ImageDraw.Draw(img)
+    for i, (arm, path) in enumerate(sorted(paths.items())):
+        color = PALETTE[(i + 1) % len(PALETTE)]
+        _polyline(draw, project(path, intrinsics, camera_pose), color, 2)
+        target = targets.get(arm)
+        if target is not None:
+            (u, v), = project(target, intrinsics, camera_pose)
+            if np.isfinite(u):
+                draw.line([u - 6, v, u + 6, v], fill=PALETTE[0], width=2)
+                draw.line([u, v - 6, u, v + 6], fill=PALETTE[0], width=2)
+    if title:
+        draw.text((3, 2), title[:48], fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def draw_grasps(rgb, intrinsics, poses_camera: np.ndarray, scores: np.ndarray, limit: int = 15, zoom: int = 3) -> np.ndarray:
+    """Grasp candidates (K, 4, 4) in the camera frame drawn as finger outlines on a ``zoom``-times
+    enlarged crop around them (same size as ``rgb``); the best candidate is red and thickest."""
+    h, w = np.asarray(rgb).shape[:2]
+    big = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((w * zoom, h * zoom), Image.BILINEAR)
+    draw = ImageDraw.Draw(big)
+    eye = np.eye(4)
+    centres = []
+    for i in reversed(range(min(limit, len(poses_camera)))):
+        pose = poses_camera[i]
+        c, y, z = pose[:3, 3], pose[:3, 1], pose[:3, 2]
+        tips = np.stack([c - 0.04 * y, c + 0.04 * y, c - 0.04 * y - 0.05 * z, c + 0.04 * y - 0.05 * z, c])
+        a, b, a_back, b_back, mid = project(tips, intrinsics, eye) * zoom
+        centres.append(mid)
+        color = PALETTE[0] if i == 0 else PALETTE[1]
+        width = 4 if i == 0 else 1
+        for p, q in ((a, b), (a, a_back), (b, b_back)):
+            if np.all(np.isfinite(p)) and np.all(np.isfinite(q)):
+                draw.line([tuple(p), tuple(q)], fill=color, width=width)
+    centres = np.array([c for c in centres if np.all(np.isfinite(c))])
+    cx, cy = centres.mean(axis=0) if len(centres) else (w * zoom / 2, h * zoom / 2)
+    left = int(np.clip(cx - w / 2, 0, w * zoom - w))
+    top = int(np.clip(cy - h / 2, 0, h * zoom - h))
+    crop = big.crop((left, top, left + w, top + h))
+    ImageDraw.Draw(crop).text((3, 2), f"{len(poses_camera)} grasps, best {scores[0]:.2f} (x{zoom})" if len(scores) else "no grasps", fill=(255, 255, 255))
+    return np.asarray(crop)

@@ -1,9 +1,9 @@
 """robosuite 1.4 adapter (Panda, JOINT_POSITION control at 20 Hz).
 
-The arm is driven through robosuite's joint-position controller: each control step commands a joint
-delta of at most ``JOINT_STEP`` rad along the straight joint-space line to the target, so motion is
-rate-limited (1 rad/s) and every joint arrives together. Measured on a 2-core CPU: IK + a 0.5 rad move
-converges to 2 mrad in about 75 control steps (SIM_FACTS.md).
+The arm is driven through robosuite's joint-position controller along a trajectory that advances
+``JOINT_STEP`` rad per control step on the joint with the farthest to go (1 rad/s at 20 Hz), the other
+joints scaled so all arrive together; each action asks for the gap between that trajectory and the
+measured joints, capped at MAX_LEAD.
 """
 
 from __future__ import annotations
@@ -20,13 +20,20 @@ SETTLE_STEPS = 10  # after reset the Lift cube starts ~1 cm above the table (SIM
 CONTROL_FREQ = 20
 
 
-def _controller_config(joint_step: float) -> dict:
+#: Largest joint lead (rad) one action may command. robosuite's joint controller is a critically
+#: damped PD on acceleration (torque = M (kp e - kd v)), so a lead e settles at v = kp e / kd: with
+#: kp = 150 (kd = 24.5) a 0.05 rad cap holds joints to 0.3 rad/s whatever the trajectory asks
+#: (measured: long moves stalled); 0.2 rad lets them follow the 1 rad/s trajectory.
+MAX_LEAD = 0.2
+
+
+def _controller_config() -> dict:
     from robosuite.controllers import load_controller_config
 
     cfg = load_controller_config(default_controller="JOINT_POSITION")
     # Stiffer than robosuite's default kp=50 so joint targets are held to about a milliradian under
-    # gravity and contact; delta actions in [-1, 1] map to +-joint_step rad per control step.
-    cfg.update(kp=150, damping_ratio=1, input_max=1, input_min=-1, output_max=joint_step, output_min=-joint_step)
+    # gravity and contact; delta actions in [-1, 1] map to +-MAX_LEAD rad.
+    cfg.update(kp=150, damping_ratio=1, input_max=1, input_min=-1, output_max=MAX_LEAD, output_min=-MAX_LEAD)
     return cfg
 
 
@@ -35,16 +42,28 @@ class RobosuiteAdapter(SimAdapter):
 
     def __init__(self, spec: TaskSpec):
         rendering.configure()
+        self.spec = spec
+        self.env = self._make_env(spec)
+        self._scene_objects: list[SceneObject] | None = None
+        self._labels: list[str] = []
+        self._lut_for_model = None
+        self._lut = None
+        self._keyframe_renderer = None
+        self._keyframe_option = None
+        self._hold: dict[int, np.ndarray] = {}
+        self._gripper_cmd: dict[int, float] = {}
+        self.steps = 0
+
+    def _make_env(self, spec: TaskSpec):
         import robosuite as suite
 
-        self.spec = spec
         # Object sizes are drawn when the model is built; fixing that draw makes them the same in
         # every worker process, so the episode seed alone decides the scene.
         np.random.seed(0)
-        self.env = suite.make(
+        return suite.make(
             spec.env_name,
             robots=list(spec.robots),
-            controller_configs=_controller_config(self.JOINT_STEP),
+            controller_configs=_controller_config(),
             has_renderer=False,
             has_offscreen_renderer=True,
             use_camera_obs=False,
@@ -54,15 +73,8 @@ class RobosuiteAdapter(SimAdapter):
             ignore_done=True,
             hard_reset=False,
             reward_shaping=False,
+            **spec.env_kwargs,
         )
-        self._labels: list[str] = []
-        self._lut_for_model = None
-        self._lut = None
-        self._keyframe_renderer = None
-        self._keyframe_option = None
-        self._hold: dict[int, np.ndarray] = {}
-        self._gripper_cmd: dict[int, float] = {}
-        self.steps = 0
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -77,6 +89,9 @@ class RobosuiteAdapter(SimAdapter):
     def reset(self, seed: int) -> None:
         np.random.seed(int(seed))
         self.env.reset()
+        self._after_reset()
+
+    def _after_reset(self) -> None:
         for robot in self.robots:
             # robosuite 1.4 keeps the gripper's ramped command across soft resets, which makes the
             # first gripper motion of an episode depend on the previous episode (measured).
@@ -109,10 +124,16 @@ class RobosuiteAdapter(SimAdapter):
         return self._labels
 
     def scene_objects(self) -> list[SceneObject]:
-        return list(self.spec.objects) + list(COMMON_OBJECTS) + [
-            SceneObject("floor", ("floor", "ground")),
-            SceneObject("wall", ("wall", "walls")),
-        ]
+        """Everything the segmenter can name, in matching order (parts before wholes)."""
+        if self._scene_objects is None:
+            self._scene_objects = self._task_objects() + list(COMMON_OBJECTS) + [
+                SceneObject("floor", ("floor", "ground")),
+                SceneObject("wall", ("wall", "walls")),
+            ]
+        return self._scene_objects
+
+    def _task_objects(self) -> list[SceneObject]:
+        return list(self.spec.objects)
 
     def _ensure_lut(self) -> None:
         model = self.sim.model._model
@@ -123,24 +144,26 @@ class RobosuiteAdapter(SimAdapter):
         objects = self.scene_objects()
         self._labels = [o.label for o in objects]
         lut = np.full(model.ngeom + 1, -1, dtype=np.int32)
-        def body_name(b):
-            return mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b) or ""
+        def name_of(kind, index):
+            return mujoco.mj_id2name(model, kind, index) or ""
 
-        def match(name, world_geom=False):
+        def match(geom_name, body_names):
             for index, obj in enumerate(objects):
-                prefixes = (obj.label,) if world_geom else obj.body_prefixes
-                if any(name.startswith(p) for p in prefixes):
+                if obj.geom_contains and not any(part in geom_name for part in obj.geom_contains):
+                    continue
+                if any(n.startswith(p) for p in obj.body_prefixes for n in body_names):
                     return index
             return -1
 
         for g in range(model.ngeom):
             body = model.geom_bodyid[g]
+            geom_name = name_of(mujoco.mjtObj.mjOBJ_GEOM, g)
             if body == 0:  # world body: floor and walls, named by geom
-                lut[g] = match(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or "", world_geom=True)
+                lut[g] = next((i for i, o in enumerate(objects) if not o.body_prefixes and geom_name.startswith(o.label)), -1)
                 continue
             # The geom's own body decides (gripper links hang under the robot's root); else its root.
-            index = match(body_name(body))
-            lut[g] = index if index >= 0 else match(body_name(model.body_rootid[body]))
+            index = match(geom_name, (name_of(mujoco.mjtObj.mjOBJ_BODY, body),))
+            lut[g] = index if index >= 0 else match(geom_name, (name_of(mujoco.mjtObj.mjOBJ_BODY, model.body_rootid[body]),))
         self._lut = lut
         self._lut_for_model = model
 
@@ -236,8 +259,28 @@ class RobosuiteAdapter(SimAdapter):
         return pose
 
     def gripper_width(self, arm: int = 0) -> float:
+        """Finger separation in metres (0 for a gripper without fingers, such as Wipe's tool)."""
         q = self.sim.data.qpos[self.robots[arm]._ref_gripper_joint_pos_indexes]
+        if len(q) == 0:
+            return 0.0
         return float(abs(q[0] - q[-1])) if len(q) > 1 else float(abs(q[0]))
+
+    def robot_contacts(self, arms: list[int]) -> set[str]:
+        """Labels of the scene objects that the given arms (links, hand or fingers) touch now."""
+        self._ensure_lut()
+        model, data = self.sim.model._model, self.sim.data._data
+        roots = {model.body(self.robots[a].robot_model.root_body).id for a in arms}
+        touched = set()
+        for i in range(data.ncon):
+            c = data.contact[i]
+            g1, g2 = c.geom1, c.geom2
+            r1, r2 = (model.body_rootid[model.geom_bodyid[g]] for g in (g1, g2))
+            if (r1 in roots) == (r2 in roots):
+                continue
+            other = g2 if r1 in roots else g1
+            label = self._lut[other]
+            touched.add(self._labels[label] if label >= 0 else "scene")
+        return touched
 
     def gripper_max_width(self, arm: int = 0) -> float:
         model = self.sim.model
@@ -248,17 +291,17 @@ class RobosuiteAdapter(SimAdapter):
         parts = []
         for arm, robot in enumerate(self.robots):
             delta = self._hold[arm] - self.joint_positions(arm)
-            parts.append(np.clip(delta / self.JOINT_STEP, -1.0, 1.0))
+            parts.append(np.clip(delta / MAX_LEAD, -1.0, 1.0))
             parts.append(np.full(robot.gripper.dof, self._gripper_cmd[arm]))
         self.env.step(np.concatenate(parts))
         self.steps += 1
 
-    def drive_joints(self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3) -> int:
+    def drive_joints(self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3, settle: bool = True) -> int:
         """Move the given arms to ``targets`` ((7,) rad each) along straight joint-space lines.
 
         Each step advances every arm's goal by at most JOINT_STEP rad on its largest joint, scaling
-        the other joints so they arrive together; stops once all joints are within ``tol`` rad and
-        nearly still, or after ``max_steps``. Returns the number of control steps taken.
+        the other joints so they arrive together; stops once all joints are within ``tol`` rad (and,
+        with ``settle``, nearly still), or after ``max_steps``. Returns the control steps taken.
         """
         targets = {arm: np.asarray(q, dtype=np.float64).reshape(7) for arm, q in targets.items()}
         goal = {arm: self.joint_positions(arm) for arm in targets}
@@ -270,21 +313,26 @@ class RobosuiteAdapter(SimAdapter):
                 self._hold[arm] = goal[arm]
             self._step()
             if all(
-                np.abs(targets[a] - self.joint_positions(a)).max() < tol and np.abs(self.joint_velocities(a)).max() < 0.05
+                np.abs(targets[a] - self.joint_positions(a)).max() < tol
+                and (not settle or np.abs(self.joint_velocities(a)).max() < 0.05)
                 for a in targets
             ):
                 return step
         return max_steps
 
     def actuate_gripper(self, arm: int, close: bool, max_steps: int = 40) -> float:
-        """Close (or open) the gripper until the fingers stop moving; returns the width in metres."""
+        """Close (or open) the gripper until the fingers stop moving; returns the width in metres.
+
+        Raises ValueError for a gripper without fingers."""
+        if self.robots[arm].gripper.dof == 0:
+            raise ValueError(f"arm{arm}'s {type(self.robots[arm].gripper).__name__} has no fingers to open or close")
         self._gripper_cmd[arm] = 1.0 if close else -1.0
         last = self.gripper_width(arm)
         still = 0
         for step in range(max_steps):
             self._step()
             width = self.gripper_width(arm)
-            still = still + 1 if abs(width - last) < 2e-4 else 0
+            still = still + 1 if abs(width - last) < 5e-4 else 0
             last = width
             if step >= 5 and still >= 2:
                 break

@@ -1,0 +1,57 @@
+# Camera-only LIBERO-90 "pick up the alphabet soup and put it in the basket": grasp the can from above,
+# carry it over the basket and let it drop in. World frame = robot base, metres, quaternions [w, x, y, z].
+
+GRASP_BELOW_TOP = 0.025  # the fingers close this far below the can's top, m
+RIM_CLEARANCE = 0.03  # the can's bottom clears the basket rim by this much while carried, m
+RELEASE_ABOVE_RIM = 0.01  # the can's bottom is this far above the rim when let go, m
+
+
+def top_down_quaternion(yaw):
+    return np.array([0.0, math.cos(yaw / 2.0), math.sin(yaw / 2.0), 0.0])
+
+
+def gripper_yaw(quat_wxyz):
+    w, x, y, z = quat_wxyz
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
+def points_of(prompt, cam):
+    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] > 0.8]
+    if not dets:
+        raise RuntimeError(f"no '{prompt}' in view")
+    pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+    low, high = np.percentile(pts, [1, 99], axis=0)  # drop mixed pixels on the silhouette
+    return pts[np.all((pts > low - 0.02) & (pts < high + 0.02), axis=1)]
+
+
+def footprint_centre(points):
+    low, high = np.percentile(points[:, :2], [2, 98], axis=0)
+    return (low + high) / 2.0
+
+
+obs = get_observation(["agentview"])
+cam = obs["agentview"]
+can = points_of("alphabet soup", cam)
+basket = points_of("basket", cam)
+can_top = np.percentile(can[:, 2], 98)
+can_bottom = np.percentile(can[:, 2], 2)
+top_face = can[can[:, 2] > can_top - 0.006]
+can_xy = top_face[:, :2].mean(axis=0)
+basket_xy = footprint_centre(basket)
+rim_z = np.percentile(basket[:, 2], 98)
+quat = top_down_quaternion(gripper_yaw(obs["robot0_cartesian_pos"][3:7]))
+grasp = np.array([can_xy[0], can_xy[1], can_top - GRASP_BELOW_TOP])
+below_grip = grasp[2] - can_bottom  # length of can under the fingers
+carry_z = rim_z + below_grip + RIM_CLEARANCE
+print("can", np.round(grasp, 3), "basket", np.round(basket_xy, 3), "rim", round(float(rim_z), 3))
+
+open_gripper()
+move_to_pose(grasp + np.array([0.0, 0.0, 0.08]), quat)
+move_to_pose(grasp, quat)
+if close_gripper() < 0.005:
+    raise RuntimeError("missed the can")
+move_to_pose(np.array([grasp[0], grasp[1], carry_z]), quat)
+move_to_pose(np.array([basket_xy[0], basket_xy[1], carry_z]), quat)
+move_to_pose(np.array([basket_xy[0], basket_xy[1], rim_z + below_grip + RELEASE_ABOVE_RIM]), quat)
+open_gripper()
+move_to_pose(np.array([basket_xy[0], basket_xy[1], carry_z + 0.05]), quat)

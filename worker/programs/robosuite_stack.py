@@ -1,0 +1,71 @@
+# Camera-only Stack: pick the red cube and set it down on the green cube.
+# World frame = robot base, metres, quaternions [w, x, y, z].
+
+TOP_FACE_BAND = 0.006  # points within this of an object's highest point form its top face, m
+APPROACH_HEIGHT = 0.10  # pre-grasp / pre-place height above the target, m
+CARRY_HEIGHT = 0.15  # travel height of the grasp point above the table, m
+PLACE_CLEARANCE = 0.012  # gap between the held cube and the green cube when releasing, m
+
+
+def top_down_quaternion(yaw):
+    return np.array([0.0, math.cos(yaw / 2.0), math.sin(yaw / 2.0), 0.0])
+
+
+def gripper_yaw(quat_wxyz):
+    w, x, y, z = quat_wxyz
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
+def face_yaw(points_xy, current_yaw):
+    # Edge direction of a square top face: the smallest axis-aligned box over rotations; of the four
+    # equivalent edge directions, the one nearest the current wrist yaw.
+    centred = points_xy - points_xy.mean(axis=0)
+    best_yaw, best_area = 0.0, None
+    for yaw in np.linspace(0.0, math.pi / 2.0, 46, endpoint=False):
+        c, s = math.cos(yaw), math.sin(yaw)
+        rotated = centred @ np.array([[c, -s], [s, c]])
+        area = np.ptp(rotated[:, 0]) * np.ptp(rotated[:, 1])
+        if best_area is None or area < best_area:
+            best_yaw, best_area = yaw, area
+    turn = (best_yaw - current_yaw + math.pi / 4.0) % (math.pi / 2.0) - math.pi / 4.0
+    return current_yaw + turn
+
+
+def locate_box(prompt, cam):
+    # Top-face centre (x, y), top height and the top-face points of a box on the table.
+    dets = segment_text_prompt(cam["images"]["rgb"], prompt)
+    if not dets:
+        raise RuntimeError(f"no '{prompt}' in view")
+    pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+    top_z = np.percentile(pts[:, 2], 98)
+    top = pts[pts[:, 2] > top_z - TOP_FACE_BAND]
+    return top[:, :2].mean(axis=0), top_z, top
+
+
+obs = get_observation(["agentview"])
+cam = obs["agentview"]
+table = segment_text_prompt(cam["images"]["rgb"], "table")[0]
+table_pts = mask_to_world_points(table["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+table_z = np.median(table_pts[:, 2])
+
+red_xy, red_top, red_face = locate_box("red cube", cam)
+green_xy, green_top, green_face = locate_box("green cube", cam)
+red_half = (red_top - table_z) / 2.0
+wrist = gripper_yaw(obs["robot0_cartesian_pos"][3:7])
+grasp = np.array([red_xy[0], red_xy[1], red_top - red_half])
+grasp_quat = top_down_quaternion(face_yaw(red_face[:, :2], wrist))
+place_quat = top_down_quaternion(face_yaw(green_face[:, :2], wrist))
+print("red", np.round(grasp, 3), "green top", np.round([green_xy[0], green_xy[1], green_top], 3))
+
+open_gripper()
+move_to_pose(grasp + np.array([0.0, 0.0, APPROACH_HEIGHT]), grasp_quat)
+move_to_pose(grasp, grasp_quat)
+if close_gripper() < 0.005:
+    raise RuntimeError("missed the red cube")
+carry_z = table_z + CARRY_HEIGHT
+move_to_pose(np.array([grasp[0], grasp[1], carry_z]), grasp_quat)
+move_to_pose(np.array([green_xy[0], green_xy[1], carry_z]), place_quat)
+release_z = green_top + red_half + PLACE_CLEARANCE
+move_to_pose(np.array([green_xy[0], green_xy[1], release_z]), place_quat)
+open_gripper()
+move_to_pose(np.array([green_xy[0], green_xy[1], carry_z]), place_quat)

@@ -1,0 +1,80 @@
+# Camera-only TwoArmHandover: arm 0 picks the hammer up by the handle near its head, holds it out
+# between the robots with the free end of the handle towards arm 1, arm 1 takes the handle, arm 0
+# lets go. World frame = robot0's base (arm 1 stands about 1.6 m along +x, facing arm 0), metres,
+# quaternions [w, x, y, z].
+
+HANDOVER_X = 0.74  # where arm 0 holds the hammer out, along the line between the robots, m
+HANDOVER_Z = 0.15  # handover height, m (the table top is about 0.11 m below the base)
+ARM0_FROM_CENTRE = -0.05  # arm 0's grip along the handle from its centre (negative: towards the head), m
+ARM1_FROM_CENTRE = 0.07  # arm 1's grip along the handle from its centre, m
+APPROACH = 0.10  # pre-grasp height above a grasp, m
+
+
+def top_down_quaternion(yaw):
+    # Gripper pointing down; its x axis at angle yaw in the xy plane, fingers closing across it.
+    return np.array([0.0, math.cos(yaw / 2.0), math.sin(yaw / 2.0), 0.0])
+
+
+def gripper_yaw(quat_wxyz):
+    w, x, y, z = quat_wxyz
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
+def nearest_yaw(direction_yaw, current):
+    # The handle can lie along +x or -x of the gripper: take whichever needs less wrist turn.
+    turn = (direction_yaw - current + math.pi / 2.0) % math.pi - math.pi / 2.0
+    return current + turn
+
+
+def points_of(prompt, cam):
+    dets = segment_text_prompt(cam["images"]["rgb"], prompt)
+    if not dets:
+        raise RuntimeError(f"no '{prompt}' in view")
+    pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+    # Mask edges can pick up background depth: keep points near the median.
+    centre = np.median(pts, axis=0)
+    return pts[np.linalg.norm(pts - centre, axis=1) < 0.15]
+
+
+obs = get_observation(["agentview"])
+cam = obs["agentview"]
+handle = points_of("hammer handle", cam)
+head = points_of("hammer head", cam)
+box = get_oriented_bounding_box_from_3d_points(handle)
+axis = np.array([box["R"][0, 0], box["R"][1, 0], 0.0])
+axis /= np.linalg.norm(axis)
+centre = np.median(handle, axis=0)
+if (centre - np.median(head, axis=0))[:2] @ axis[:2] < 0:
+    axis = -axis  # now pointing from the head towards the free end of the handle
+handle_z = np.percentile(handle[:, 2], 95) - 0.015  # axis of the handle, just below its top
+
+# Arm 0 picks the hammer up near the head.
+yaw0 = nearest_yaw(math.atan2(axis[1], axis[0]), gripper_yaw(obs["robot0_cartesian_pos"][3:7]))
+q0 = top_down_quaternion(yaw0)
+grip0 = np.array([centre[0], centre[1], handle_z]) + ARM0_FROM_CENTRE * axis
+open_gripper_arm0()
+move_to_pose_arm0(grip0 + np.array([0.0, 0.0, APPROACH]), q0)
+move_to_pose_arm0(grip0, q0)
+if close_gripper_arm0() < 0.005:
+    raise RuntimeError("arm 0 missed the handle")
+move_to_pose_arm0(grip0 + np.array([0.0, 0.0, APPROACH]), q0)
+
+# Turn the hammer so its free end points at arm 1 (+x). The handle direction in the gripper frame
+# is kept by the grasp: +x of the gripper if the handle ran along the gripper's x, else -x.
+gripper_x = np.array([math.cos(yaw0), math.sin(yaw0), 0.0])
+handover_yaw = 0.0 if axis @ gripper_x > 0 else math.pi
+handover0 = np.array([HANDOVER_X, 0.0, HANDOVER_Z])
+if move_to_pose_arm0(handover0, top_down_quaternion(handover_yaw)) != "REACHED":
+    raise RuntimeError("arm 0 could not reach the handover pose")
+
+# Arm 1 takes the handle's free end, fingers across it.
+grip1 = handover0 + np.array([ARM1_FROM_CENTRE - ARM0_FROM_CENTRE, 0.0, 0.0])
+q1 = top_down_quaternion(nearest_yaw(0.0, gripper_yaw(obs["robot1_cartesian_pos"][3:7])))
+open_gripper_arm1()
+move_to_pose_arm1(grip1 + np.array([0.0, 0.0, APPROACH]), q1)
+move_to_pose_arm1(grip1, q1)
+if close_gripper_arm1() < 0.005:
+    raise RuntimeError("arm 1 missed the handle")
+open_gripper_arm0()
+move_to_pose_arm0(handover0 + np.array([-0.15, 0.0, 0.05]), top_down_quaternion(handover_yaw))
+move_to_pose_arm1(grip1 + np.array([0.0, 0.0, 0.05]), q1)
