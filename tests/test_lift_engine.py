@@ -122,3 +122,20 @@ def test_untraced_runs_record_no_calls_or_keyframes(lift_spec, starter_program, 
 def test_the_starter_program_succeeds_on_heldout_seeds(lift_spec, starter_program):
     results = [run_episode(lift_spec, starter_program, seed, MemorySink(), EngineSettings(trace=False), None) for seed in range(1, 11)]
     assert sum(r.success for r in results) >= 9, [(r.seed, r.status, r.error) for r in results if not r.success]
+
+
+def test_simulators_sharing_a_thread_each_render_their_own_scene(lift_spec):
+    # Each simulator owns an OSMesa context; robosuite renders into whichever is current. Building,
+    # using and evicting other simulators in the same thread must not break (or redirect) Lift's frames.
+    from worker.sim.catalog import get_task
+
+    lift, *_ = simulators().get(lift_spec)
+    lift.reset(9)
+    before = lift.render("agentview").rgb
+    for key in ("robosuite:Stack", "robosuite:Wipe"):  # the second one evicts Lift (two are kept)
+        other, *_ = simulators().get(get_task(key))
+        other.reset(1)
+        other.render("agentview")
+    lift_again, *_ = simulators().get(lift_spec)
+    lift_again.reset(9)
+    assert np.array_equal(lift_again.render("agentview").rgb, before)

@@ -22,6 +22,7 @@ from worker.robot.api import RobotAPI
 from worker.robot.ik import IKSolver
 from worker.robot.media import MediaStore
 from worker.robot.motion import PlannerCache
+from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import SandboxLimits, run_program
 from worker.sim.catalog import TaskSpec
@@ -51,7 +52,9 @@ def program_hash(source: str) -> str:
 
 
 class _Simulators:
-    """Simulator cache: building an env costs seconds, resetting it milliseconds.
+    """Simulator cache: building an env costs seconds, resetting it milliseconds. Each entry also
+    holds the IK solver, motion planner and segmenter for that simulator, warmed up with the scene's
+    object names so no episode pays for loading the embedding model.
 
     One cache per thread: an OSMesa context is current in the thread that created it and robosuite
     does not re-bind it per render, so a simulator must be rendered by the thread that built it.
@@ -64,11 +67,12 @@ class _Simulators:
     def get(self, spec: TaskSpec):
         entry = self._cache.get(spec.key)
         if entry is None:
-            entry = (make_adapter(spec), IKSolver(), PlannerCache())
-            self._cache[spec.key] = entry
-            while len(self._cache) > MAX_CACHED_SIMULATORS:
-                _, (old, _, _) = self._cache.popitem(last=False)
+            while len(self._cache) >= MAX_CACHED_SIMULATORS:
+                _, (old, *_) = self._cache.popitem(last=False)
                 old.close()
+            entry = (make_adapter(spec), IKSolver(), PlannerCache(), default_segmenter())
+            entry[3].warm([p for o in entry[0].scene_objects() for p in o.phrases()])
+            self._cache[spec.key] = entry
         self._cache.move_to_end(spec.key)
         return entry
 
@@ -137,7 +141,7 @@ def run_episode(
 
 
 def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> EpisodeResult:
-    adapter, ik, planners = simulators().get(spec)
+    adapter, ik, planners, segmenter = simulators().get(spec)
     adapter.reset(seed)
     media = None
     if settings.trace and settings.keyframes and media_root:
@@ -151,7 +155,7 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
         capture_frame=lambda: (None, ""),
         sim_time=adapter.sim_time,
     )
-    api = RobotAPI(adapter, tracer, ik=ik, planners=planners)
+    api = RobotAPI(adapter, tracer, ik=ik, planners=planners, segmenter=segmenter)
     tracer.capture_frame = api.capture_frame
     outcome = run_program(
         program,

@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 
+from worker.sim.base import CameraFrame
+
 from . import geometry as geo
 from . import status as st
 from .ik import IKSolver
@@ -27,7 +29,7 @@ from .api_motion import SITE_TO_API, MotionPrimitives
 from .media import draw_detections
 from .motion import PlannerCache
 from .primitive import PrimitiveSpec, primitive
-from .segmenter import CpuSegmenter
+from .segmenter import CpuSegmenter, default_segmenter
 from .tracer import CallContext, Tracer
 
 
@@ -49,7 +51,7 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         self.spec = adapter.spec
         self.tracer = tracer
         self.ik = ik or IKSolver()
-        self.segmenter = segmenter or CpuSegmenter()
+        self.segmenter = segmenter or default_segmenter()
         self.planners = planners or PlannerCache()
         self._observations: collections.OrderedDict[bytes, object] = collections.OrderedDict()
         self._depths: dict[bytes, object] = {}
@@ -72,7 +74,7 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
 
     @classmethod
     def signature(cls, method: str) -> inspect.Signature:
-        sig = inspect.signature(getattr(cls, method))
+        sig = inspect.signature(getattr(cls, method), eval_str=True)
         params = list(sig.parameters.values())[2:]  # drop self, ctx
         return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
@@ -212,6 +214,17 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             )
         return frame
 
+    def _image_frame(self, rgb, fn: str):
+        """The camera frame for an image: the remembered render for the CPU segmenter (which reads the
+        simulator's segmentation of that exact frame); any RGB image for a model backend."""
+        if getattr(self.segmenter, "needs_render", True):
+            return self._frame_for(rgb, fn)
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"rgb must be an (H, W, 3) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
+        remembered = self._observations.get(_digest(arr))
+        return remembered or CameraFrame("image", arr, None, None, np.eye(3), np.eye(4))
+
     def _objects(self):
         return self.adapter.scene_objects()
 
@@ -237,8 +250,8 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         """
         if not isinstance(text_prompt, str) or not text_prompt.strip():
             raise ValueError("text_prompt must be a non-empty string")
-        frame = self._frame_for(rgb, "segment_text_prompt")
-        detections = [d.as_dict() for d in self.segmenter.segment_text(frame.segmentation, self._objects(), text_prompt)]
+        frame = self._image_frame(rgb, "segment_text_prompt")
+        detections = [d.as_dict() for d in self.segmenter.segment_text(frame, self._objects(), text_prompt)]
         self._annotate_detections(ctx, frame, detections, text_prompt)
         return detections
 
@@ -257,13 +270,17 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         Raises:
             ValueError: a point outside the image, or rgb not from get_observation.
         """
-        frame = self._frame_for(rgb, "segment_point_prompt")
+        frame = self._image_frame(rgb, "segment_point_prompt")
         pts = np.asarray(point_coords, dtype=np.float64)
         if pts.shape == (2,):
             pts = pts.reshape(1, 2)
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0:
             raise ValueError(f"point_coords must be (x, y) or a list of (x, y) pixels, got shape {pts.shape}")
-        detections = [d.as_dict() for d in self.segmenter.segment_points(frame.segmentation, self._objects(), pts)]
+        h, w = frame.rgb.shape[:2]
+        for x, y in pts:
+            if not (0 <= x < w and 0 <= y < h):
+                raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
+        detections = [d.as_dict() for d in self.segmenter.segment_points(frame, self._objects(), pts)]
         self._annotate_detections(ctx, frame, detections, f"points {pts.astype(int).tolist()}"[:40])
         return detections
 

@@ -75,6 +75,7 @@ class MotionPrimitives:
         adapter = self.adapter
         planner = self.planners.get(adapter)
         contacts_before = adapter.robot_contacts(list(goals))
+        start_qpos = np.array(adapter.sim.data.qpos)
         if collision_check:
             plan = planner.plan(np.array(adapter.sim.data.qpos), goals)
         else:
@@ -86,7 +87,7 @@ class MotionPrimitives:
         })
         if not plan.ok:
             ctx.set_status(st.PLANNING_ERROR, f"{plan.message}: {plan.collision}" if plan.collision else plan.message)
-            self._motion_overlay(ctx, goals, plan, target_positions, "no path")
+            self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "no path")
             return "PLANNING_ERROR"
         steps = 0
         for i, waypoint in enumerate(plan.waypoints):
@@ -99,7 +100,7 @@ class MotionPrimitives:
         error = max(float(np.abs(goals[a] - adapter.joint_positions(a)).max()) for a in goals)
         ctx.artifact("motion", {"control_steps": steps, "joint_error_rad": round(error, 5)})
         if plan.method == "rrt_connect":
-            self._motion_overlay(ctx, goals, plan, target_positions, "planned path")
+            self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "planned path")
         if error <= REACHED_TOL:
             return "REACHED"
         contacts = adapter.robot_contacts(list(goals)) - contacts_before
@@ -109,15 +110,15 @@ class MotionPrimitives:
         ctx.set_status(st.NOT_REACHED, f"the arm stopped {error:.3f} rad short of the target")
         return "NOT_REACHED"
 
-    def _motion_overlay(self, ctx: CallContext, goals, plan, target_positions, title: str) -> None:
-        """The planned grasp-point path and target drawn on the last image of the keyframe camera."""
+    def _motion_overlay(self, ctx: CallContext, start_qpos, goals, plan, target_positions, title: str) -> None:
+        """The planned grasp-point path (from where the move started) and the target, drawn on the
+        last image of the keyframe camera."""
         frame = self._latest_frame(self.spec.keyframe_camera)
         if frame is None:
             return
         planner = self.planners.get(self.adapter)
-        qpos = np.array(self.adapter.sim.data.qpos)
-        waypoints = plan.waypoints or [goals]
-        tcp = [planner.tcp_positions(qpos, wp) for wp in waypoints]
+        start = {arm: start_qpos[planner.qpos_indexes[arm]] for arm in goals}
+        tcp = [planner.tcp_positions(start_qpos, wp) for wp in [start] + (plan.waypoints or [goals])]
         camera_pose = frame.pose  # sim world frame, like the positions below
         points = {arm: np.array([p[arm] for p in tcp]) for arm in goals}
         targets = {arm: (self._to_sim(geo.make_transform(t))[:3, 3] if t is not None else None) for arm, t in (target_positions or {}).items()}

@@ -157,6 +157,15 @@ class CollisionChecker:
             owner[np.isin(model.body_rootid[model.geom_bodyid], [body])] = arm
         return attached, owner
 
+    def describe_all(self, pairs: set, limit: int = 3, owner: np.ndarray | None = None) -> str:
+        """Up to ``limit`` colliding pairs, named; pairs with a carried object first (``owner`` gives
+        carried objects' geoms to their robot), the rest in a stable order."""
+        carried = set() if owner is None else set(np.flatnonzero(owner != self.owner))
+        ordered = sorted(pairs, key=lambda p: (not (p[0] in carried or p[1] in carried), p))
+        names = [self.describe(p) for p in ordered[:limit]]
+        more = len(pairs) - limit
+        return "; ".join(names) + (f" (+{more} more)" if more > 0 else "")
+
     def describe(self, pair: tuple[int, int]) -> str:
         names = [self.mujoco.mj_id2name(self.model, self.mujoco.mjtObj.mjOBJ_GEOM, g) or f"geom{g}" for g in pair]
         bodies = [self.mujoco.mj_id2name(self.model, self.mujoco.mjtObj.mjOBJ_BODY, self.model.geom_bodyid[g]) for g in pair]
@@ -212,23 +221,23 @@ class JointPlanner:
 
         hit = blocking(goal)
         if hit:
-            return finish(MotionPlan(False, "none", collision=checker.describe(min(hit)),
+            return finish(MotionPlan(False, "none", collision=checker.describe_all(hit, owner=owner),
                                      message="the target configuration is in collision"))
         steps = max(1, int(np.ceil(np.abs(goal - start).max() / CHECK_RESOLUTION)))
         first_hit = None
         for i in range(1, steps):
             hit = blocking(start + (goal - start) * (i / steps))
             if hit:
-                first_hit = min(hit)
+                first_hit = hit
                 break
         if first_hit is None:
             return finish(MotionPlan(True, "straight", [self._split(arms, goal)]))
         path = self._rrt_connect(arms, start, goal, blocking, planning_time)
         if path is None:
-            return finish(MotionPlan(False, "none", collision=checker.describe(first_hit),
+            return finish(MotionPlan(False, "none", collision=checker.describe_all(first_hit, owner=owner),
                                      message=f"no collision-free path found in {planning_time:g} s"))
         return finish(MotionPlan(True, "rrt_connect", [self._split(arms, q) for q in path[1:]],
-                                 collision=checker.describe(first_hit)))
+                                 collision=checker.describe_all(first_hit, owner=owner)))
 
     def _split(self, arms: list[int], q: np.ndarray) -> dict[int, np.ndarray]:
         return {arm: np.array(q[7 * k : 7 * k + 7]) for k, arm in enumerate(arms)}

@@ -172,6 +172,9 @@ class RobosuiteAdapter(SimAdapter):
 
         size = int(size or self.spec.image_size)
         sim = self.sim
+        # robosuite renders into whatever GL context is current; with several simulators in one
+        # thread (or after one was closed) that is not necessarily this one's.
+        sim._render_context_offscreen.gl_ctx.make_current()
         if depth:
             rgb, raw_depth = sim.render(width=size, height=size, camera_name=camera, depth=True)
             depth_m = camera_utils.get_real_depth_map(sim, raw_depth[::-1]).astype(np.float32)

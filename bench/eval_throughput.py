@@ -1,0 +1,130 @@
+"""Held-out evaluation throughput: the Lift reference program on 100 seeds.
+
+Three measurements, side by side in one run:
+  one worker   - one process runs every seed in turn, traced as in production (records serialised,
+                 keyframes written as JPEG), program in the sandbox;
+  two workers  - two processes take alternate seeds at the same time (the default `manage.py up`
+                 pool on this 2-core machine);
+  raw floor    - the same robosuite env stepped for exactly the control steps each episode used,
+                 with zero actions: no robot API, no sandbox, no rendering, no tracing.
+Simulators are built before the clock starts. Writes bench/results/eval_throughput.json.
+
+    python bench/eval_throughput.py [--seeds 1-100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TASK = "robosuite:Lift"
+
+
+def _worker(seeds, media, start_event, ready, results):
+    """Run ``seeds`` once ``start_event`` fires; put (seed, success, seconds, control_steps) rows."""
+    from worker.engine import EngineSettings, run_episode, simulators
+    from worker.events import NullSink
+    from worker.sim.catalog import get_task
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from trace_overhead import JsonlSink
+
+    spec = get_task(TASK)
+    program = (ROOT / "worker" / "programs" / spec.starter_program).read_text()
+    adapter, *_ = simulators().get(spec)
+    run_episode(spec, program, seeds[0], NullSink(), EngineSettings(trace=False), None)  # warm up
+    sink = JsonlSink(Path(media) / f"records-{os.getpid()}.jsonl")
+    ready.put(os.getpid())
+    start_event.wait()
+    rows = []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        result = run_episode(spec, program, seed, sink, EngineSettings(), media)
+        rows.append((seed, result.success, time.perf_counter() - t0, adapter.steps))
+    results.put(rows)
+
+
+def _run_workers(seed_groups, media):
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker, like Celery's pool processes
+    start, ready, results = ctx.Event(), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(group, media, start, ready, results)) for group in seed_groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    t0 = time.perf_counter()
+    start.set()
+    rows = [row for _ in procs for row in results.get(timeout=3600)]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    return wall, sorted(rows)
+
+
+def _raw_floor(steps_by_seed):
+    """Seconds to reset and step the bare env for the same control steps, zero actions."""
+    import numpy as np
+
+    from worker.sim.catalog import get_task
+    from worker.sim.robosuite_env import RobosuiteAdapter
+
+    adapter = RobosuiteAdapter(get_task(TASK))
+    env = adapter.env
+    zero = np.zeros(env.action_dim)
+    t0 = time.perf_counter()
+    for seed, steps in steps_by_seed:
+        np.random.seed(seed)
+        env.reset()
+        for _ in range(steps):
+            env.step(zero)
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    from worker.sim.catalog import parse_seeds
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="1-100")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "eval_throughput.json"))
+    args = parser.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    media = tempfile.mkdtemp(prefix="aspire-throughput-")
+
+    one_wall, one_rows = _run_workers([seeds], media)
+    two_wall, two_rows = _run_workers([seeds[0::2], seeds[1::2]], media)
+    # Settling steps after each reset are part of every episode; the adapter counts them too.
+    floor = _raw_floor([(seed, steps) for seed, _, _, steps in one_rows])
+
+    doc = {
+        "benchmark": "eval_throughput",
+        "task": TASK,
+        "seeds": f"{seeds[0]}-{seeds[-1]}",
+        "episodes": len(seeds),
+        "one_worker": {"wall_s": round(one_wall, 2), "episodes_per_s": round(len(seeds) / one_wall, 3),
+                        "success_rate": sum(r[1] for r in one_rows) / len(one_rows)},
+        "two_workers": {"wall_s": round(two_wall, 2), "episodes_per_s": round(len(seeds) / two_wall, 3),
+                         "success_rate": sum(r[1] for r in two_rows) / len(two_rows)},
+        "raw_floor": {"wall_s": round(floor, 2), "control_steps": sum(r[3] for r in one_rows)},
+        "speedup_two_vs_one": round(one_wall / two_wall, 3),
+        "one_worker_vs_raw_floor": round(one_wall / floor, 3),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    print(json.dumps({k: doc[k] for k in ("one_worker", "two_workers", "raw_floor", "speedup_two_vs_one", "one_worker_vs_raw_floor")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
