@@ -2,6 +2,8 @@
 # so pinch its rim on the side facing the robot, carry it over the plate and set it down.
 # World frame = robot base, metres, quaternions [w, x, y, z].
 
+OBJECT_PROMPT = "black bowl"
+TARGET_PROMPT = "plate"
 RIM_GRIP_DEPTH = 0.015  # the fingers close this far below the rim, m
 LIFT = 0.12  # carry height above the start, m
 SET_DOWN_GAP = 0.015  # bowl bottom above the plate when released, m
@@ -32,8 +34,8 @@ def footprint(points):
 
 obs = get_observation(["agentview"])
 cam = obs["agentview"]
-bowl = points_of("black bowl", cam)
-plate = points_of("plate", cam)
+bowl = points_of(OBJECT_PROMPT, cam)
+plate = points_of(TARGET_PROMPT, cam)
 bowl_centre, bowl_half = footprint(bowl)
 plate_centre, _ = footprint(plate)
 rim_z = np.percentile(bowl[:, 2], 98)

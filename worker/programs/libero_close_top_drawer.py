@@ -2,6 +2,8 @@
 # of the cabinet and push its front face back until it is flush. World frame = robot base, metres,
 # quaternions [w, x, y, z].
 
+DRAWER_PROMPT = "top drawer"
+CABINET_PROMPT = "cabinet"
 STANDOFF = 0.08  # start of the push, in front of the drawer face, m
 OVERPUSH = 0.02  # push this far past flush so the drawer seats, m
 BELOW_TOP = 0.015  # push this far below the top edge of the drawer front (above the handle), m
@@ -21,8 +23,8 @@ def points_of(prompt, cam):
 
 obs = get_observation(["agentview"])
 cam = obs["agentview"]
-drawer = points_of("top drawer", cam)
-cabinet = points_of("cabinet", cam)
+drawer = points_of(DRAWER_PROMPT, cam)
+cabinet = points_of(CABINET_PROMPT, cam)
 
 # An open drawer sits beside the cabinet body along its slide axis: the offset between the centres of
 # their footprints (2nd-98th percentile boxes, robust to what one camera sees of each) points out.

@@ -1,7 +1,9 @@
 # Camera-only LIBERO-90 "pick up the alphabet soup and put it in the basket": grasp the can from above,
 # carry it over the basket and let it drop in. World frame = robot base, metres, quaternions [w, x, y, z].
 
-GRASP_BELOW_TOP = 0.025  # the fingers close this far below the can's top, m
+OBJECT_PROMPT = "alphabet soup"
+CONTAINER_PROMPT = "basket"
+GRASP_BELOW_TOP = 0.025  # the fingers close this far below the object's top, m
 RIM_CLEARANCE = 0.03  # the can's bottom clears the basket rim by this much while carried, m
 RELEASE_ABOVE_RIM = 0.01  # the can's bottom is this far above the rim when let go, m
 
@@ -31,8 +33,8 @@ def footprint_centre(points):
 
 obs = get_observation(["agentview"])
 cam = obs["agentview"]
-can = points_of("alphabet soup", cam)
-basket = points_of("basket", cam)
+can = points_of(OBJECT_PROMPT, cam)
+basket = points_of(CONTAINER_PROMPT, cam)
 can_top = np.percentile(can[:, 2], 98)
 can_bottom = np.percentile(can[:, 2], 2)
 top_face = can[can[:, 2] > can_top - 0.006]
@@ -49,7 +51,7 @@ open_gripper()
 move_to_pose(grasp + np.array([0.0, 0.0, 0.08]), quat)
 move_to_pose(grasp, quat)
 if close_gripper() < 0.005:
-    raise RuntimeError("missed the can")
+    raise RuntimeError(f"missed the {OBJECT_PROMPT}")
 move_to_pose(np.array([grasp[0], grasp[1], carry_z]), quat)
 move_to_pose(np.array([basket_xy[0], basket_xy[1], carry_z]), quat)
 move_to_pose(np.array([basket_xy[0], basket_xy[1], rim_z + below_grip + RELEASE_ABOVE_RIM]), quat)

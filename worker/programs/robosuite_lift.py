@@ -41,7 +41,7 @@ K, cam_pose = cam["intrinsics"], cam["pose_mat"]
 
 cubes = segment_text_prompt(rgb, CUBE_PROMPT)
 if not cubes:
-    raise RuntimeError("no cube found in the agentview image")
+    raise RuntimeError(f"no '{CUBE_PROMPT}' in the agentview image")
 cube_points = mask_to_world_points(cubes[0]["mask"], depth, K, cam_pose)
 top_z = np.percentile(cube_points[:, 2], 98)
 top_face = cube_points[cube_points[:, 2] > top_z - TOP_FACE_BAND]

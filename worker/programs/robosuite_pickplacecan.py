@@ -1,6 +1,8 @@
 # Camera-only PickPlaceCan: take the red can out of the left bin and put it in the compartment of the
 # right bin that shows the can's outline. World frame = robot base, metres, quaternions [w, x, y, z].
 
+OBJECT_PROMPT = "red can"
+TARGET_PROMPT = "can target marker"
 GRASP_BELOW_TOP = 0.025  # the fingers close this far below the can's top, m
 CLEARANCE_ABOVE = 0.10  # travel and release height above the highest thing involved, m
 TOWARD_ROBOT = 0.06  # release this far from the outline towards the robot: the compartment is
@@ -30,8 +32,8 @@ def top_of(prompt, cam):
 
 obs = get_observation(["agentview"])
 cam = obs["agentview"]
-can_xy, can_top = top_of("red can", cam)
-marker_xy, target_top = top_of("can target marker", cam)
+can_xy, can_top = top_of(OBJECT_PROMPT, cam)
+marker_xy, target_top = top_of(TARGET_PROMPT, cam)
 target_xy = marker_xy - TOWARD_ROBOT * marker_xy / np.linalg.norm(marker_xy)
 quat = top_down_quaternion(gripper_yaw(obs["robot0_cartesian_pos"][3:7]))
 travel_z = max(can_top, target_top) + CLEARANCE_ABOVE

@@ -1,6 +1,8 @@
 # Camera-only Stack: pick the red cube and set it down on the green cube.
 # World frame = robot base, metres, quaternions [w, x, y, z].
 
+PICK_PROMPT = "red cube"
+PLACE_PROMPT = "green cube"
 TOP_FACE_BAND = 0.006  # points within this of an object's highest point form its top face, m
 APPROACH_HEIGHT = 0.10  # pre-grasp / pre-place height above the target, m
 CARRY_HEIGHT = 0.15  # travel height of the grasp point above the table, m
@@ -16,9 +18,8 @@ def gripper_yaw(quat_wxyz):
     return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
 
-def face_yaw(points_xy, current_yaw):
-    # Edge direction of a square top face: the smallest axis-aligned box over rotations; of the four
-    # equivalent edge directions, the one nearest the current wrist yaw.
+def edge_yaw(points_xy):
+    # Edge direction of a square top face: the rotation with the smallest axis-aligned box.
     centred = points_xy - points_xy.mean(axis=0)
     best_yaw, best_area = 0.0, None
     for yaw in np.linspace(0.0, math.pi / 2.0, 46, endpoint=False):
@@ -27,7 +28,13 @@ def face_yaw(points_xy, current_yaw):
         area = np.ptp(rotated[:, 0]) * np.ptp(rotated[:, 1])
         if best_area is None or area < best_area:
             best_yaw, best_area = yaw, area
-    turn = (best_yaw - current_yaw + math.pi / 4.0) % (math.pi / 2.0) - math.pi / 4.0
+    return best_yaw
+
+
+def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
+    # Any of the four edge directions grips a square face; take the one needing the least wrist
+    # turn. (neighbours_xy: centres of nearby objects, which this rule does not consider.)
+    turn = (edge_yaw(face_points_xy) - current_yaw + math.pi / 4.0) % (math.pi / 2.0) - math.pi / 4.0
     return current_yaw + turn
 
 
@@ -48,20 +55,20 @@ table = segment_text_prompt(cam["images"]["rgb"], "table")[0]
 table_pts = mask_to_world_points(table["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
 table_z = np.median(table_pts[:, 2])
 
-red_xy, red_top, red_face = locate_box("red cube", cam)
-green_xy, green_top, green_face = locate_box("green cube", cam)
+red_xy, red_top, red_face = locate_box(PICK_PROMPT, cam)
+green_xy, green_top, green_face = locate_box(PLACE_PROMPT, cam)
 red_half = (red_top - table_z) / 2.0
 wrist = gripper_yaw(obs["robot0_cartesian_pos"][3:7])
 grasp = np.array([red_xy[0], red_xy[1], red_top - red_half])
-grasp_quat = top_down_quaternion(face_yaw(red_face[:, :2], wrist))
-place_quat = top_down_quaternion(face_yaw(green_face[:, :2], wrist))
+grasp_quat = top_down_quaternion(choose_grasp_yaw(red_face[:, :2], wrist, [green_xy]))
+place_quat = top_down_quaternion(choose_grasp_yaw(green_face[:, :2], wrist, []))
 print("red", np.round(grasp, 3), "green top", np.round([green_xy[0], green_xy[1], green_top], 3))
 
 open_gripper()
 move_to_pose(grasp + np.array([0.0, 0.0, APPROACH_HEIGHT]), grasp_quat)
 move_to_pose(grasp, grasp_quat)
 if close_gripper() < 0.005:
-    raise RuntimeError("missed the red cube")
+    raise RuntimeError(f"missed the {PICK_PROMPT}")
 carry_z = table_z + CARRY_HEIGHT
 move_to_pose(np.array([grasp[0], grasp[1], carry_z]), grasp_quat)
 move_to_pose(np.array([green_xy[0], green_xy[1], carry_z]), place_quat)

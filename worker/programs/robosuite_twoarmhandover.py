@@ -3,6 +3,8 @@
 # lets go. World frame = robot0's base (arm 1 stands about 1.6 m along +x, facing arm 0), metres,
 # quaternions [w, x, y, z].
 
+HANDLE_PROMPT = "hammer handle"
+HEAD_PROMPT = "hammer head"
 HANDOVER_X = 0.74  # where arm 0 holds the hammer out, along the line between the robots, m
 HANDOVER_Z = 0.15  # handover height, m (the table top is about 0.11 m below the base)
 ARM0_FROM_CENTRE = -0.05  # arm 0's grip along the handle from its centre (negative: towards the head), m
@@ -38,8 +40,8 @@ def points_of(prompt, cam):
 
 obs = get_observation(["agentview"])
 cam = obs["agentview"]
-handle = points_of("hammer handle", cam)
-head = points_of("hammer head", cam)
+handle = points_of(HANDLE_PROMPT, cam)
+head = points_of(HEAD_PROMPT, cam)
 box = get_oriented_bounding_box_from_3d_points(handle)
 axis = np.array([box["R"][0, 0], box["R"][1, 0], 0.0])
 axis /= np.linalg.norm(axis)
