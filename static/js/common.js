@@ -15,11 +15,12 @@ window.Aspire = (function () {
      already shows) so the server replays exactly what was missed. Stops after close(), after the server
      ends access (code 4403), or after many failed attempts in a row. */
   function liveSocket(path, opts) {
-    let attempt = 0, ws = null, stopped = false;
+    let attempt = 0, ws = null, stopped = false, everOpened = false;
     function open() {
       ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
       ws.onopen = function () {
         attempt = 0;
+        everOpened = true;
         setLiveState("live", "on");
         ws.send(JSON.stringify(opts.resume()));
       };
@@ -28,6 +29,12 @@ window.Aspire = (function () {
         if (stopped) return;
         if (e.code === 4403) { stopped = true; setLiveState("access ended", "off"); return; }
         attempt += 1;
+        if (!everOpened && attempt >= 3) {
+          // No websocket here at all (a WSGI-only server, a proxy without upgrades): reload instead.
+          setLiveState("no live connection: reloading every 5 s", "wait");
+          setTimeout(function () { location.reload(); }, 5000);
+          return;
+        }
         if (attempt > 12) { setLiveState("offline: reload the page", "off"); return; }
         const delay = Math.min(15000, 400 * Math.pow(2, Math.min(attempt, 6))) * (0.75 + Math.random() / 2);
         setLiveState("reconnecting…", "wait");

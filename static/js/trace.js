@@ -235,7 +235,11 @@
   function highlightLine(n) {
     document.querySelectorAll("#program .line.current").forEach(function (l) { l.classList.remove("current"); });
     const line = document.getElementById("L" + n);
-    if (line) { line.classList.add("current"); line.scrollIntoView({ block: "nearest" }); }
+    if (!line) return;
+    line.classList.add("current");
+    // Scroll the listing box only: scrolling the window would pull the selected call out of view.
+    const box = document.getElementById("program");
+    box.scrollTop = Math.max(0, line.offsetTop - box.offsetTop - box.clientHeight / 3);
   }
   document.getElementById("program").addEventListener("click", function (e) {
     const line = e.target.closest(".line");
@@ -254,8 +258,8 @@
     document.querySelectorAll(".call.selected").forEach(function (x) { x.classList.remove("selected"); });
     li.classList.add("selected");
     toggleCall(seq, true);
-    li.scrollIntoView({ block: "start" });
     highlightLine(calls.get(seq).line);
+    li.scrollIntoView({ block: "start" });
     if (updateUrl) history.replaceState(null, "", "#call-" + seq);
   }
   function requestedCall() {
