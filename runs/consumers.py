@@ -2,7 +2,7 @@
 database, forward live events (runs.live describes them).
 
 Protocol (JSON). The client opens the socket, then sends what it already shows:
-  run page:   {"type": "resume", "run_seq": <last run_seq rendered, 0 if none>}
+  run page:   {"type": "resume", "run_seq": <run_seq the page was rendered at; leave out for everything>}
   trace page: {"type": "resume", "after": <last call seq shown, 0 if none>}
 The server answers with what the database holds beyond that, then streams:
   run page:   {"type": "fragments", "run_seq", "fragments": [{"id", "html", "parent"}]} — replace the
@@ -106,9 +106,9 @@ class RunConsumer(_LiveConsumer):
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resume":
             try:
-                seen = int(content.get("run_seq", 0))
-            except (TypeError, ValueError):
-                seen = 0
+                seen = int(content["run_seq"])
+            except (KeyError, TypeError, ValueError):
+                seen = None  # the page shows nothing it can vouch for: send everything
             await self.send_snapshot(seen)
 
     async def send_snapshot(self, seen: int | None = None):

@@ -126,7 +126,9 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # capacity: messages queued per viewer before Redis drops them. A trace can burst hundreds of
         # calls; pages recover drops from the database, but should not need to in normal use.
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        # socket_timeout: redis-py 8 defaults it to 5 s, the same as channels-redis's blocking receive
+        # (BZPOPMIN, 5 s), so every idle consumer died with "Timeout reading from"; keep it well above.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
     },
 }
 
