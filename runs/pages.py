@@ -154,7 +154,8 @@ def align_calls(a_calls: list, b_calls: list) -> tuple[list[dict], int | None]:
                 diff = "args"
             else:
                 diff = ""
-            rows.append({"a": x, "b": y, "diff": diff})
+            changed = sorted(k for k in set(x.args) | set(y.args) if x.args.get(k) != y.args.get(k)) if diff == "args" else []
+            rows.append({"a": x, "b": y, "diff": diff, "changed_args": changed})
     first = next((i for i, r in enumerate(rows) if r["diff"] in ("missing", "status")), None)
     if first is None:
         first = next((i for i, r in enumerate(rows) if r["diff"]), None)

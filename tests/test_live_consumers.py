@@ -1,7 +1,6 @@
 """The run and trace websockets (channels.testing), fed by the real sink through the real Redis layer:
 resume from the database, live events after commit, no gaps or duplicates across reconnects, access."""
 
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async

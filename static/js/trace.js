@@ -101,7 +101,9 @@
 
   /* Before = the latest camera frame from an earlier call (same camera when possible); after = the
      call's own frame, else the next one written (a later call's, or the episode's final frame). */
+  let shownInPair = new Set();
   function beforeAfter(call) {
+    shownInPair = new Set();
     if (!MOTION.test(call.primitive)) return null;
     const ordered = [...calls.values()].sort(function (a, b) { return a.seq - b.seq; });
     const frameOf = function (c) { return c.keyframes.find(function (k) { return k.kind === "frame"; }); };
@@ -121,6 +123,7 @@
     }
     if (!before && anyCamera) { before = anyCamera.k; beforeFrom = anyCamera.seq; }
     if (!before && !after) return null;
+    shownInPair.add(after && after.id).add(before && before.id);
     const side = function (k, label, from) {
       return k ? figure(k, label + (from === call.seq ? " (this call)" : from === "final" ? " (final frame)" : " (from #" + from + ")"))
                : E("div", { class: "no-frame", text: label + ": no frame recorded" });
@@ -181,10 +184,14 @@
       call.message ? E("p", { class: "message", text: call.message }) : null,
       call.error ? E("pre", { class: "error-text", text: call.error }) : null,
       beforeAfter(call),
-      call.keyframes.length ? E("div", { class: "keyframes" }, call.keyframes.map(function (k) { return figure(k, k.kind + " · " + k.camera + " · " + k.label); })) : null,
+      ownFrames(call),
       E("div", { class: "json-grid" }, [jsonBlock("Arguments", call.args), jsonBlock("Result", call.result), jsonBlock("Artifacts", call.artifacts)]),
     ]);
     return body;
+  }
+  function ownFrames(call) {
+    const rest = call.keyframes.filter(function (k) { return !shownInPair.has(k.id); });  // not twice
+    return rest.length ? E("div", { class: "keyframes" }, rest.map(function (k) { return figure(k, k.kind + " · " + k.camera + " · " + k.label); })) : null;
   }
   function toggleCall(seq, open) {
     const li = rows.get(seq);
@@ -397,7 +404,12 @@
     document.getElementById("timeline").hidden = view !== "timeline";
     if (view === "timeline") renderTimeline();
   }
-  document.querySelectorAll(".tabs .tab").forEach(function (t) { t.addEventListener("click", function () { showView(t.dataset.view); }); });
+  document.querySelectorAll(".tabs .tab").forEach(function (t) {
+    t.addEventListener("click", function () {
+      showView(t.dataset.view);
+      document.querySelector(".calls-pane").scrollIntoView({ block: "start" });
+    });
+  });
 
   /* ---------- the episode ---------- */
   function showEpisode(ep) {
