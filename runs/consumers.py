@@ -21,7 +21,10 @@ whose scope covers it. Refused connections are closed with code 4403 before the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
+from collections import OrderedDict
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -38,6 +41,23 @@ from .models import Episode, PrimitiveCall, Run
 log = logging.getLogger(__name__)
 REFUSED = 4403
 REPLAY_BATCH = 200
+RENDER_CACHE = 64
+
+# Fragments of one run event, rendered once per process and shared by every viewer of the run: Django's
+# sync code runs on one thread under Daphne, so 50 viewers each rendering the same leaderboard held up
+# every other message for a second at each episode boundary (bench/live_latency.py). Futures belong to
+# an event loop, hence one cache per loop.
+_renders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict]" = weakref.WeakKeyDictionary()
+
+
+async def _shared(key, render):
+    cache = _renders.setdefault(asyncio.get_running_loop(), OrderedDict())
+    future = cache.get(key)
+    if future is None:
+        future = cache[key] = asyncio.ensure_future(database_sync_to_async(render)())
+        while len(cache) > RENDER_CACHE:
+            cache.popitem(last=False)
+    return await asyncio.shield(future)
 
 
 def _access(scope, run: Run, episode: Episode | None = None):
@@ -122,7 +142,8 @@ class RunConsumer(_LiveConsumer):
             return  # not resumed yet (the snapshot will cover it) or already shown
         if event["run_seq"] > self.last_run_seq + 1:
             return await self.send_snapshot()  # a message went missing: start again from the database
-        _, fragments = await database_sync_to_async(self._render)(candidate_id)
+        key = (self.run_id, event["run_seq"], candidate_id, self.token())
+        _, fragments = await _shared(key, lambda: self._render(candidate_id))
         self.last_run_seq = event["run_seq"]
         await self.send_json({"type": "fragments", "run_seq": event["run_seq"], "fragments": fragments})
 

@@ -123,9 +123,10 @@ CELERY_TASK_DEFAULT_QUEUE = "aspire"
 
 CHANNEL_LAYERS = {
     "default": {
+        # The list-based layer: bounded per-viewer queues (capacity) that outlive short hiccups (expiry).
+        # The pub/sub layer measured the same with 50 viewers (bench/live_latency.py) but keeps nothing
+        # for a listener that is briefly away and buffers without bound in the web process.
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # capacity: messages queued per viewer before Redis drops them. A trace can burst hundreds of
-        # calls; pages recover drops from the database, but should not need to in normal use.
         # socket_timeout: redis-py 8 defaults it to 5 s, the same as channels-redis's blocking receive
         # (BZPOPMIN, 5 s), so every idle consumer died with "Timeout reading from"; keep it well above.
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
