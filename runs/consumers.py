@@ -60,6 +60,13 @@ async def _shared(key, render):
     return await asyncio.shield(future)
 
 
+def _number(content: dict, key: str) -> int | None:
+    try:
+        return int(content[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _access(scope, run: Run, episode: Episode | None = None):
     """(allowed, share link or None) for this connection."""
     token = parse_qs(scope.get("query_string", b"").decode()).get("share", [None])[0]
@@ -125,11 +132,8 @@ class RunConsumer(_LiveConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resume":
-            try:
-                seen = int(content["run_seq"])
-            except (KeyError, TypeError, ValueError):
-                seen = None  # the page shows nothing it can vouch for: send everything
-            await self.send_snapshot(seen)
+            # Without a number the page shows nothing it can vouch for: send everything.
+            await self.send_snapshot(_number(content, "run_seq"))
 
     async def send_snapshot(self, seen: int | None = None):
         seq, fragments = await database_sync_to_async(self._render)(None)
@@ -187,11 +191,7 @@ class EpisodeConsumer(_LiveConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resume":
-            try:
-                after = max(0, int(content.get("after", 0)))
-            except (TypeError, ValueError):
-                after = 0
-            await self.replay(after)
+            await self.replay(max(0, _number(content, "after") or 0))
             await self.send_episode()
 
     async def replay(self, after: int):

@@ -57,18 +57,31 @@ async def next_of(comm, kind):
 record = database_sync_to_async(lambda sink, ep, seq: sink.call_recorded(ep, call_record(seq)))
 
 
-def test_it_replays_what_the_page_lacks_then_streams_live_calls_exactly_once(run, owner):
+def episode_with_calls(run, n):
+    """A running episode with calls 1..n, all broadcast before any page subscribes."""
     sink, ep = start_episode(run)
-    for seq in (1, 2, 3):
+    for seq in range(1, n + 1):
         sink.call_recorded(ep, call_record(seq))
-    live.broadcaster.flush()  # what happened before the page opened is delivered before it subscribes
+    live.broadcaster.flush()
+    return sink, ep
+
+
+async def subscribed(ep, user, after=0, upto=None):
+    """A trace socket that has resumed after ``after`` and taken the replay up to call ``upto``."""
+    comm = connect(f"/ws/episodes/{ep}/", user)
+    assert (await comm.connect())[0]
+    await comm.send_json_to({"type": "resume", "after": after})
+    replayed = await calls_until(comm, upto) if upto else []
+    await next_of(comm, "episode")
+    return comm, replayed
+
+
+def test_it_replays_what_the_page_lacks_then_streams_live_calls_exactly_once(run, owner):
+    sink, ep = episode_with_calls(run, 3)
 
     async def scenario():
-        comm = connect(f"/ws/episodes/{ep}/", owner)
-        assert (await comm.connect())[0]
-        await comm.send_json_to({"type": "resume", "after": 1})
-        assert await calls_until(comm, 3) == [2, 3]
-        assert (await next_of(comm, "episode"))["episode"]["status"] == "RUNNING"
+        comm, replayed = await subscribed(ep, owner, after=1, upto=3)
+        assert replayed == [2, 3]
         await record(sink, ep, 4)
         live_msg = await next_of(comm, "calls")
         assert [c["seq"] for c in live_msg["calls"]] == [4] and live_msg["committed_at"] > 0
@@ -77,11 +90,8 @@ def test_it_replays_what_the_page_lacks_then_streams_live_calls_exactly_once(run
         # Calls committed while the page is disconnected come back on resume; nothing twice, nothing lost.
         await record(sink, ep, 5)
         await record(sink, ep, 6)
-        comm = connect(f"/ws/episodes/{ep}/", owner)
-        assert (await comm.connect())[0]
-        await comm.send_json_to({"type": "resume", "after": 4})
-        assert await calls_until(comm, 6) == [5, 6]
-        await next_of(comm, "episode")
+        comm, replayed = await subscribed(ep, owner, after=4, upto=6)
+        assert replayed == [5, 6]
         await record(sink, ep, 7)
         assert await calls_until(comm, 7) == [7]
         assert await comm.receive_nothing(0.3)
@@ -91,16 +101,11 @@ def test_it_replays_what_the_page_lacks_then_streams_live_calls_exactly_once(run
 
 
 def test_it_fills_a_gap_from_the_database_and_drops_duplicates(run, owner):
-    sink, ep = start_episode(run)
-    sink.call_recorded(ep, call_record(1))
-    live.broadcaster.flush()
+    sink, ep = episode_with_calls(run, 1)
 
     async def scenario():
-        comm = connect(f"/ws/episodes/{ep}/", owner)
-        await comm.connect()
-        await comm.send_json_to({"type": "resume", "after": 0})
-        assert await calls_until(comm, 1) == [1]
-        await next_of(comm, "episode")
+        comm, replayed = await subscribed(ep, owner, upto=1)
+        assert replayed == [1]
 
         # Call 2 is committed but its broadcast is lost; call 3's broadcast reveals the gap.
         await database_sync_to_async(lambda: PrimitiveCall.objects.create(
@@ -121,16 +126,10 @@ def test_it_fills_a_gap_from_the_database_and_drops_duplicates(run, owner):
 
 
 def test_it_resets_the_page_when_an_episode_restarts_and_sends_the_end(run, owner):
-    sink, ep = start_episode(run)
-    sink.call_recorded(ep, call_record(1))
-    live.broadcaster.flush()
+    sink, ep = episode_with_calls(run, 1)
 
     async def scenario():
-        comm = connect(f"/ws/episodes/{ep}/", owner)
-        await comm.connect()
-        await comm.send_json_to({"type": "resume", "after": 0})
-        await calls_until(comm, 1)
-        await next_of(comm, "episode")
+        comm, _ = await subscribed(ep, owner, upto=1)
         # A redelivered task re-runs the unfinished episode: its old calls are gone.
         await database_sync_to_async(lambda: start_episode(run))()
         await next_of(comm, "reset")

@@ -102,22 +102,26 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         return Response(RunSerializer(run, context={"request": request}).data)
 
 
-def _visible(user, queryset, run_field="run"):
-    return queryset.filter(**{f"{run_field}__in": visible_runs(user).values("pk")})
+class RunScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
+    """Read-only rows that belong to a run: narrowed to the runs the caller may read, so other
+    people's ids answer 404 like missing ones. ``run_field`` is the lookup path to the run."""
+
+    run_field = "run"
+
+    def get_queryset(self):
+        return self.queryset.filter(**{f"{self.run_field}__in": visible_runs(self.request.user).values("pk")})
 
 
 CANDIDATE_FILTERS = (F.Filter("run", "run_id"), F.Filter("round", "round"), F.Filter("origin", "origin", str))
 
 
 @_listed(CANDIDATE_FILTERS)
-class CandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
+class CandidateViewSet(RunScopedViewSet):
     """Programs evaluated in runs, with their success on the run's seeds."""
 
+    queryset = Candidate.objects.all()
     serializer_class = CandidateSerializer
     filters = CANDIDATE_FILTERS
-
-    def get_queryset(self):
-        return _visible(self.request.user, Candidate.objects.all())
 
 
 EPISODE_FILTERS = (
@@ -128,14 +132,12 @@ EPISODE_FILTERS = (
 
 
 @_listed(EPISODE_FILTERS)
-class EpisodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
+class EpisodeViewSet(RunScopedViewSet):
     """One candidate on one seed: how the program ended and whether the task was achieved."""
 
+    queryset = Episode.objects.prefetch_related("keyframes").order_by("id")
     serializer_class = EpisodeSerializer
     filters = EPISODE_FILTERS
-
-    def get_queryset(self):
-        return _visible(self.request.user, Episode.objects.prefetch_related("keyframes").order_by("id"))
 
 
 CALL_FILTERS = (
@@ -145,29 +147,26 @@ CALL_FILTERS = (
 
 
 @_listed(CALL_FILTERS)
-class PrimitiveCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
+class PrimitiveCallViewSet(RunScopedViewSet):
     """Trace records: one per robot API call, in episode order."""
 
+    queryset = PrimitiveCall.objects.prefetch_related(Prefetch("keyframes", Keyframe.objects.order_by("id"))).order_by("episode_id", "seq")
     serializer_class = PrimitiveCallSerializer
     filters = CALL_FILTERS
-
-    def get_queryset(self):
-        calls = PrimitiveCall.objects.prefetch_related(Prefetch("keyframes", Keyframe.objects.order_by("id"))).order_by("episode_id", "seq")
-        return _visible(self.request.user, calls, "episode__run")
+    run_field = "episode__run"
 
 
 KEYFRAME_FILTERS = (F.Filter("episode", "episode_id"), F.Filter("call", "call_id"), F.Filter("kind", "kind", str))
 
 
 @_listed(KEYFRAME_FILTERS)
-class KeyframeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
+class KeyframeViewSet(RunScopedViewSet):
     """Camera frames and overlays the engine wrote; ``image_url`` serves the JPEG."""
 
+    queryset = Keyframe.objects.order_by("id")
     serializer_class = KeyframeSerializer
     filters = KEYFRAME_FILTERS
-
-    def get_queryset(self):
-        return _visible(self.request.user, Keyframe.objects.order_by("id"), "episode__run")
+    run_field = "episode__run"
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(description="The JPEG file")})
     @action(detail=True, methods=["get"])
