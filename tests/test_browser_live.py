@@ -14,8 +14,12 @@ pytestmark = pytest.mark.browser
 
 # Long enough to open the trace page while it runs: each observation renders the cameras (~50 ms).
 SLOW_PROGRAM = """
-for i in range(70):
-    obs = get_observation(["agentview"])
+def observe_many(n):
+    for i in range(n):
+        obs = get_observation(["agentview"])
+    return obs
+
+obs = observe_many(70)
 found = segment_text_prompt(obs["agentview"]["images"]["rgb"], "red cube")
 print("done", len(found))
 """
@@ -55,6 +59,13 @@ def test_it_streams_a_running_trace_deep_links_and_shares_it(asgi_live_server, c
     assert seqs == list(range(1, n_calls + 1)), "every call once, in order, no gaps"
     assert page.evaluate("Aspire.liveStats.length") >= n_calls - shown_at_load - 1
     assert "segment_text_prompt" in page.inner_text("#calls")
+    # The tree groups the helper's calls under it; the module-level call stays at the top.
+    assert page.locator("#calls > li.group").count() == 1
+    assert "observe_many()" in page.inner_text("#calls > li.group > .group-head")
+    assert page.locator("#calls > li.group li.call").count() == 70
+    assert page.locator("#calls > li.call").count() == 1
+    page.click("#calls > li.group > .group-head")
+    assert page.locator("#calls > li.group.collapsed").count() == 1
 
     # Deep links open the page scrolled to the call, expanded, with its program line marked.
     for link, seq in ((f"{base}/episodes/{episode.pk}/#call-40", 40), (f"{base}/episodes/{episode.pk}/?call=71", 71)):
