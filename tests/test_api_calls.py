@@ -1,4 +1,4 @@
-"""REST: candidates, episodes, calls and keyframes — filters, 400s on bad filters, images, visibility."""
+"""REST: calls and keyframes — order, live following, 400s on bad filters, images, visibility."""
 
 import pytest
 
@@ -6,14 +6,6 @@ from .api_support import api, traced_run, user  # noqa: F401  (fixtures)
 from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def test_it_lists_candidates_and_episodes_of_a_run(api, traced_run):
-    cands = api.get("/api/candidates/", {"run": traced_run.pk}).json()["results"]
-    assert len(cands) == 1 and cands[0]["success_rate"] == 0.0 and cands[0]["program"]
-    eps = api.get("/api/episodes/", {"run": traced_run.pk, "success": "false"}).json()["results"]
-    assert [(e["seed"], e["status"], e["n_calls"]) for e in eps] == [(101, "EXCEPTION", 2)]
-    assert api.get("/api/episodes/", {"run": traced_run.pk, "success": "true"}).json()["count"] == 0
 
 
 def test_it_lists_calls_in_order_with_their_keyframes_and_follows_a_live_episode(api, traced_run):
@@ -25,7 +17,6 @@ def test_it_lists_calls_in_order_with_their_keyframes_and_follows_a_live_episode
     assert api.get("/api/calls/", {"episode": ep.pk, "status": "NOT_REACHED"}).json()["count"] == 1
     assert api.get(f"/api/calls/{calls[0]['id']}/").json()["args"] == {"camera_names": ["agentview"]}
 
-
 @pytest.mark.parametrize("url, params, field", [
     ("/api/calls/", {"episode": "abc"}, "episode"),
     ("/api/calls/", {"after_seq": "1.5"}, "after_seq"),
@@ -36,13 +27,11 @@ def test_it_answers_bad_filters_with_400_and_the_field(api, traced_run, url, par
     response = api.get(url, params)
     assert response.status_code == 400 and field in response.json()
 
-
 def test_it_serves_keyframe_images(api, traced_run):
     kf = api.get("/api/keyframes/", {"episode": traced_run.episodes.get().pk}).json()["results"][0]
     image = api.get(f"/api/keyframes/{kf['id']}/image/")
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
     assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
-
 
 def test_it_hides_other_peoples_traces(api, traced_run):
     from rest_framework.test import APIClient
