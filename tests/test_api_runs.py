@@ -21,8 +21,8 @@ def tasks(db):
 
 def test_it_refuses_requests_without_credentials(tasks):
     assert APIClient().get("/api/runs/").status_code in (401, 403)
-    assert APIClient().get("/api/tasks/").status_code in (401, 403)
-
+    assert APIClient().post("/api/runs/", {"task": "robosuite:Lift", "seeds": "1"}).status_code in (401, 403)
+    assert not Run.objects.exists()
 
 
 def test_it_launches_a_run_with_the_starter_program(api, user, tasks, django_capture_on_commit_callbacks):
