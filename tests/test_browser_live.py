@@ -75,6 +75,11 @@ def test_it_streams_a_running_trace_deep_links_and_shares_it(asgi_live_server, c
         assert in_view, page.evaluate(f"(() => {{ const r = document.getElementById('call-{seq}').getBoundingClientRect(); return [r.top, r.height, innerHeight, scrollY, document.body.scrollHeight, location.href]; }})()")
         assert page.locator("#program .line.current").count() == 1
 
+    # j / k walk the calls from the selected one.
+    page.keyboard.press("k")
+    page.wait_for_selector("#call-70.selected.expanded")
+    assert page.locator("#call-71.expanded").count() == 0
+
     # Filters narrow the tree; the timeline view lists the same calls.
     page.select_option("#filter-primitive", "segment_text_prompt")
     assert page.locator("#calls li.call:not([hidden])").count() == 1

@@ -290,6 +290,19 @@
     if ((e.key === "Enter" || e.key === " ") && e.target.matches(".call-head, .group-head")) { e.preventDefault(); e.target.click(); }
   });
   window.addEventListener("hashchange", function () { const s = requestedCall(); if (s) select(s); });
+  // Keyboard: j / k step through the visible calls, "/" focuses the filter, Escape leaves it.
+  document.addEventListener("keydown", function (e) {
+    if (!lb.hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.matches("input, select, textarea")) { if (e.key === "Escape") e.target.blur(); return; }
+    if (e.key === "/") { e.preventDefault(); fText.focus(); return; }
+    if (e.key !== "j" && e.key !== "k") return;
+    const visible = [...rows.values()].filter(function (li) { return !li.hidden; });
+    if (!visible.length) return;
+    const current = visible.findIndex(function (li) { return li.classList.contains("selected"); });
+    const next = current < 0 ? 0 : Math.min(visible.length - 1, Math.max(0, current + (e.key === "j" ? 1 : -1)));
+    if (current >= 0) toggleCall(Number(visible[current].dataset.seq), false);
+    select(Number(visible[next].dataset.seq), true);
+  });
 
   /* ---------- filters ---------- */
   const fText = document.getElementById("filter-text"), fStatus = document.getElementById("filter-status"), fPrim = document.getElementById("filter-primitive");
