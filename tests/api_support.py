@@ -10,6 +10,11 @@ from .factories import UserFactory, call_record, finish_episode, keyframe_file, 
 
 
 @pytest.fixture
+def tasks(db):
+    services.sync_catalog()
+
+
+@pytest.fixture
 def user(db):
     return UserFactory(username="api-user")
 

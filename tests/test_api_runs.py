@@ -5,18 +5,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import Team
 from accounts.services import add_member
-from runs import services
 from runs.models import Run
 
-from .api_support import api, user  # noqa: F401  (fixtures)
+from .api_support import api, tasks, user  # noqa: F401  (fixtures)
 from .factories import UserFactory, make_run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tasks(db):
-    services.sync_catalog()
 
 
 def test_it_refuses_requests_without_credentials(tasks):

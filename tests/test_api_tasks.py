@@ -3,16 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from runs import services
-
-from .api_support import api, user  # noqa: F401  (fixtures)
+from .api_support import api, tasks, user  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tasks(db):
-    services.sync_catalog()
 
 
 def test_it_refuses_tasks_without_credentials(tasks):
