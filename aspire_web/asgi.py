@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (see runs/routing.py)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (see runs/routing.py).
+
+Websockets pass the same gates as pages: the Origin must be one of ALLOWED_HOSTS (no cross-site
+socket can ride a user's session cookie), and the session user reaches the consumers, which check
+access per run or share link.
+"""
 
 import os
 
@@ -7,6 +12,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aspire_web.settings.local")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from runs.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+})

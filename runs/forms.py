@@ -2,6 +2,8 @@ from django import forms
 
 from worker.sim.catalog import parse_seeds
 
+from accounts.services import teams_of
+
 from .models import Task
 
 
@@ -19,6 +21,14 @@ class LaunchForm(forms.Form):
     )
     seeds = forms.CharField(initial="101-103", help_text='Ranges and lists, e.g. "101-103" or "1,4,9".')
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
+    team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me",
+                                  help_text="Members of the team can watch the run and its traces.")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams_of(user)
+        if not self.fields["team"].queryset.exists():
+            del self.fields["team"]
 
     DEFAULT_TASK = "robosuite:Lift"
 

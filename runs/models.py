@@ -43,6 +43,8 @@ class Run(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="runs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+                             help_text="Every member of the team can see the run")
     kind = models.CharField(max_length=30, choices=Kind.choices, default=Kind.PROGRAM)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     source = models.CharField(max_length=20, default="web", help_text="web | cli | api")
@@ -55,6 +57,8 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    event_seq = models.PositiveBigIntegerField(
+        default=0, help_text="Bumped in the same transaction as every run-level change (see runs.live)")
 
     class Meta:
         ordering = ["-created_at"]

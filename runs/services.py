@@ -15,6 +15,7 @@ from django.utils import timezone
 from worker.engine import EngineSettings, program_hash, run_episodes
 from worker.sim import catalog
 
+from . import live
 from .models import Candidate, Episode, Run, Task
 from .sink import DjangoSink
 
@@ -97,11 +98,15 @@ def create_program_run(
     seeds: list[int],
     origin: str,
     owner=None,
+    team=None,
     source: str = "web",
     settings: dict | None = None,
     label: str = "",
 ) -> Run:
-    """Create a run that evaluates one program on ``seeds``. Raises LaunchError on bad input."""
+    """Create a run that evaluates one program on ``seeds``. Raises LaunchError on bad input.
+
+    ``team`` (optional) shares the run with that team's members; the owner must belong to it.
+    """
     if not program or not program.strip():
         raise LaunchError("program", "the program is empty")
     if len(program) > 200_000:
@@ -111,10 +116,13 @@ def create_program_run(
     limit = django_settings.ASPIRE["MAX_SEEDS_PER_RUN"]
     if len(seeds) > limit:
         raise LaunchError("seeds", f"{len(seeds)} seeds requested; a run takes at most {limit}")
+    if team is not None and not (owner is not None and team.memberships.filter(user=owner).exists()):
+        raise LaunchError("team", f"you are not a member of the team {team.name!r}")
     engine = engine_settings(settings)
     engine["split"] = split_of(task, seeds)
     with transaction.atomic():
-        run = Run.objects.create(task=task, owner=owner, kind=Run.Kind.PROGRAM, source=source, seeds=list(seeds), settings=engine)
+        run = Run.objects.create(task=task, owner=owner, team=team, kind=Run.Kind.PROGRAM, source=source,
+                                 seeds=list(seeds), settings=engine)
         Candidate.objects.create(
             run=run, index=0, round=0, label=label or f"{origin} program", program=program,
             program_hash=program_hash(program), origin=origin,
@@ -139,6 +147,7 @@ def execute_run(run_id: int) -> Run:
         run.status = Run.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
         run.save(update_fields=["status", "started_at"])
+        live.run_changed(run.pk, "status", status=run.status)
     try:
         spec = catalog.get_task(run.task.key)
         cfg = dict(run.settings)
@@ -152,15 +161,85 @@ def execute_run(run_id: int) -> Run:
                          should_stop=lambda: _cancelled(run.pk))
     except Exception as exc:
         log.exception("run %s failed", run_id)
-        Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        with transaction.atomic():
+            Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+            live.run_changed(run_id, "status", status=Run.Status.FAILED)
     else:
-        Run.objects.filter(pk=run_id).exclude(status=Run.Status.CANCELLED).update(status=Run.Status.FINISHED, finished_at=timezone.now())
+        with transaction.atomic():
+            if Run.objects.filter(pk=run_id).exclude(status=Run.Status.CANCELLED).update(
+                    status=Run.Status.FINISHED, finished_at=timezone.now()):
+                live.run_changed(run_id, "status", status=Run.Status.FINISHED)
     run.refresh_from_db()
     return run
 
 
 def _cancelled(run_id: int) -> bool:
     return Run.objects.filter(pk=run_id, status=Run.Status.CANCELLED).exists()
+
+
+class CancelError(ValueError):
+    """The run cannot be cancelled (it already ended); the message says why."""
+
+
+def cancel_run(run: Run, by=None) -> Run:
+    """Mark a queued or running run CANCELLED. The engine checks between episodes, so the episode in
+    progress finishes and is kept; a queued run never starts. Raises CancelError when it already ended."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if not locked.is_active:
+            raise CancelError(f"run {run.pk} already ended ({locked.status})")
+        locked.status = Run.Status.CANCELLED
+        locked.finished_at = timezone.now()
+        locked.error = f"cancelled by {by}" if by is not None else "cancelled"
+        locked.save(update_fields=["status", "finished_at", "error"])
+        live.run_changed(run.pk, "status", status=locked.status)
+    log.info("run %s cancelled by %s", run.pk, by)
+    return locked
+
+
+def progress(run: Run) -> dict:
+    """Progress of a run, each part ``{"done", "total", "percent"}`` or None when it does not apply:
+    ``episodes`` (all candidates on their seeds), ``rounds`` (search rounds finished of the planned
+    number in settings["rounds"]), ``heldout`` (held-out episodes of the planned held-out seeds)."""
+
+    def part(done, total):
+        return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0} if total else None
+
+    candidates = list(run.candidates.all())
+    finished = Episode.objects.filter(run=run).exclude(status=Episode.RUNNING)
+    heldout_done = finished.filter(split=Episode.Split.HELDOUT).count()
+    planned_rounds = int(run.settings.get("rounds") or 0)
+    rounds_done = len({c.round for c in candidates if c.n_episodes >= len(run.seeds)})
+    heldout_seeds = run.settings.get("heldout_seeds") or []
+    return {
+        "episodes": part(finished.exclude(split=Episode.Split.HELDOUT).count() if heldout_seeds else finished.count(),
+                         len(run.seeds) * max(1, len(candidates))),
+        "rounds": part(min(rounds_done, planned_rounds), planned_rounds) if planned_rounds else None,
+        "heldout": part(heldout_done, len(heldout_seeds)) if heldout_seeds else None,
+    }
+
+
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+
+
+def usage(obj) -> dict | None:
+    """Token and cost totals of a run or candidate when the agents code records them (fields named in
+    USAGE_FIELDS on the row); None when it does not, so pages leave the section out."""
+    found = {name: getattr(obj, name) for name in USAGE_FIELDS if getattr(obj, name, None) is not None}
+    return found or None
+
+
+def leaderboard(run: Run) -> list[dict]:
+    """Candidates grouped by round, best first: ``[{"round", "candidates": [Candidate...], "best"}]``.
+    Unscored candidates sort last; ties keep the order they were made in."""
+    rounds: dict[int, list] = {}
+    for c in run.candidates.prefetch_related("episodes").order_by("round", "index"):
+        rounds.setdefault(c.round, []).append(c)
+    out = []
+    for number, cands in sorted(rounds.items()):
+        ranked = sorted(cands, key=lambda c: (c.success_rate is None, -(c.success_rate or 0.0), c.index))
+        out.append({"round": number, "candidates": ranked, "best": ranked[0] if ranked[0].success_rate is not None else None})
+    return out
 
 
 def run_summary(run: Run) -> dict:

@@ -1,7 +1,8 @@
 """Persist the engine's events as rows, one short transaction per event.
 
 Each event commits on its own so a page (or a crashed worker's successor) sees every finished call
-and episode as soon as it exists.
+and episode as soon as it exists; once it has committed, the event is broadcast to open pages
+(runs.live), so what a page is told is always already in the database it would reload from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.utils import timezone as djtz
 
 from worker.events import CallRecord, EpisodeResult, EpisodeStart, KeyframeRecord
 
+from . import live
 from .models import Candidate, Episode, Keyframe, PrimitiveCall
 
 
@@ -37,6 +39,12 @@ class DjangoSink:
                     status=Episode.RUNNING, success=None, error="", error_line=0, stdout="", stderr="",
                     n_calls=0, started_at=djtz.now(), finished_at=None, program_hash=start.program_hash,
                 )
+            run_id, episode_id = self.candidate.run_id, episode.pk
+            seq = live.bump_run_seq(run_id)
+            # "reset" tells open trace pages to drop the calls of the attempt that died.
+            event = "started" if created else "reset"
+            live.publish_on_commit(run_id, lambda: {"type": "live.episode", "event": event, "episode": episode_id,
+                                                    "candidate": self.candidate.pk, "run_seq": seq, "n_calls": 0})
         return episode.pk
 
     def media_prefix(self, episode_id: int) -> str:
@@ -60,7 +68,8 @@ class DjangoSink:
                 sim_time=record.sim_time,
                 artifacts=record.artifacts,
             )
-            _save_keyframes(episode_id, call, record.keyframes)
+            keyframes = _save_keyframes(episode_id, call, record.keyframes)
+            live.publish_on_commit(self.candidate.run_id, lambda: _call_event(call, keyframes))
 
     def episode_finished(self, episode_id: int, result: EpisodeResult) -> None:
         with transaction.atomic():
@@ -79,12 +88,23 @@ class DjangoSink:
             )
             _save_keyframes(episode_id, None, result.keyframes)
             self.candidate.refresh_stats()
+            run_id, seq = self.candidate.run_id, live.bump_run_seq(self.candidate.run_id)
+            live.publish_on_commit(run_id, lambda: {"type": "live.episode", "event": "finished", "episode": episode_id,
+                                                    "candidate": self.candidate.pk, "run_seq": seq, "n_calls": result.n_calls})
 
 
-def _save_keyframes(episode_id: int, call: PrimitiveCall | None, records: list[KeyframeRecord]) -> None:
-    if records:
-        Keyframe.objects.bulk_create(
-            Keyframe(episode_id=episode_id, call=call, kind=k.kind, camera=k.camera, label=k.label, image=k.path,
-                     width=k.width, height=k.height)
-            for k in records
-        )
+def _call_event(call: PrimitiveCall, keyframes: list[Keyframe]) -> dict:
+    from .api.serializers import PrimitiveCallSerializer
+
+    data = PrimitiveCallSerializer(call, context={"keyframes": {call.pk: keyframes}}).data
+    return {"type": "live.call", "episode": call.episode_id, "seq": call.seq, "call": data}
+
+
+def _save_keyframes(episode_id: int, call: PrimitiveCall | None, records: list[KeyframeRecord]) -> list[Keyframe]:
+    if not records:
+        return []
+    return Keyframe.objects.bulk_create(
+        Keyframe(episode_id=episode_id, call=call, kind=k.kind, camera=k.camera, label=k.label, image=k.path,
+                 width=k.width, height=k.height)
+        for k in records
+    )

@@ -1,28 +1,46 @@
-"""Pages: runs list, launch form, run page, episode trace page, keyframe images. Thin: parse, delegate."""
+"""Pages: runs list, launch form, run page, cancel, episode trace, keyframe images, candidate comparison,
+experiment plots. Thin: parse, check access, delegate to services/pages."""
 
-from pathlib import Path
-
-from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
-from django.http import FileResponse, Http404
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from . import services
+from accounts.services import visible_runs
+from sharing.services import links_for
+
+from . import pages, services
 from .forms import LaunchForm
-from .models import Episode, Keyframe, Run, Task
+from .http import keyframe_response
+from .models import Candidate, Episode, Keyframe, Run, Task
+
+RUN_STATUSES = [s for s, _ in Run.Status.choices]
 
 
+def _run_or_404(request, pk):
+    return get_object_or_404(visible_runs(request.user, Run.objects.select_related("task", "owner", "team")), pk=pk)
+
+
+@login_required
 def run_list(request):
-    page = Paginator(Run.objects.select_related("task", "owner"), 50).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html", {"page": page})
+    runs = visible_runs(request.user, Run.objects.select_related("task", "owner", "team"))
+    status = request.GET.get("status", "")
+    if status in RUN_STATUSES:
+        runs = runs.filter(status=status)
+    if request.GET.get("mine"):
+        runs = runs.filter(owner=request.user)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(request, "runs/list.html", {"page": page, "statuses": RUN_STATUSES, "status": status, "mine": bool(request.GET.get("mine"))})
 
 
+@login_required
 def run_create(request):
     if not Task.objects.exists():
         services.sync_catalog()
     if request.method == "POST":
-        form = LaunchForm(request.POST)
+        form = LaunchForm(request.POST, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             task = data["task"]
@@ -33,7 +51,8 @@ def run_create(request):
                     program=task.starter_program if starter else data["program"],
                     seeds=data["seeds"],
                     origin="starter" if starter else "pasted",
-                    owner=request.user if request.user.is_authenticated else None,
+                    owner=request.user,
+                    team=data.get("team"),
                     settings={"wall_seconds": data["wall_seconds"]},
                 )
             except services.LaunchError as exc:
@@ -42,51 +61,80 @@ def run_create(request):
                 services.start_run(run)
                 return redirect(run)
     else:
-        form = LaunchForm()
+        form = LaunchForm(user=request.user)
     return render(request, "runs/launch.html", {"form": form})
 
 
+@login_required
 def run_detail(request, pk):
-    run = get_object_or_404(Run.objects.select_related("task"), pk=pk)
-    candidates = run.candidates.prefetch_related(Prefetch("episodes", queryset=Episode.objects.order_by("seed")))
-    return render(request, "runs/detail.html", {"run": run, "candidates": candidates, "progress": _progress(run)})
+    run = _run_or_404(request, pk)
+    ctx = pages.run_context(run)
+    ctx["share_links"] = links_for("run", run.pk)
+    return render(request, "runs/detail.html", ctx)
 
 
-def _progress(run):
-    total = len(run.seeds) * max(1, run.candidates.count())
-    done = run.n_episodes
-    return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0}
+@login_required
+@require_POST
+def run_cancel(request, pk):
+    run = _run_or_404(request, pk)
+    try:
+        services.cancel_run(run, by=request.user)
+        messages.success(request, f"Run {run.pk} cancelled; the episode in progress finishes and is kept.")
+    except services.CancelError as exc:
+        messages.error(request, str(exc))
+    return redirect(run)
 
 
+@login_required
 def episode_detail(request, pk):
-    episode = get_object_or_404(Episode.objects.select_related("candidate", "run__task"), pk=pk)
-    calls = episode.calls.prefetch_related(Prefetch("keyframes", queryset=Keyframe.objects.order_by("id")))
-    call_lines = set(episode.calls.values_list("line", flat=True))
-    failing_lines = set(episode.calls.exclude(status="OK").values_list("line", flat=True))
-    program = [
-        {"number": i, "text": text, "error": i == episode.error_line, "called": i in call_lines, "failing": i in failing_lines}
-        for i, text in enumerate(episode.candidate.program.splitlines(), start=1)
-    ]
-    return render(
-        request,
-        "runs/episode.html",
-        {
-            "episode": episode,
-            "run": episode.run,
-            "calls": calls,
-            "program": program,
-            "final_frames": episode.keyframes.filter(call__isnull=True),
-            "statuses": sorted(set(c.status for c in episode.calls.all())),
-        },
-    )
+    episode = get_object_or_404(
+        Episode.objects.select_related("candidate", "run__task").filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+    ctx = pages.trace_context(episode)
+    ctx["share_links"] = links_for("episode", episode.pk)
+    return render(request, "runs/episode.html", ctx)
 
 
+@login_required
 def keyframe_image(request, pk):
-    keyframe = get_object_or_404(Keyframe, pk=pk)
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / keyframe.image.name).resolve()
-    if root not in path.parents or not path.is_file():
-        raise Http404("keyframe file is missing")
-    response = FileResponse(path.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    keyframe = get_object_or_404(Keyframe.objects.filter(episode__run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return keyframe_response(keyframe)
+
+
+@login_required
+def compare(request):
+    """Two candidates side by side: code diff, per-seed outcomes, and one seed's traces aligned."""
+    visible = Candidate.objects.filter(run__in=visible_runs(request.user).values("pk")).select_related("run__task")
+    try:
+        a = get_object_or_404(visible.prefetch_related("episodes"), pk=int(request.GET["a"]))
+        b = get_object_or_404(visible.prefetch_related("episodes"), pk=int(request.GET["b"]))
+    except (KeyError, ValueError):
+        return HttpResponseBadRequest("compare needs two candidate ids: ?a=<id>&b=<id>")
+    outcomes = pages.seed_outcomes(a, b)
+    both = [o for o in outcomes if o["a"] and o["b"]]
+    chosen = None
+    if request.GET.get("seed"):
+        chosen = next((o for o in both if str(o["seed"]) == request.GET["seed"] and o["split"] == request.GET.get("split", o["split"])), None)
+    chosen = chosen or next((o for o in both if o["change"] != "same"), None) or (both[0] if both else None)
+    alignment, first = ([], None)
+    if chosen:
+        alignment, first = pages.align_calls(list(chosen["a"].calls.all()), list(chosen["b"].calls.all()))
+    return render(request, "runs/compare.html", {
+        "a": a, "b": b, "diff": pages.code_diff(a.program, b.program), "outcomes": outcomes, "chosen": chosen,
+        "alignment": alignment, "first_divergence": first,
+        "changes": {k: sum(1 for o in outcomes if o["change"] == k) for k in ("fixed", "broken", "same")},
+    })
+
+
+@login_required
+def experiment_plots(request):
+    """Success vs round for chosen runs (default: the latest eight), held-out success per task and
+    success vs library size over every run the viewer can read."""
+    runs = visible_runs(request.user, Run.objects.all())
+    ids = [int(x) for x in request.GET.getlist("run") if x.isdigit()]
+    chosen_ids = list(runs.filter(pk__in=ids).values_list("pk", flat=True)) if ids else list(runs.values_list("pk", flat=True)[:8])
+    overall = pages.experiment_plots(runs)
+    return render(request, "runs/plots.html", {
+        "success_by_round": pages.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
+        "heldout_by_task": overall["heldout_by_task"], "success_by_library": overall["success_by_library"],
+        "runs": runs.select_related("task")[:200], "chosen_ids": set(chosen_ids),
+    })

@@ -1,43 +1,26 @@
-"""In a real browser (Playwright driving Debian's chromium): launch from the form, watch the run page,
-open a trace page with its keyframes."""
-
-import os
-import shutil
+"""In a real browser (Playwright driving Debian's chromium): log in, launch from the form, watch the run
+page update live, open a trace page with its keyframes."""
 
 import pytest
 
 from runs import services
 
+from .asgi_server import asgi_live_server  # noqa: F401  (fixture)
+from .browser_support import browser, log_in  # noqa: F401  (fixture)
+
 pytestmark = pytest.mark.browser
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are ordinary sync code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: scripts/install.sh --test installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield b
-        b.close()
-
-
-def test_launch_watch_and_read_a_trace(live_server, celery_worker, browser):
+def test_launch_watch_and_read_a_trace(asgi_live_server, celery_worker, browser, django_user_model):  # noqa: F811
     services.sync_catalog()
+    django_user_model.objects.create_user("ada", password="a-long-test-password")
     page = browser.new_page()
-    page.goto(f"{live_server.url}/runs/new/")
+    log_in(page, asgi_live_server.url, "ada", "a-long-test-password")
+    page.goto(f"{asgi_live_server.url}/runs/new/")
     page.fill("#id_seeds", "4")
     page.click("#launch-submit")
     page.wait_for_url("**/runs/*/")
-    # The run page refreshes itself until the worker is done.
+    # The run page follows the worker over its websocket, without reloading.
     page.wait_for_function("document.querySelector('#run-status').textContent.trim() === 'FINISHED'", timeout=120_000)
     assert page.inner_text("#success-rate").startswith("100%")
     page.click(".episode-row a")

@@ -14,6 +14,21 @@ def tasks(db):
     services.sync_catalog()
 
 
+@pytest.fixture
+def client(client, django_user_model, db):
+    """Every page but the share links needs a signed-in user."""
+    client.force_login(django_user_model.objects.create_user("researcher", password="pw-not-used"))
+    return client
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(db):
+    from django.test import Client
+
+    for url in (reverse("runs:list"), reverse("runs:create"), reverse("runs:detail", args=[1])):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
 def test_it_lists_runs_and_offers_the_launch_form(client, tasks):
     assert "No runs yet" in client.get(reverse("runs:list")).content.decode()
     page = client.get(reverse("runs:create")).content.decode()

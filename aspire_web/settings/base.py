@@ -20,10 +20,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
+    "accounts",
     "runs",
     "skills",
+    "sharing",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +101,8 @@ MEDIA_ROOT = Path(os.environ.get("ASPIRE_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
 LOGIN_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 LOGIN_REDIRECT_URL = "runs:list"
 LOGOUT_REDIRECT_URL = "runs:list"
 
@@ -116,11 +122,38 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600}
 CELERY_TASK_DEFAULT_QUEUE = "aspire"
 
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    "default": {
+        # The list-based layer: bounded per-viewer queues (capacity) that outlive short hiccups (expiry).
+        # The pub/sub layer measured the same with 50 viewers (bench/live_latency.py) but keeps nothing
+        # for a listener that is briefly away and buffers without bound in the web process.
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # socket_timeout: redis-py 8 defaults it to 5 s, the same as channels-redis's blocking receive
+        # (BZPOPMIN, 5 s), so every idle consumer died with "Timeout reading from"; keep it well above.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
+    },
 }
 
+# --- REST API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",  # the browsable API and pages' own scripts
+        "rest_framework.authentication.TokenAuthentication",  # scripts: "Authorization: Token <key>"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "runs.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ASPIRE web API",
+    "DESCRIPTION": "Tasks, runs (launch, cancel), candidates, episodes, primitive-call traces and keyframes. "
+    "Authenticate with a session or with `Authorization: Token <key>` (make a key on your account page).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc assets come from drf-spectacular-sidecar, served from static/, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- ASPIRE engine ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 ASGI web server (Daphne), until Ctrl-C or until one of them stops."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,11 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=int(os.environ.get("ASPIRE_WORKERS", 2)),
                             help="worker processes (each runs one episode at a time)")
         parser.add_argument("--redis-port", type=int, default=int(os.environ.get("ASPIRE_REDIS_PORT", 0)) or None)
+        parser.add_argument("--no-first-user", action="store_true",
+                            help="do not create the first (admin) account on a database that has no users")
 
     def handle(self, *args, **opts):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("load_tasks", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        if not opts["no_first_user"]:
+            self.first_user()
         children = []
         env = dict(os.environ)
         if not env.get("REDIS_URL"):
@@ -75,3 +80,18 @@ class Command(BaseCommand):
                     proc.kill()
         if exit_code:
             raise CommandError(f"a component stopped (exit code {exit_code})")
+
+    def first_user(self):
+        """On a database with no accounts, make an administrator with a random password and print it
+        once: every page needs a login, and this is the only way in that needs no extra step. The
+        password is never written to disk; `manage.py changepassword admin` replaces it."""
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        if User.objects.exists():
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser("admin", "", password)
+        self.stdout.write(self.style.WARNING(
+            f"created the first account: user 'admin', password '{password}' (shown only now; "
+            "change it with `manage.py changepassword admin`, add people in the admin)"))

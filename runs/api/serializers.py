@@ -1,0 +1,132 @@
+"""REST shapes of tasks, runs, candidates, episodes, calls and keyframes.
+
+The call shape is also what live pages receive (runs.live) and what the trace page embeds, so a script,
+a websocket listener and the browser all read one format.
+"""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from worker.sim.catalog import parse_seeds
+
+from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    has_starter_program = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = ["id", "key", "benchmark", "suite", "name", "instruction", "cameras", "arms", "debug_seeds",
+                  "heldout_seeds", "has_starter_program"]
+
+    def get_has_starter_program(self, task) -> bool:
+        return bool(task.starter_program)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    task = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    url = serializers.SerializerMethodField(help_text="The run's page")
+
+    class Meta:
+        model = Run
+        fields = ["id", "url", "task", "owner", "team", "kind", "status", "source", "seeds", "settings", "success_rate",
+                  "n_episodes", "n_success", "error", "created_at", "started_at", "finished_at", "event_seq"]
+
+    def get_url(self, run) -> str:
+        return run.get_absolute_url()
+
+
+class SeedsField(serializers.Field):
+    """Seeds as a list of integers or a string of ranges and lists ("101-103", "1,4,9")."""
+
+    default_error_messages = {"invalid": "give a list of integers or a string such as \"101-103\" or \"1,4,9\""}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                return parse_seeds(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        if isinstance(data, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in data):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string", "example": "101-103"}]})
+class _SeedsSchemaField(SeedsField):
+    pass
+
+
+class RunCreateSerializer(serializers.Serializer):
+    """Launch a run: one program (the task's starter, or your own) on seeds."""
+
+    task = serializers.CharField(help_text='Task key, e.g. "robosuite:Lift"')
+    program = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                    help_text="Program source; leave out to run the task's starter program")
+    seeds = _SeedsSchemaField()
+    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600, help_text="Per-episode limit, s")
+    memory_mb = serializers.IntegerField(required=False, min_value=128, max_value=16384)
+    team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
+    label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class KeyframeSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField(help_text="JPEG, readable with the same credentials")
+
+    class Meta:
+        model = Keyframe
+        fields = ["id", "episode", "call", "kind", "camera", "label", "width", "height", "image_url"]
+
+    def get_image_url(self, kf) -> str:
+        url = reverse("api:keyframe-image", args=[kf.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+class PrimitiveCallSerializer(serializers.ModelSerializer):
+    keyframes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PrimitiveCall
+        fields = ["id", "episode", "seq", "primitive", "status", "message", "error", "line", "stack", "args", "result",
+                  "artifacts", "started_at", "duration_ms", "sim_time", "keyframes"]
+
+    @extend_schema_field(KeyframeSerializer(many=True))
+    def get_keyframes(self, call):
+        # The sink passes the keyframes it has just written, so a live event costs no extra query.
+        given = self.context.get("keyframes", {}).get(call.pk)
+        return KeyframeSerializer(call.keyframes.all() if given is None else given, many=True, context=self.context).data
+
+
+class EpisodeSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="The episode's trace page")
+    final_keyframes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Episode
+        fields = ["id", "url", "run", "candidate", "seed", "split", "status", "success", "reward", "error", "error_line",
+                  "stdout", "stderr", "duration_s", "sim_time", "n_calls", "program_hash", "started_at", "finished_at",
+                  "final_keyframes"]
+
+    def get_url(self, ep) -> str:
+        return ep.get_absolute_url()
+
+    @extend_schema_field(KeyframeSerializer(many=True))
+    def get_final_keyframes(self, ep):
+        return KeyframeSerializer([k for k in ep.keyframes.all() if k.call_id is None], many=True, context=self.context).data
+
+
+class CandidateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Candidate
+        fields = ["id", "run", "round", "index", "label", "hypothesis", "origin", "program", "program_hash",
+                  "success_rate", "n_episodes", "n_success", "created_at"]

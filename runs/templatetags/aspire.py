@@ -1,0 +1,40 @@
+"""URLs that follow the page's mode: a page served through a share link links only through that link."""
+
+from django import template
+from django.urls import reverse
+
+register = template.Library()
+_PLACEHOLDER = 987654321
+
+
+@register.simple_tag(takes_context=True)
+def episode_url(context, episode):
+    token = context.get("share_token")
+    return reverse("sharing:episode", args=[token, episode.pk]) if token else episode.get_absolute_url()
+
+
+@register.simple_tag(takes_context=True)
+def keyframe_url(context, keyframe):
+    token = context.get("share_token")
+    return reverse("sharing:keyframe", args=[token, keyframe.pk]) if token else keyframe.get_absolute_url()
+
+
+@register.simple_tag(takes_context=True)
+def run_url(context, run):
+    token = context.get("share_token")
+    return reverse("sharing:view", args=[token]) if token else run.get_absolute_url()
+
+
+@register.simple_tag(takes_context=True)
+def url_template(context, kind):
+    """A URL with "{id}" where the object id goes, for page scripts: kind is episode | keyframe."""
+    token = context.get("share_token")
+    names = {"episode": ("runs:episode", "sharing:episode"), "keyframe": ("runs:keyframe", "sharing:keyframe")}[kind]
+    url = reverse(names[1], args=[token, _PLACEHOLDER]) if token else reverse(names[0], args=[_PLACEHOLDER])
+    return url.replace(str(_PLACEHOLDER), "{id}")
+
+
+@register.filter
+def pct(value):
+    """0.667 -> "67%"; None -> "–"."""
+    return "–" if value is None else f"{value * 100:.0f}%"

@@ -1,0 +1,47 @@
+/* Run page: keep status, progress, leaderboard and per-seed rows current from the run's live stream.
+   The server sends HTML fragments rendered from the same templates as the page itself. */
+"use strict";
+(function () {
+  const cfg = Aspire.config();
+  let runSeq = cfg.run_seq;
+  const TERMINAL = ["FINISHED", "FAILED", "CANCELLED"];
+
+  function status() {
+    const s = document.getElementById("run-status");
+    return s ? s.textContent.trim() : "";
+  }
+
+  function apply(fragments) {
+    for (const f of fragments) {
+      const tpl = document.createElement("template");
+      tpl.innerHTML = f.html.trim();
+      const node = tpl.content.firstElementChild;
+      const old = document.getElementById(f.id);
+      if (old) old.replaceWith(node);
+      else if (f.parent) document.getElementById(f.parent).append(node);
+    }
+  }
+
+  function settle() {
+    if (!TERMINAL.includes(status())) return false;
+    const cancel = document.getElementById("cancel-form");
+    if (cancel) cancel.remove();
+    return true;
+  }
+
+  if (settle()) { document.getElementById("live-state").textContent = "ended"; return; }
+  const socket = Aspire.liveSocket(cfg.ws, {
+    resume: function () { return { type: "resume", run_seq: runSeq }; },
+    onMessage: function (m) {
+      if (m.type === "fragments") {
+        apply(m.fragments);
+        runSeq = Math.max(runSeq, m.run_seq);
+        if (settle()) socket.close("ended");
+      } else if (m.type === "call") {
+        const row = document.getElementById("episode-row-" + m.episode);
+        const cell = row && row.querySelector(".live-calls");
+        if (cell) { cell.textContent = m.seq + " · " + m.primitive; cell.title = m.status + ", " + m.duration_ms.toFixed(1) + " ms"; }
+      }
+    },
+  });
+})();
