@@ -24,16 +24,13 @@ class LaunchForm(forms.Form):
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me",
                                   help_text="Members of the team can watch the run and its traces.")
 
+    DEFAULT_TASK = "robosuite:Lift"
+
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams_of(user)
         if not self.fields["team"].queryset.exists():
             del self.fields["team"]
-
-    DEFAULT_TASK = "robosuite:Lift"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
         default = Task.objects.filter(key=self.DEFAULT_TASK).first()
         if default is not None:
             self.fields["task"].initial = default.pk
