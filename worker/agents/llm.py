@@ -1,0 +1,168 @@
+"""Language-model agents: Claude through the ``anthropic`` SDK, and any OpenAI-compatible chat endpoint
+(vLLM, ollama, ...) through the ``openai`` SDK. Both run the same tool-use loop for a round: the model
+reads traces and keyframes, may test programs on a few seeds, and ends by calling submit_candidates.
+
+Claude requests put a cache breakpoint on the system prompt (rules, API reference, skills: the stable
+prefix shared by every round of a task) and one on the newest message, so each turn of the loop reads
+the conversation so far from the cache instead of paying for it again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from worker.search.core import Brief, Proposal
+
+from .pricing import DEFAULT_CLAUDE_MODEL, AgentUsage
+from .prompts import round_message, system_prompt
+from .tools import TOOLS, ToolRunner, openai_tools
+
+MAX_TURNS = 24
+EXPERIMENT_BUDGET = 12  # episodes run_candidate may spend per round
+MAX_TOKENS = 8000
+
+
+class AgentError(RuntimeError):
+    """The model service failed or the model did not submit candidates."""
+
+
+class _ToolLoopAgent:
+    backend = ""
+
+    def __init__(self, model: str, max_turns: int = MAX_TURNS, experiment_budget: int = EXPERIMENT_BUDGET):
+        self.model = model
+        self.max_turns = max_turns
+        self.experiment_budget = experiment_budget
+
+    def propose(self, brief: Brief, workbench) -> list[Proposal]:
+        """Run one round's conversation; returns the submitted candidates (raises AgentError if none)."""
+        runner = ToolRunner(workbench, brief.round, brief.debug_seeds, self.experiment_budget)
+        runner.candidates_by_ref.update({str(c.ref): c for c in brief.survivors})
+        usage = AgentUsage(self.backend, self.model, "propose", brief.round)
+        started = time.monotonic()
+        try:
+            self._conversation(brief, runner, usage)
+        except AgentError as exc:
+            usage.error = str(exc)
+            raise
+        finally:
+            usage.duration_s = round(time.monotonic() - started, 2)
+            usage.tool_calls = list(runner.names)
+            workbench.record_usage(usage)
+            for fields in runner.proposed_skills:
+                workbench.propose_skill(fields)
+        return runner.submitted
+
+    def _conversation(self, brief, runner, usage):
+        raise NotImplementedError
+
+
+class ClaudeAgent(_ToolLoopAgent):
+    backend = "claude"
+
+    def __init__(self, client=None, model: str = DEFAULT_CLAUDE_MODEL, **kwargs):
+        super().__init__(model, **kwargs)
+        if client is None:
+            import anthropic
+
+            client = anthropic.Anthropic()
+        self.client = client
+
+    def _conversation(self, brief: Brief, runner: ToolRunner, usage: AgentUsage) -> None:
+        import anthropic
+
+        system = [{"type": "text", "text": system_prompt(brief.arms, brief.skills), "cache_control": {"type": "ephemeral"}}]
+        messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": round_message(brief, self.experiment_budget)}]}]
+        for _ in range(self.max_turns):
+            _mark_newest(messages)
+            try:
+                response = self.client.messages.create(model=self.model, max_tokens=MAX_TOKENS, system=system, tools=TOOLS, messages=messages)
+            except anthropic.APIError as exc:
+                raise AgentError(f"Claude request failed: {exc}") from None
+            usage.turns += 1
+            u = response.usage
+            usage.input_tokens += u.input_tokens or 0
+            usage.output_tokens += u.output_tokens or 0
+            usage.cache_read_tokens += getattr(u, "cache_read_input_tokens", 0) or 0
+            usage.cache_write_tokens += getattr(u, "cache_creation_input_tokens", 0) or 0
+            messages.append({"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in response.content]})
+            calls = [b for b in response.content if b.type == "tool_use"]
+            if not calls:
+                messages.append({"role": "user", "content": [{"type": "text", "text": "Submit your candidates with submit_candidates."}]})
+                continue
+            results = []
+            for call in calls:
+                outcome = runner.run(call.name, dict(call.input))
+                content = [{"type": "text", "text": outcome.text}]
+                if outcome.image_jpeg:
+                    content.append({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": outcome.image_b64()}})
+                results.append({"type": "tool_result", "tool_use_id": call.id, "content": content, **({"is_error": True} if outcome.is_error else {})})
+            messages.append({"role": "user", "content": results})
+            if runner.submitted:
+                return
+        raise AgentError(f"Claude did not submit candidates within {self.max_turns} turns")
+
+
+def _mark_newest(messages: list[dict]) -> None:
+    """Keep exactly one message cache breakpoint, on the newest user message (max four per request)."""
+    for message in messages:
+        for block in message["content"] if isinstance(message["content"], list) else []:
+            if isinstance(block, dict):
+                block.pop("cache_control", None)
+    last = messages[-1]["content"][-1]
+    last["cache_control"] = {"type": "ephemeral"}
+
+
+class OpenAICompatibleAgent(_ToolLoopAgent):
+    backend = "openai"
+
+    def __init__(self, client=None, model: str = "", base_url: str | None = None, api_key: str | None = None, **kwargs):
+        super().__init__(model, **kwargs)
+        if client is None:
+            import openai
+
+            client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed")
+        self.client = client
+
+    def _conversation(self, brief: Brief, runner: ToolRunner, usage: AgentUsage) -> None:
+        import openai
+
+        messages: list[dict] = [
+            {"role": "system", "content": system_prompt(brief.arms, brief.skills)},
+            {"role": "user", "content": round_message(brief, self.experiment_budget)},
+        ]
+        for _ in range(self.max_turns):
+            try:
+                response = self.client.chat.completions.create(model=self.model, messages=messages, tools=openai_tools(), max_tokens=MAX_TOKENS)
+            except openai.OpenAIError as exc:
+                raise AgentError(f"OpenAI-compatible request failed: {exc}") from None
+            usage.turns += 1
+            if response.usage:
+                cached = getattr(getattr(response.usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0
+                usage.input_tokens += (response.usage.prompt_tokens or 0) - cached
+                usage.cache_read_tokens += cached
+                usage.output_tokens += response.usage.completion_tokens or 0
+            message = response.choices[0].message
+            messages.append(message.model_dump(exclude_none=True))
+            if not message.tool_calls:
+                messages.append({"role": "user", "content": "Submit your candidates with the submit_candidates tool."})
+                continue
+            images = []
+            for call in message.tool_calls:
+                try:
+                    arguments = json.loads(call.function.arguments or "{}")
+                except json.JSONDecodeError as exc:
+                    outcome_text = f"arguments are not JSON: {exc}"
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome_text})
+                    continue
+                outcome = runner.run(call.function.name, arguments)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.text})
+                if outcome.image_jpeg:
+                    images.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{outcome.image_b64()}"}})
+            if images:
+                # Chat-completions tool messages carry text only; the frames follow as a user message.
+                messages.append({"role": "user", "content": [{"type": "text", "text": "Requested keyframes:"}] + images})
+            if runner.submitted:
+                return
+        raise AgentError(f"the model did not submit candidates within {self.max_turns} turns")

@@ -1,0 +1,352 @@
+"""The offline search agent: writes and repairs programs with no language model and no key.
+
+Round 0: the task's reference program, or the template whose kind the instruction names with its
+prompts filled from the instruction's noun phrases (worker.agents.programs), plus variations.
+Later rounds: for each surviving program, repairs whose failure signature matches its failed seeds'
+trace signals (a prompt that finds nothing, IK failures, a finger blocked by a neighbouring object,
+an empty grasp, blocked or stalled moves), then parameter mutations of the best program (heights,
+offsets, depths, scaled), each candidate carrying one stated hypothesis and none repeating a
+hypothesis already eliminated. Approved skills whose code sketch defines a function the program has
+are offered as repairs too. After the search, every repair that flipped seeds becomes a proposed skill
+(DESIGN section 5 fields with before/after programs as provenance) for the coordinator to validate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from dataclasses import dataclass
+
+from worker.search.core import Brief, CandidateRecord, Proposal
+
+from . import programs as prog
+
+NEIGHBOUR_AWARE_YAW = '''
+def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
+    # The open fingers reach about 4.5 cm either side of the grasp centre along the gripper's y axis.
+    # Of the two finger lines that grip a square face, take the one whose fingers stay farther from
+    # nearby objects (when that differs by more than 1 cm), else the one needing less wrist turn.
+    base = edge_yaw(face_points_xy)
+    centre = face_points_xy.mean(axis=0)
+    lines = []
+    for yaw in (base, base + math.pi / 2.0):
+        reach = 0.045 * np.array([math.sin(yaw), -math.cos(yaw)])
+        fingers = [centre + reach, centre - reach]
+        clearance = min([np.linalg.norm(f - np.asarray(n)) for f in fingers for n in neighbours_xy] or [1.0])
+        turn = abs((yaw - current_yaw + math.pi / 2.0) % math.pi - math.pi / 2.0)
+        lines.append((clearance, -turn, yaw))
+    lines.sort(reverse=True)
+    if abs(lines[0][0] - lines[1][0]) < 0.01:
+        lines.sort(key=lambda item: -item[1])
+    yaw = lines[0][2]
+    return current_yaw + ((yaw - current_yaw + math.pi / 2.0) % math.pi - math.pi / 2.0)
+'''
+
+#: Constant-name fragments and what raising or lowering them means, for the mutation hypotheses.
+HEIGHT_WORDS = ("HEIGHT", "CLEARANCE", "APPROACH", "LIFT", "ABOVE", "STANDOFF", "GAP")
+DEPTH_WORDS = ("BELOW_TOP", "DEPTH", "BAND")
+SYNONYMS = {
+    "cube": ["block", "box"], "can": ["cylinder", "tin"], "bowl": ["dish"], "plate": ["dish"], "basket": ["bin", "container"],
+    "drawer": ["drawer of the cabinet"], "handle": ["grip"],
+}
+COLOURS = ("red", "green", "blue", "black", "white", "yellow", "orange")
+
+
+@dataclass
+class Repair:
+    """A change to try, with the hypothesis it tests and the failure it answers."""
+
+    key: str  # identity for de-duplication and elimination
+    hypothesis: str
+    code: str
+    rule: str  # which repair rule (or "mutation"); findings() turns rules into skills
+    params: dict
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha1(code.encode()).hexdigest()
+
+
+class OfflineSearchAgent:
+    name = "offline"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    # -- round 0 ------------------------------------------------------------------------------------
+    def first_program(self, brief: Brief) -> tuple[str, str]:
+        """(program, where it came from): the reference program, else a filled template."""
+        if brief.starter:
+            return brief.starter, "the task's reference program"
+        parsed = prog.parse_instruction(brief.instruction)
+        if parsed is None:
+            code, _ = prog.template_for("lift", ["object"])
+            return code, "the lift template (the instruction matches no template kind)"
+        kind, phrases = parsed
+        code, fill = prog.template_for(kind, phrases)
+        return code, f"the {kind} template with " + ", ".join(f"{k}={v!r}" for k, v in fill.items())
+
+    def propose(self, brief: Brief, workbench=None) -> list[Proposal]:
+        rng = random.Random(f"{self.seed}:{brief.task_key}:{brief.round}")
+        if brief.round == 0:
+            code, origin = self.first_program(brief)
+            first = Proposal(f"start from {origin}", code, params={"rule": "start"})
+            extra = self._mutations(code, None, rng, brief.k - 1, set())
+            return [first] + [Proposal(r.hypothesis, r.code, None, {"rule": r.rule, **r.params}) for r in extra]
+        seen = {_digest(s.code) for s in brief.survivors}
+        eliminated = {e.split(" (")[0] for e in brief.eliminated}
+        wanted = brief.k - 1 if brief.mode == "search" else 1
+        repairs: list[tuple[Repair, CandidateRecord]] = []
+        used_keys: set[str] = set()
+        for survivor in brief.survivors:  # best first: a repair goes to the best program it fits
+            for repair in self._repairs_for(survivor, brief):
+                if repair.key in used_keys or repair.hypothesis in eliminated or _digest(repair.code) in seen:
+                    continue
+                used_keys.add(repair.key)
+                seen.add(_digest(repair.code))
+                repairs.append((repair, survivor))
+        if brief.mode == "search" and brief.survivors:
+            best = brief.survivors[0]
+            for repair in self._mutations(best.code, best, rng, wanted, eliminated):
+                if _digest(repair.code) not in seen:
+                    seen.add(_digest(repair.code))
+                    repairs.append((repair, best))
+        return [Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params}) for r, parent in repairs[:wanted]]
+
+    # -- repairs matched on trace signals -----------------------------------------------------------
+    def _repairs_for(self, candidate: CandidateRecord, brief: Brief) -> list[Repair]:
+        out: list[Repair] = []
+        failed = candidate.failed
+        if not failed:
+            return out
+        consts = prog.constants(candidate.code)
+        funcs = prog.functions(candidate.code)
+        statuses = [s for e in failed for v in e.signals.get("call_statuses", {}).values() for s in v]
+        blocked = " ".join(m for e in failed for m in e.signals.get("blocked_by", []))
+        errors = " ".join(e.error for e in failed)
+        n = len(failed)
+
+        # A finger lands on a neighbouring object: choose the grasp line that keeps fingers clear.
+        if "choose_grasp_yaw" in funcs and self._finger_hits_object(blocked):
+            code = prog.replace_function(candidate.code, NEIGHBOUR_AWARE_YAW)
+            if code != candidate.code:
+                out.append(Repair("finger_clearance", f"{n} failed seeds: the open fingers land on a neighbouring object "
+                                  "(PLANNING_ERROR naming a finger): grip across the faces whose fingers stay clear of neighbours",
+                                  code, "finger_clearance", {}))
+
+        # A prompt finds nothing: ask for the object another way.
+        for name, value in consts.items():
+            if not name.endswith("PROMPT") or not isinstance(value, str):
+                continue
+            missing = any(e.signals.get("detections", {}).get(value) == 0 for e in failed) or f"no '{value}'" in errors
+            if missing:
+                for alt in self._prompt_alternatives(value, brief.instruction)[:2]:
+                    out.append(Repair(f"prompt:{name}={alt}", f"'{value}' finds nothing in the image on {n} seeds: ask for '{alt}'",
+                                      prog.set_constants(candidate.code, {name: alt}), "prompt_alternative", {name: alt}))
+
+        numeric = {k: v for k, v in consts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        # The arm cannot reach a pose: lower the heights and stand-offs that put it there.
+        if "IK_FAILED" in statuses:
+            for name, value in numeric.items():
+                if any(w in name for w in HEIGHT_WORDS) and value > 0:
+                    new = round(value * 0.7, 4)
+                    out.append(Repair(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} keeps targets within reach",
+                                      prog.set_constants(candidate.code, {name: new}), "reach", {name: new}))
+                elif name.startswith("TOWARD") and value > 0:
+                    new = round(value * 1.4, 4)
+                    out.append(Repair(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} moves targets towards the robot",
+                                      prog.set_constants(candidate.code, {name: new}), "reach", {name: new}))
+        # The fingers closed on nothing: grip deeper, or judge the top face more loosely.
+        if "GRASP_EMPTY" in statuses or "missed" in errors:
+            for name, value in numeric.items():
+                if any(w in name for w in DEPTH_WORDS) and value > 0:
+                    new = round(value * 1.5, 4)
+                    out.append(Repair(f"grasp:{name}={new}", f"the gripper closed on nothing on {n} seeds: {name} {value} -> {new}",
+                                      prog.set_constants(candidate.code, {name: new}), "grasp_depth", {name: new}))
+        # Moves refused or stopped by the scene: give them more room.
+        if ("PLANNING_ERROR" in statuses and "finger" not in blocked) or "COLLISION" in statuses or "NOT_REACHED" in statuses:
+            for name, value in numeric.items():
+                if any(w in name for w in ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")) and value > 0:
+                    new = round(value * 1.4, 4)
+                    out.append(Repair(f"room:{name}={new}", f"moves blocked or stopped by the scene on {n} seeds: {name} {value} -> {new}",
+                                      prog.set_constants(candidate.code, {name: new}), "clearance", {name: new}))
+        # Library skills whose sketch defines one of this program's functions.
+        for skill in brief.skills:
+            sketch = skill.get("code_sketch") or ""
+            for fname in funcs:
+                if f"def {fname}(" in sketch and self._signature_matches(skill, failed):
+                    try:
+                        code = prog.replace_function(candidate.code, self._fill_sketch(sketch, consts, fname))
+                    except (KeyError, ValueError, SyntaxError):
+                        continue
+                    out.append(Repair(f"skill:{skill.get('name')}", f"apply skill '{skill.get('name')}': {skill.get('repair_strategy', '')[:120]}",
+                                      code, f"skill:{skill.get('name')}", {"skill": skill.get("id")}))
+        return out
+
+    @staticmethod
+    def _finger_hits_object(messages: str) -> bool:
+        """Whether the planner named a finger against something other than the table or a robot."""
+        for pair in re.split(r";|\n", messages):
+            sides = [s.strip() for s in pair.split(" x ")]
+            if len(sides) != 2:
+                continue
+            for finger, other in (sides, sides[::-1]):
+                if "finger" in finger and not re.search(r"table|robot\d|gripper\d|mount\d", other):
+                    return True
+        return False
+
+    @staticmethod
+    def _signature_matches(skill: dict, failed) -> bool:
+        signature = skill.get("failure_signature") or {}
+        wanted = signature.get("statuses") or signature.get("signals", {}).get("statuses") if isinstance(signature, dict) else None
+        if not wanted:
+            return True
+        seen = {s for e in failed for v in e.signals.get("call_statuses", {}).values() for s in v} | {e.status for e in failed}
+        return bool(set(wanted) & seen)
+
+    @staticmethod
+    def _fill_sketch(sketch: str, consts: dict, fname: str) -> str:
+        def value(match):
+            name = match.group(1)
+            return repr(consts[name]) if name in consts else match.group(0)
+
+        filled = re.sub(r"\{\{\s*([A-Z_][A-Z0-9_]*)\s*\}\}", value, sketch)
+        tree = __import__("ast").parse(filled)
+        for node in tree.body:
+            if getattr(node, "name", None) == fname:
+                lines = filled.split("\n")
+                return "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        raise KeyError(fname)
+
+    @staticmethod
+    def _prompt_alternatives(prompt: str, instruction: str) -> list[str]:
+        words = prompt.split()
+        alternatives = []
+        bare = [w for w in words if w not in COLOURS]
+        if bare != words and bare:
+            alternatives.append(" ".join(bare))
+        if len(words) > 1:
+            alternatives.append(words[-1])
+        for word in words:
+            for synonym in SYNONYMS.get(word, []):
+                alternatives.append(prompt.replace(word, synonym))
+        parsed = prog.parse_instruction(instruction)
+        if parsed:
+            alternatives.extend(p for p in parsed[1] if p != prompt)
+        return list(dict.fromkeys(a for a in alternatives if a and a != prompt))
+
+    # -- parameter mutations ------------------------------------------------------------------------
+    def _mutations(self, code: str, parent: CandidateRecord | None, rng: random.Random, count: int, eliminated: set) -> list[Repair]:
+        numeric = {k: v for k, v in prog.constants(code).items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0}
+        options = []
+        for name, value in sorted(numeric.items()):
+            for factor in (0.7, 0.85, 1.2, 1.4):
+                new = round(value * factor, 4)
+                hypothesis = f"{name} {value} -> {new}"
+                if hypothesis not in eliminated:
+                    options.append(Repair(f"mut:{name}={new}", hypothesis, prog.set_constants(code, {name: new}), "mutation", {name: new}))
+        rng.shuffle(options)
+        chosen, used = [], set()
+        for option in options:  # one knob per candidate, different knobs first
+            name = option.key.split(":")[1].split("=")[0]
+            if name in used and len(used) < len(numeric):
+                continue
+            used.add(name)
+            chosen.append(option)
+            if len(chosen) >= count:
+                break
+        return chosen
+
+    # -- findings -> proposed skills ----------------------------------------------------------------
+    def findings(self, first: CandidateRecord, best: CandidateRecord, everything: list[CandidateRecord]) -> list[dict]:
+        """Skill proposals for the repairs on the best program's lineage that flipped seeds."""
+        by_ref = {c.ref: c for c in everything}
+        out = []
+        node = best
+        while node is not None and node.parent is not None:
+            parent = by_ref.get(node.parent)
+            if parent is None:
+                break
+            rule = node.params.get("rule", "")
+            if rule not in ("mutation", "start", "") and node.success_rate > parent.success_rate:
+                out.append(self._skill_from(rule, parent, node))
+            node = parent
+        return out
+
+    def _skill_from(self, rule: str, before: CandidateRecord, after: CandidateRecord) -> dict:
+        fixed = sorted({e.seed for e in before.failed} - {e.seed for e in after.failed})
+        passing = sorted(e.seed for e in before.episodes if e.success)
+        signals = [e.signals for e in before.failed if e.seed in fixed]
+        statuses = sorted({s for sig in signals for v in sig.get("call_statuses", {}).values() for s in v if s != "OK"})
+        blocked = [b for sig in signals for b in sig.get("blocked_by", [])][:3]
+        texts = RULE_TEXT.get(rule.split(":")[0], RULE_TEXT["mutation"])
+        sketch = NEIGHBOUR_AWARE_YAW.strip() if rule == "finger_clearance" else "\n".join(
+            f"{k} = {{{{{k}}}}}  # {before.params.get(k, prog.constants(before.code).get(k))} -> {v}" for k, v in after.params.items() if k != "rule"
+        )
+        return {
+            "name": texts["name"],
+            "description": texts["description"],
+            "kind": texts["kind"],
+            "failure_signature": {"symptom": texts["symptom"], "statuses": statuses, "blocked_by": blocked},
+            "when_to_apply": texts["when"],
+            "when_not_to_apply": texts["when_not"],
+            "repair_strategy": after.hypothesis,
+            "code_sketch": sketch,
+            "evidence": {"seeds_flipped": fixed, "before": before.success_rate, "after": after.success_rate},
+            "provenance": {"before_candidate": before.ref, "after_candidate": after.ref, "before_program": before.code,
+                           "after_program": after.code, "claimed_seeds": fixed, "passing_seeds": passing},
+        }
+
+
+RULE_TEXT = {
+    "finger_clearance": {
+        "name": "Grip across the faces whose fingers clear the neighbours",
+        "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) that keeps both open fingers away from nearby objects.",
+        "kind": "grasp constraint",
+        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR naming a finger and a neighbouring object; close_gripper then reports GRASP_EMPTY",
+        "when": "top-down grasps of boxes or cubes with another object within about 8 cm",
+        "when_not": "round objects (every yaw is equivalent) or when the neighbour is what you mean to push",
+    },
+    "prompt_alternative": {
+        "name": "Re-phrase a prompt that finds nothing",
+        "description": "A text prompt that returns no detection is replaced by a simpler or synonymous phrase (drop colours, use the head noun, use the instruction's wording).",
+        "kind": "perception prompt",
+        "symptom": "segment_text_prompt returns NO_DETECTION and the program stops with 'no ... in view'",
+        "when": "NO_DETECTION for an object the instruction names",
+        "when_not": "the object is really out of view (then move the camera or the arm, not the words)",
+    },
+    "reach": {
+        "name": "Keep targets within the arm's reach",
+        "description": "Lower approach heights and stand-offs, or move release points towards the robot, when IK cannot reach them.",
+        "kind": "motion primitive",
+        "symptom": "move_to_pose or solve_ik returns IK_FAILED for poses far from the base or high above the table",
+        "when": "IK_FAILED on approach, carry or release poses",
+        "when_not": "IK_FAILED because of an orientation the wrist cannot take (turn the grasp instead)",
+    },
+    "grasp_depth": {
+        "name": "Grip deeper when the fingers close on air",
+        "description": "Move the grasp point further below the object's top, or widen the band that defines the top face.",
+        "kind": "grasp constraint",
+        "symptom": "close_gripper reports GRASP_EMPTY (width under 5 mm) after a top-down approach",
+        "when": "tall objects grasped from above whose top rim the fingers slide off",
+        "when_not": "the approach itself failed (fix that first)",
+    },
+    "clearance": {
+        "name": "Give blocked moves more room",
+        "description": "Raise carry heights, stand-offs or release gaps when moves are refused or stopped by the scene.",
+        "kind": "motion primitive",
+        "symptom": "PLANNING_ERROR or COLLISION naming a fixed part of the scene during transport",
+        "when": "moves over bins, drawers or other objects",
+        "when_not": "deliberate contact moves (pushing, wiping)",
+    },
+    "mutation": {
+        "name": "Tuned parameter",
+        "description": "A program constant changed by search that raised the success rate.",
+        "kind": "debugging workflow",
+        "symptom": "failures without a specific signature",
+        "when": "similar programs on similar tasks",
+        "when_not": "tasks with different geometry",
+    },
+}

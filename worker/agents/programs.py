@@ -1,0 +1,138 @@
+"""Robot programs as templates: their tunable constants, swappable helper functions and the reference
+program that fits an instruction.
+
+A template's knobs are its module-level constants (``APPROACH_HEIGHT = 0.10``, ``OBJECT_PROMPT =
+"basket"``); its replaceable units are its top-level functions. Both are found and rewritten with the
+standard library's ``ast`` and line positions, so comments and layout survive.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "programs"
+
+
+def constants(code: str) -> dict:
+    """{NAME: value} for module-level UPPER_CASE assignments of a number, string or bool."""
+    out = {}
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.isupper() and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, float, str, bool)):
+                out[name] = node.value.value
+    return out
+
+
+def set_constants(code: str, values: dict) -> str:
+    """The program with the given module-level constants re-assigned (their trailing comments kept).
+    Raises KeyError for a name the program does not define."""
+    lines = code.split("\n")
+    found = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in values:
+                line = lines[node.lineno - 1]
+                comment = line[line.index("#"):] if "#" in line[node.value.end_col_offset:] else ""
+                value = values[name]
+                literal = repr(round(value, 4)) if isinstance(value, float) else repr(value)
+                lines[node.lineno - 1] = f"{name} = {literal}" + (f"  {comment}" if comment else "")
+                found.add(name)
+    missing = set(values) - found
+    if missing:
+        raise KeyError(f"the program defines no constant {sorted(missing)}")
+    return "\n".join(lines)
+
+
+def functions(code: str) -> dict[str, tuple[int, int]]:
+    """{name: (first line, last line)} of top-level function definitions, 1-based, decorators included."""
+    out = {}
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.FunctionDef):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            out[node.name] = (first, node.end_lineno)
+    return out
+
+
+def replace_function(code: str, new_source: str) -> str:
+    """The program with the top-level function that ``new_source`` defines swapped for it.
+    Raises KeyError when the program has no function of that name, ValueError when ``new_source``
+    does not define exactly one function."""
+    defined = [n for n in ast.parse(new_source).body if isinstance(n, ast.FunctionDef)]
+    if len(defined) != 1:
+        raise ValueError("the replacement must define exactly one function")
+    name = defined[0].name
+    spans = functions(code)
+    if name not in spans:
+        raise KeyError(f"the program has no function {name!r}")
+    first, last = spans[name]
+    lines = code.split("\n")
+    return "\n".join(lines[: first - 1] + new_source.strip("\n").split("\n") + lines[last:])
+
+
+@dataclass(frozen=True)
+class Template:
+    """A reference program that can serve tasks of one kind, and how to fill its prompts."""
+
+    file: str
+    kind: str
+    prompt_slots: tuple[str, ...]  # constants that take the instruction's noun phrases, in order
+
+    def code(self) -> str:
+        return (PROGRAMS_DIR / self.file).read_text()
+
+
+TEMPLATES = {
+    "lift": Template("robosuite_lift.py", "lift", ("CUBE_PROMPT",)),
+    "stack": Template("robosuite_stack.py", "place_on", ("PICK_PROMPT", "PLACE_PROMPT")),
+    "put_in": Template("libero_soup_in_basket.py", "put_in", ("OBJECT_PROMPT", "CONTAINER_PROMPT")),
+    "rim_place_on": Template("libero_bowl_on_plate.py", "place_on", ("OBJECT_PROMPT", "TARGET_PROMPT")),
+    "close_drawer": Template("libero_close_top_drawer.py", "close_drawer", ("DRAWER_PROMPT",)),
+    "pick_place_marker": Template("robosuite_pickplacecan.py", "put_in", ("OBJECT_PROMPT", "TARGET_PROMPT")),
+}
+
+_ARTICLE = r"(?:the |a |an )?"
+_PATTERNS = [
+    ("close_drawer", re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)")),
+    ("put_in", re.compile(rf"(?:pick up|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
+    ("put_in", re.compile(rf"(?:put|place|drop|set|move) {_ARTICLE}(?P<a>.+?) (?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
+    ("place_on", re.compile(rf"(?:pick up|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
+    ("place_on", re.compile(rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
+    ("lift", re.compile(rf"(?:lift|pick up|raise) {_ARTICLE}(?P<a>.+?)(?: off .*| from .*)?$")),
+]
+_LEVELS = {"upper": "top", "lower": "bottom"}
+
+
+def parse_instruction(instruction: str) -> tuple[str, list[str]] | None:
+    """(task kind, noun phrases) for instructions the templates cover, else None.
+
+    "pick up the alphabet soup and place it in the basket" -> ("put_in", ["alphabet soup", "basket"]);
+    "close the top drawer of the cabinet" -> ("close_drawer", ["top drawer"]).
+    """
+    text = re.sub(r"[.!]+$", "", instruction.strip().lower())
+    for kind, pattern in _PATTERNS:
+        m = pattern.search(text)
+        if not m:
+            continue
+        groups = [g.strip() for g in m.groups() if g]
+        if kind == "close_drawer":
+            return kind, [f"{_LEVELS.get(groups[0], groups[0])} drawer"]
+        return kind, groups
+    return None
+
+
+def template_for(kind: str, phrases: list[str], reference: str = "") -> tuple[str, dict]:
+    """(program, filled constants) of the template for a task kind; objects whose name suggests a wide
+    dish (bowl, plate) use the rim-grasp variant of place-on."""
+    if kind == "place_on" and phrases and re.search(r"\b(bowl|plate|dish|pan)\b", phrases[0]):
+        template = TEMPLATES["rim_place_on"]
+    elif kind == "place_on":
+        template = TEMPLATES["stack"]
+    else:
+        template = TEMPLATES[kind]
+    fill = dict(zip(template.prompt_slots, phrases))
+    return set_constants(template.code(), fill), fill

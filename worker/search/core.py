@@ -1,0 +1,211 @@
+"""The search loop's shared parts: settings, candidate records, failure summaries, leaderboard, stop rules.
+
+Plain Python: the local driver (worker/search/local.py; benchmarks, CLI, tests) and the Celery actors
+(runs/experiments.py) use the same functions, so both follow one protocol.
+
+Protocol defaults mirror the published ASPIRE evolutionary search (NVlabs/ASPIRE,
+aspire/sim/.claude/robosuite/evosearch): K = 8 candidates per round, at most 5 rounds, the top 3
+programs survive into the next round's context, and candidate A of each later round is the current best
+unchanged, so a round can never lose ground.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+OK_STATUS = "OK"
+
+
+@dataclass
+class SearchSettings:
+    """One actor's search. ``mode`` "search" runs K candidates per round; "fix_loop" runs one repair
+    per round aimed at the failed seeds, at most ``max_replays`` attempts per failed seed."""
+
+    mode: str = "search"
+    candidates_per_round: int = 8
+    max_rounds: int = 5
+    survivors: int = 3
+    target_success: float = 1.0
+    plateau_points: float = 5.0  # stop when the best rate rose less than this (percentage points) over two rounds
+    max_replays: int = 3
+    debug_seeds: tuple[int, ...] = ()
+    heldout_seeds: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CallSummary:
+    """A primitive call as an agent sees it: enough to diagnose, small enough to read many."""
+
+    ref: Any  # id for get_call / the trace page
+    seq: int
+    primitive: str
+    status: str
+    line: int
+    message: str = ""
+    error: str = ""
+    args: dict = field(default_factory=dict)
+    result: Any = None
+    keyframes: list = field(default_factory=list)  # refs for get_keyframe
+
+    def one_line(self) -> str:
+        text = f"#{self.seq} {self.primitive} -> {self.status} (line {self.line})"
+        if self.message:
+            text += f": {self.message}"
+        if self.error:
+            text += f" [{self.error}]"
+        return text
+
+
+@dataclass
+class EpisodeSummary:
+    seed: int
+    success: bool
+    status: str
+    error: str = ""
+    error_line: int = 0
+    ref: Any = None  # episode id for list_calls
+    implicated: list[CallSummary] = field(default_factory=list)
+    signals: dict = field(default_factory=dict)  # machine-readable trace signals, see trace_signals()
+
+
+@dataclass
+class CandidateRecord:
+    ref: Any
+    round: int
+    index: int
+    hypothesis: str
+    code: str
+    parent: Any = None
+    episodes: list[EpisodeSummary] = field(default_factory=list)
+    params: dict = field(default_factory=dict)  # the offline agent's knobs, when it wrote the program
+
+    @property
+    def success_rate(self) -> float:
+        return sum(e.success for e in self.episodes) / len(self.episodes) if self.episodes else 0.0
+
+    @property
+    def failed(self) -> list[EpisodeSummary]:
+        return [e for e in self.episodes if not e.success]
+
+    def outcome_line(self) -> str:
+        return f"{100 * self.success_rate:.0f}% ({sum(e.success for e in self.episodes)}/{len(self.episodes)} seeds)"
+
+
+@dataclass
+class Proposal:
+    """A candidate an agent wants evaluated."""
+
+    hypothesis: str
+    code: str
+    parent: Any = None
+    params: dict = field(default_factory=dict)
+
+
+def implicated_calls(calls: list[CallSummary], error_line: int = 0, context: int = 2) -> list[CallSummary]:
+    """The calls a failure implicates: every non-OK call, the calls made from the failing line, and the
+    last ``context`` calls before the episode ended. Ordered by sequence number, without repeats."""
+    chosen = {c.seq for c in calls if c.status != OK_STATUS}
+    if error_line:
+        chosen |= {c.seq for c in calls if c.line == error_line}
+    chosen |= {c.seq for c in calls[-context:]}
+    return [c for c in calls if c.seq in chosen]
+
+
+def trace_signals(calls: list[CallSummary], status: str, error: str) -> dict:
+    """Machine-readable failure signals of one episode (what skills' failure signatures match on):
+    statuses per primitive, gripper widths after closing, detection counts per prompt, blocking
+    objects named by the planner, the exception type."""
+    signals: dict = {"episode_status": status, "call_statuses": {}, "close_widths": [], "detections": {}, "blocked_by": []}
+    for c in calls:
+        signals["call_statuses"].setdefault(c.primitive, []).append(c.status)
+        if c.primitive.startswith("close_gripper") and isinstance(c.result, (int, float)):
+            signals["close_widths"].append(round(float(c.result), 4))
+        if c.primitive.startswith("segment_") and isinstance(c.result, list):
+            prompt = c.args.get("text_prompt") if isinstance(c.args, dict) else None
+            signals["detections"][str(prompt)] = len(c.result)
+        if c.status in ("PLANNING_ERROR", "COLLISION") and c.message:
+            signals["blocked_by"].append(c.message)
+    if error:
+        signals["exception"] = error.split(":", 1)[0]
+    return signals
+
+
+def leaderboard(candidates: list[CandidateRecord]) -> list[CandidateRecord]:
+    """Best first: higher debug success, then the earlier candidate (a tie keeps the incumbent)."""
+    return sorted(candidates, key=lambda c: (-c.success_rate, c.round, c.index))
+
+
+def best_rate_per_round(rounds: list[list[CandidateRecord]]) -> list[float]:
+    """Best debug success seen up to and including each round."""
+    out, best = [], 0.0
+    for records in rounds:
+        best = max([best] + [c.success_rate for c in records])
+        out.append(best)
+    return out
+
+
+def stop_reason(settings: SearchSettings, rounds: list[list[CandidateRecord]]) -> str | None:
+    """Why the search should stop after the rounds so far, or None to go on."""
+    if not rounds:
+        return None
+    curve = best_rate_per_round(rounds)
+    if curve[-1] >= settings.target_success - 1e-9:
+        return "target"
+    if len(rounds) >= settings.max_rounds:
+        return "round_budget"
+    if len(curve) >= 3 and 100 * (curve[-1] - curve[-3]) < settings.plateau_points:
+        return "plateau"
+    return None
+
+
+@dataclass
+class Brief:
+    """What an agent is told before proposing a round's candidates."""
+
+    task_key: str
+    instruction: str
+    arms: int
+    cameras: tuple[str, ...]
+    round: int
+    k: int
+    debug_seeds: tuple[int, ...]
+    survivors: list[CandidateRecord]  # the top S so far, best first, with their failure traces
+    eliminated: list[str]  # hypotheses tried that did not beat their parent
+    skills: list[dict]  # retrieved skills (name, description, failure_signature, repair, code_sketch, score)
+    starter: str = ""  # the task's reference program, if any
+    mode: str = "search"
+
+
+def eliminated_hypotheses(candidates: list[CandidateRecord]) -> list[str]:
+    """Hypotheses whose candidate did not beat the program it started from."""
+    by_ref = {c.ref: c for c in candidates}
+    out = []
+    for c in candidates:
+        parent = by_ref.get(c.parent)
+        if parent is not None and c.success_rate <= parent.success_rate and c.hypothesis:
+            out.append(f"{c.hypothesis} ({c.outcome_line()} vs {parent.outcome_line()})")
+    return out
+
+
+class Workbench(Protocol):
+    """Where candidates run and traces are read: the local engine or the Django/Celery deployment."""
+
+    def evaluate(self, proposals: list[Proposal], round: int, seeds: tuple[int, ...], split: str = "debug") -> list[CandidateRecord]: ...
+
+    def calls(self, episode_ref, status: str | None = None, primitive: str | None = None) -> list[CallSummary]: ...
+
+    def call(self, call_ref) -> dict: ...
+
+    def keyframe(self, keyframe_ref) -> bytes: ...
+
+    def skills(self, query: str, k: int = 5) -> list[dict]: ...
+
+    def skill(self, skill_ref) -> dict: ...
+
+    def propose_skill(self, fields: dict) -> Any: ...
+
+    def record_usage(self, usage) -> None: ...

@@ -1,0 +1,202 @@
+"""Run a search on this machine without Django: candidates evaluated by the engine, traces in memory.
+
+Used by bench/search_results.py and the tests; the deployment path (runs/experiments.py) persists
+everything and spreads candidates over Celery workers instead, with the same search functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+import multiprocessing as mp
+
+from worker.engine import EngineSettings, run_episode
+from worker.events import MemorySink
+from worker.sim.catalog import TaskSpec, get_task
+
+from .core import (
+    Brief,
+    CallSummary,
+    CandidateRecord,
+    EpisodeSummary,
+    Proposal,
+    SearchSettings,
+    eliminated_hypotheses,
+    implicated_calls,
+    leaderboard,
+    stop_reason,
+    trace_signals,
+)
+
+
+def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str | None, trace: bool):
+    """Run one program on seeds in this process; returns [(EpisodeResult, [CallRecord])]."""
+    spec = get_task(task_key)
+    out = []
+    for seed in seeds:
+        sink = MemorySink()
+        result = run_episode(spec, code, seed, sink, EngineSettings(trace=trace, keyframes=bool(media_root)), media_root)
+        out.append((result, sink.episodes[0]["calls"]))
+    return out
+
+
+def summarize_call(ref, record) -> CallSummary:
+    return CallSummary(
+        ref=ref, seq=record.seq, primitive=record.primitive, status=record.status, line=record.line,
+        message=record.message, error=record.error, args=record.args, result=record.result,
+        keyframes=[k.path for k in record.keyframes],
+    )
+
+
+@dataclass
+class LocalWorkbench:
+    """Evaluates candidates with the engine (in ``workers`` processes when > 1) and keeps traces."""
+
+    spec: TaskSpec
+    media_root: str | None = None
+    workers: int = 1
+    skill_library: list[dict] = field(default_factory=list)
+    usage: list = field(default_factory=list)
+    proposed_skills: list[dict] = field(default_factory=list)
+    episodes_run: int = 0
+
+    def __post_init__(self):
+        self._ids = itertools.count(1)
+        self._calls: dict = {}
+        self._episode_calls: dict = {}
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) if self.workers > 1 else None
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def evaluate(self, proposals: list[Proposal], round: int, seeds, split: str = "debug") -> list[CandidateRecord]:
+        seeds = tuple(seeds)
+        jobs = [(self.spec.key, p.code, seeds, self.media_root, True) for p in proposals]
+        if self._pool is not None:
+            outputs = list(self._pool.map(_evaluate, *zip(*jobs)))
+        else:
+            outputs = [_evaluate(*job) for job in jobs]
+        records = []
+        for index, (proposal, output) in enumerate(zip(proposals, outputs)):
+            record = CandidateRecord(ref=f"c{next(self._ids)}", round=round, index=index, hypothesis=proposal.hypothesis,
+                                     code=proposal.code, parent=proposal.parent, params=dict(proposal.params))
+            for result, calls in output:
+                ep_ref = f"e{next(self._ids)}"
+                summaries = []
+                for call in calls:
+                    ref = f"k{next(self._ids)}"
+                    self._calls[ref] = call
+                    summaries.append(summarize_call(ref, call))
+                self._episode_calls[ep_ref] = summaries
+                record.episodes.append(EpisodeSummary(
+                    seed=result.seed, success=result.success, status=result.status, error=result.error,
+                    error_line=result.error_line, ref=ep_ref,
+                    implicated=implicated_calls(summaries, result.error_line),
+                    signals=trace_signals(summaries, result.status, result.error),
+                ))
+            self.episodes_run += len(output)
+            records.append(record)
+        return records
+
+    def calls(self, episode_ref, status=None, primitive=None):
+        calls = self._episode_calls.get(episode_ref)
+        if calls is None:
+            raise KeyError(f"no episode {episode_ref!r}")
+        return [c for c in calls if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)]
+
+    def call(self, call_ref) -> dict:
+        if call_ref not in self._calls:
+            raise KeyError(f"no call {call_ref!r}")
+        return self._calls[call_ref].as_dict()
+
+    def keyframe(self, keyframe_ref) -> bytes:
+        if not self.media_root:
+            raise KeyError("keyframes were not recorded")
+        from pathlib import Path
+
+        path = (Path(self.media_root) / keyframe_ref).resolve()
+        if Path(self.media_root).resolve() not in path.parents or not path.is_file():
+            raise KeyError(f"no keyframe {keyframe_ref!r}")
+        return path.read_bytes()
+
+    def skills(self, query: str, k: int = 5) -> list[dict]:
+        words = set(query.lower().split())
+        scored = [(len(words & set((s.get("description", "") + " " + s.get("name", "")).lower().split())), s) for s in self.skill_library]
+        return [dict(s, score=score) for score, s in sorted(scored, key=lambda t: -t[0])[:k] if score > 0]
+
+    def skill(self, skill_ref) -> dict:
+        for s in self.skill_library:
+            if s.get("id") == skill_ref or s.get("name") == skill_ref:
+                return s
+        raise KeyError(f"no skill {skill_ref!r}")
+
+    def propose_skill(self, fields: dict):
+        self.proposed_skills.append(dict(fields))
+        return len(self.proposed_skills)
+
+    def record_usage(self, usage) -> None:
+        self.usage.append(usage)
+
+
+@dataclass
+class SearchOutcome:
+    rounds: list[list[CandidateRecord]]
+    best: CandidateRecord
+    first: CandidateRecord
+    stop: str
+    heldout: CandidateRecord | None
+    wall_s: float
+    proposed_skills: list[dict]
+
+    def summary(self) -> dict:
+        return {
+            "rounds_used": len(self.rounds),
+            "stop": self.stop,
+            "first_candidate_debug": round(self.first.success_rate, 4),
+            "final_debug": round(self.best.success_rate, 4),
+            "heldout": round(self.heldout.success_rate, 4) if self.heldout else None,
+            "best_hypothesis": self.best.hypothesis,
+            "wall_s": round(self.wall_s, 1),
+            "candidates": sum(len(r) for r in self.rounds),
+        }
+
+
+def run_search(spec: TaskSpec, agent, workbench, settings: SearchSettings, heldout: bool = True, log=print) -> SearchOutcome:
+    """The whole loop for one task: rounds until a stop rule, then one held-out evaluation of the best."""
+    started = time.monotonic()
+    rounds: list[list[CandidateRecord]] = []
+    everything: list[CandidateRecord] = []
+    starter = ""
+    if spec.starter_program:
+        from pathlib import Path
+
+        starter = (Path(__file__).resolve().parent.parent / "programs" / spec.starter_program).read_text()
+    reason = None
+    while reason is None:
+        ranked = leaderboard(everything)
+        k = settings.candidates_per_round if settings.mode == "search" else 1
+        brief = Brief(
+            task_key=spec.key, instruction=spec.instruction, arms=spec.arms, cameras=spec.cameras,
+            round=len(rounds), k=k, debug_seeds=settings.debug_seeds,
+            survivors=ranked[: settings.survivors], eliminated=eliminated_hypotheses(everything),
+            skills=workbench.skills(spec.instruction), starter=starter, mode=settings.mode,
+        )
+        proposals = agent.propose(brief, workbench)
+        if rounds and ranked and settings.mode == "search":
+            # Candidate A keeps the current best as a floor (it is re-run: scenes are deterministic,
+            # so this costs time, not noise, and keeps every round's table complete).
+            proposals = [Proposal("keep the current best (floor)", ranked[0].code, ranked[0].ref, ranked[0].params)] + proposals[: k - 1]
+        records = workbench.evaluate(proposals, len(rounds), settings.debug_seeds)
+        rounds.append(records)
+        everything.extend(records)
+        best = leaderboard(everything)[0]
+        log(f"{spec.key} round {len(rounds) - 1}: best {best.outcome_line()} ({best.hypothesis[:70]})")
+        reason = stop_reason(settings, rounds)
+    best = leaderboard(everything)[0]
+    held = workbench.evaluate([Proposal(best.hypothesis, best.code, best.ref, best.params)], len(rounds), settings.heldout_seeds, "heldout")[0] if heldout and settings.heldout_seeds else None
+    for fields in agent.findings(rounds[0][0], best, everything) if hasattr(agent, "findings") else []:
+        workbench.propose_skill(fields)
+    return SearchOutcome(rounds, best, rounds[0][0], reason, held, time.monotonic() - started, list(getattr(workbench, "proposed_skills", [])))
