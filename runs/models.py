@@ -40,8 +40,14 @@ class Run(models.Model):
 
     class Kind(models.TextChoices):
         PROGRAM = "program", "Run a program"
+        FIX_LOOP = "fix_loop", "Fix loop"
+        SEARCH = "search", "Evolutionary search"
+        ZERO_SHOT = "zero_shot", "Zero-shot transfer"
+        SCALING = "scaling", "Library-size scaling"
 
-    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="runs")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
+                             help_text="The task of a program run or single-task experiment; experiments over "
+                                       "several tasks have one actor per task instead")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
                              help_text="Every member of the team can see the run")
@@ -59,12 +65,31 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     event_seq = models.PositiveBigIntegerField(
         default=0, help_text="Bumped in the same transaction as every run-level change (see runs.live)")
+    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"Run {self.pk} on {self.task.key}"
+        return f"Run {self.pk} on {self.scope}"
+
+    @property
+    def scope(self) -> str:
+        """What the run is about: its task's key, or a count of its actors' tasks."""
+        if self.task_id:
+            return self.task.key
+        keys = sorted({a.task.key for a in self.actors.select_related("task")})
+        if not keys:
+            return "no tasks"
+        return keys[0] if len(keys) == 1 else f"{len(keys)} tasks ({keys[0]}, ...)"
+
+    @property
+    def is_experiment(self) -> bool:
+        return self.kind != self.Kind.PROGRAM
 
     def get_absolute_url(self):
         return reverse("runs:detail", args=[self.pk])
@@ -74,10 +99,72 @@ class Run(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
+class Actor(models.Model):
+    """One task's search inside an experiment run: its rounds of candidates and its final numbers."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"
+        PROPOSING = "PROPOSING"
+        EVALUATING = "EVALUATING"
+        HELDOUT = "HELDOUT", "Held-out evaluation"
+        FINISHED = "FINISHED"
+        FAILED = "FAILED"
+        CANCELLED = "CANCELLED"
+
+    TERMINAL = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="actors")
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="actors")
+    library_size = models.IntegerField(null=True, blank=True, help_text="Scaling runs: skills from this many source tasks")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    settings = models.JSONField(default=dict, help_text="worker.search.core.SearchSettings")
+    current_round = models.IntegerField(default=-1)
+    stop_reason = models.CharField(max_length=40, blank=True)
+    best = models.ForeignKey("Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_debug_rate = models.FloatField(null=True, blank=True)
+    final_debug_rate = models.FloatField(null=True, blank=True)
+    heldout_rate = models.FloatField(null=True, blank=True)
+    proposed_skills = models.JSONField(default=list, help_text="Skill proposals waiting for the coordinator")
+    error = models.TextField(blank=True)
+    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "task__key", "library_size"]
+
+    def __str__(self):
+        size = f" with {self.library_size} source tasks" if self.library_size is not None else ""
+        return f"{self.task.key}{size} in run {self.run_id}"
+
+    def get_absolute_url(self):
+        return reverse("runs:actor", args=[self.pk])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def wall_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
 class Candidate(models.Model):
     """One program evaluated in a run (a search round has several)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="candidates")
+    actor = models.ForeignKey(Actor, null=True, blank=True, on_delete=models.CASCADE, related_name="candidates")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The program this one was derived from")
+    params = models.JSONField(default=dict, blank=True, help_text="The agent's knobs and the repair rule, if any")
+    agent_call = models.ForeignKey("AgentCall", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates")
     index = models.PositiveIntegerField(default=0)
     round = models.PositiveIntegerField(default=0)
     label = models.CharField(max_length=200, blank=True)
@@ -85,26 +172,47 @@ class Candidate(models.Model):
     program = models.TextField()
     program_hash = models.CharField(max_length=64, db_index=True)
     origin = models.CharField(max_length=30, default="pasted", help_text="starter | pasted | file | agent")
-    success_rate = models.FloatField(null=True, blank=True)
+    success_rate = models.FloatField(null=True, blank=True, help_text="On the debug (or the run's own) seeds")
     n_episodes = models.PositiveIntegerField(default=0)
     n_success = models.PositiveIntegerField(default=0)
+    heldout_rate = models.FloatField(null=True, blank=True, help_text="Experiments: the selected program on held-out seeds")
+    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["run", "round", "index"]
-        constraints = [models.UniqueConstraint(fields=["run", "round", "index"], name="candidate_unique_slot")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "round", "index"], condition=Q(actor__isnull=True), name="candidate_unique_slot"),
+            models.UniqueConstraint(fields=["actor", "round", "index"], condition=Q(actor__isnull=False), name="actor_candidate_unique_slot"),
+        ]
 
     def __str__(self):
         return self.label or f"candidate {self.index} of run {self.run_id}"
 
     def refresh_stats(self) -> None:
-        """Recompute this candidate's and its run's success counts from their finished episodes."""
+        """Recompute success counts from finished episodes: this candidate's (a search candidate's rate
+        is on its debug seeds, its held-out rate apart) and its run's episode counters. A program run's
+        success rate is over its episodes; an experiment's is set by its coordinator at the end."""
         def counts(episodes):
             agg = episodes.exclude(status=Episode.RUNNING).aggregate(n=Count("id"), ok=Count("id", filter=Q(success=True)))
             return {"n_episodes": agg["n"], "n_success": agg["ok"], "success_rate": agg["ok"] / agg["n"] if agg["n"] else None}
 
-        Candidate.objects.filter(pk=self.pk).update(**counts(self.episodes.all()))
-        Run.objects.filter(pk=self.run_id).update(**counts(Episode.objects.filter(run_id=self.run_id)))
+        if self.actor_id is None:
+            Candidate.objects.filter(pk=self.pk).update(**counts(self.episodes.all()))
+        else:
+            held = counts(self.episodes.filter(split=Episode.Split.HELDOUT))
+            Candidate.objects.filter(pk=self.pk).update(heldout_rate=held["success_rate"],
+                                                        **counts(self.episodes.exclude(split=Episode.Split.HELDOUT)))
+        run_counts = counts(Episode.objects.filter(run_id=self.run_id))
+        if Run.objects.filter(pk=self.run_id, kind=Run.Kind.PROGRAM).exists():
+            Run.objects.filter(pk=self.run_id).update(**run_counts)
+        else:
+            run_counts.pop("success_rate")
+            Run.objects.filter(pk=self.run_id).update(**run_counts)
 
 
 class Episode(models.Model):
@@ -194,3 +302,31 @@ class Keyframe(models.Model):
 
     def get_absolute_url(self):
         return reverse("runs:keyframe", args=[self.pk])
+
+
+class AgentCall(models.Model):
+    """One agent conversation (one round's proposals, or one skill write-up) and what it cost."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="agent_calls")
+    actor = models.ForeignKey(Actor, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_calls")
+    round = models.IntegerField(default=0)
+    backend = models.CharField(max_length=20, help_text="offline | claude | openai")
+    model = models.CharField(max_length=100, blank=True)
+    purpose = models.CharField(max_length=30, default="propose")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    turns = models.PositiveIntegerField(default=0)
+    duration_s = models.FloatField(default=0.0)
+    tool_calls = models.JSONField(default=list)
+    retrieved_skills = models.JSONField(default=list, help_text="[{id, name, score}] offered to the agent")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "created_at"]
+
+    def __str__(self):
+        return f"{self.backend} {self.purpose} round {self.round} of run {self.run_id}"

@@ -12,25 +12,50 @@ from django.urls import reverse
 
 from . import plots, services
 from .api.serializers import EpisodeSerializer, PrimitiveCallSerializer
-from .models import Candidate, Episode, Keyframe, Run
+from .models import Actor, Candidate, Episode, Keyframe, Run
+
+
+def _candidates(queryset) -> list[Candidate]:
+    return list(queryset.exclude(origin="experiment").prefetch_related(Prefetch("episodes", queryset=Episode.objects.order_by("split", "seed"))))
 
 
 def run_context(run: Run, share_token: str | None = None) -> dict:
-    """Everything the run page and its live fragments render."""
-    candidates = list(run.candidates.prefetch_related(Prefetch("episodes", queryset=Episode.objects.order_by("split", "seed"))))
-    board = services.leaderboard(run)
-    actors = getattr(run, "actors", None)  # the agents issue adds one actor per task; absent until then
+    """Everything the run page and its live fragments render. An experiment over several tasks shows
+    its actors (one per task) instead of one long candidate list; each actor has its own page."""
+    from .experiments import actor_rows
+
+    actors = list(run.actors.select_related("task"))
+    single = actors[0] if len(actors) == 1 else None
+    candidates = _candidates(run.candidates.filter(actor=single) if single else run.candidates) if (single or not actors) else []
     return {
         "run": run,
         "candidates": candidates,
         "progress": services.progress(run),
-        "leaderboard": board,
+        "leaderboard": services.leaderboard(run, single) if candidates else [],
         "multi_candidate": len(candidates) > 1,
         "plot": plots.success_by_round(candidates),
         "usage": services.usage(run),
-        "actors": list(actors.all()) if actors is not None else [],
+        "actors": actors,
+        "actor_rows": actor_rows(run) if actors else [],
         "share_token": share_token,
         "page_config": {"ws": ws_path("runs", run.pk, share_token), "run_seq": run.event_seq},
+    }
+
+
+def actor_context(actor) -> dict:
+    """One task's search in an experiment: its rounds, candidates, agent calls and proposed skills."""
+    candidates = _candidates(actor.candidates)
+    return {
+        "actor": actor,
+        "run": actor.run,
+        "candidates": candidates,
+        "leaderboard": services.leaderboard(actor.run, actor),
+        "multi_candidate": len(candidates) > 1,
+        "plot": plots.success_by_round(candidates),
+        "usage": services.usage(actor),
+        "agent_calls": list(actor.agent_calls.all()),
+        "experiments": list(actor.candidates.filter(origin="experiment").order_by("round", "index")),
+        "share_token": None,
     }
 
 
@@ -174,26 +199,31 @@ def experiment_plots(runs) -> dict:
             if c.success_rate is not None:
                 rounds[c.round].append(c.success_rate)
         if rounds:
-            by_round.append(plots.Series(f"run {run.pk} ({run.task.key})", [
+            by_round.append(plots.Series(f"run {run.pk} ({run.scope})", [
                 (r, max(v), f"run {run.pk} round {r}: best {max(v):.0%}") for r, v in sorted(rounds.items())]))
 
     heldout = defaultdict(lambda: [0, 0, None])  # task -> [success, total, latest run]
     latest = {}
-    for ep in Episode.objects.filter(run__in=runs, split=Episode.Split.HELDOUT).exclude(status=Episode.RUNNING).select_related("run__task").order_by("run_id"):
-        latest[ep.run.task.key] = ep.run_id
-    for ep in Episode.objects.filter(run_id__in=set(latest.values()), split=Episode.Split.HELDOUT).exclude(status=Episode.RUNNING).select_related("run__task"):
-        if latest.get(ep.run.task.key) == ep.run_id:
-            h = heldout[ep.run.task.key]
+
+    def task_key(ep):  # an experiment's episodes belong to an actor's task; a program run has one task
+        return ep.candidate.actor.task.key if ep.candidate.actor_id else ep.run.task.key
+
+    held = Episode.objects.filter(split=Episode.Split.HELDOUT).exclude(status=Episode.RUNNING).select_related(
+        "run__task", "candidate__actor__task")
+    for ep in held.filter(run__in=runs).order_by("run_id"):
+        latest[task_key(ep)] = ep.run_id
+    for ep in held.filter(run_id__in=set(latest.values())):
+        if latest.get(task_key(ep)) == ep.run_id:
+            h = heldout[task_key(ep)]
             h[0] += bool(ep.success)
             h[1] += 1
             h[2] = ep.run_id
     bars = [(task, ok / n, f"{task}: {ok}/{n} held-out seeds (run {run_id})") for task, (ok, n, run_id) in sorted(heldout.items()) if n]
 
     scaling = defaultdict(list)
-    for run in runs:
-        size = run.settings.get("library_size")
-        if isinstance(size, int) and run.success_rate is not None:
-            scaling[run.task.key].append((size, run.success_rate, f"run {run.pk}: {size} skills, {run.success_rate:.0%}"))
+    for actor in Actor.objects.filter(run__in=runs, library_size__isnull=False, heldout_rate__isnull=False).select_related("task"):
+        scaling[actor.task.key].append((actor.library_size, actor.heldout_rate,
+                                        f"run {actor.run_id}: skills of {actor.library_size} source tasks, {actor.heldout_rate:.0%} held-out"))
     return {
         "success_by_round": plots.line_chart(by_round[:8], x_label="round", y_label="best success on debug seeds"),
         "heldout_by_task": plots.bar_chart(bars, y_label="held-out success"),

@@ -202,6 +202,11 @@ def progress(run: Run) -> dict:
     ``episodes`` (all candidates on their seeds), ``rounds`` (search rounds finished of the planned
     number in settings["rounds"]), ``heldout`` (held-out episodes of the planned held-out seeds)."""
 
+    if run.is_experiment:
+        from .experiments import experiment_progress
+
+        return experiment_progress(run)
+
     def part(done, total):
         return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0} if total else None
 
@@ -229,11 +234,15 @@ def usage(obj) -> dict | None:
     return found or None
 
 
-def leaderboard(run: Run) -> list[dict]:
+def leaderboard(run: Run, actor=None) -> list[dict]:
     """Candidates grouped by round, best first: ``[{"round", "candidates": [Candidate...], "best"}]``.
-    Unscored candidates sort last; ties keep the order they were made in."""
+    Unscored candidates sort last; ties keep the order they were made in. ``actor`` narrows an
+    experiment to one task's search; agents' quick experiments are left out."""
     rounds: dict[int, list] = {}
-    for c in run.candidates.prefetch_related("episodes").order_by("round", "index"):
+    candidates = run.candidates.exclude(origin="experiment")
+    if actor is not None:
+        candidates = candidates.filter(actor=actor)
+    for c in candidates.prefetch_related("episodes").order_by("round", "index"):
         rounds.setdefault(c.round, []).append(c)
     out = []
     for number, cands in sorted(rounds.items()):
@@ -260,4 +269,4 @@ def run_summary(run: Run) -> dict:
                 ],
             }
         )
-    return {"run_id": run.pk, "task": run.task.key, "status": run.status, "success_rate": run.success_rate, "episodes": episodes}
+    return {"run_id": run.pk, "task": run.scope, "status": run.status, "success_rate": run.success_rate, "episodes": episodes}

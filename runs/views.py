@@ -12,9 +12,10 @@ from accounts.services import visible_runs
 from sharing.services import links_for
 
 from . import pages, services
-from .forms import LaunchForm
+from . import experiments
+from .forms import ExperimentForm, LaunchForm
 from .http import keyframe_response
-from .models import Candidate, Episode, Keyframe, Run, Task
+from .models import Actor, Candidate, Episode, Keyframe, Run, Task
 
 RUN_STATUSES = [s for s, _ in Run.Status.choices]
 
@@ -63,6 +64,38 @@ def run_create(request):
     else:
         form = LaunchForm(user=request.user)
     return render(request, "runs/launch.html", {"form": form})
+
+
+@login_required
+def experiment_create(request):
+    if not Task.objects.exists():
+        services.sync_catalog()
+    form = ExperimentForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = experiments.create_experiment(
+                kind=data["kind"], tasks=data["task_list"], owner=request.user, team=data.get("team"),
+                agent={"backend": data["agent"], **({"model": data["model"]} if data["model"] else {}),
+                       **({"base_url": data["base_url"]} if data["base_url"] else {})},
+                search={k: data[k] for k in ("candidates_per_round", "max_rounds", "survivors", "target_success",
+                                             "plateau_points", "max_replays")},
+                engine={"wall_seconds": data["wall_seconds"]},
+                library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
+            )
+        except services.LaunchError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            experiments.start_experiment(run)
+            return redirect(run)
+    return render(request, "runs/experiment_launch.html", {"form": form})
+
+
+@login_required
+def actor_detail(request, pk):
+    actor = get_object_or_404(Actor.objects.select_related("run", "task", "best").filter(
+        run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return render(request, "runs/actor.html", pages.actor_context(actor))
 
 
 @login_required

@@ -161,6 +161,15 @@ ASPIRE = {
     "EPISODE_WALL_SECONDS": float(os.environ.get("ASPIRE_EPISODE_WALL_SECONDS", 120)),
     "SANDBOX_MEMORY_MB": int(os.environ.get("ASPIRE_SANDBOX_MEMORY_MB", 1024)),
     "MAX_SEEDS_PER_RUN": 200,
+    "MAX_TASKS_PER_EXPERIMENT": 120,
+    # Queues of the experiment tasks: point them at different queues to give actors or episodes their
+    # own workers (other machines join by consuming these queues from the same Redis).
+    "QUEUES": {
+        "coordinator": os.environ.get("ASPIRE_QUEUE_COORDINATOR", ""),
+        "actors": os.environ.get("ASPIRE_QUEUE_ACTORS", ""),
+        "episodes": os.environ.get("ASPIRE_QUEUE_EPISODES", ""),
+    },
+    "OPENAI_BASE_URL": os.environ.get("ASPIRE_OPENAI_BASE_URL", ""),
 }
 
 LOGGING = {

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from worker.sim.catalog import parse_seeds
 
-from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+from ..models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -29,14 +29,16 @@ class TaskSerializer(serializers.ModelSerializer):
 
 class RunSerializer(serializers.ModelSerializer):
     task = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    scope = serializers.CharField(read_only=True, help_text="The task, or how many tasks an experiment covers")
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     team = serializers.SlugRelatedField(slug_field="name", read_only=True)
     url = serializers.SerializerMethodField(help_text="The run's page")
 
     class Meta:
         model = Run
-        fields = ["id", "url", "task", "owner", "team", "kind", "status", "source", "seeds", "settings", "success_rate",
-                  "n_episodes", "n_success", "error", "created_at", "started_at", "finished_at", "event_seq"]
+        fields = ["id", "url", "task", "scope", "owner", "team", "kind", "status", "source", "seeds", "settings", "success_rate",
+                  "n_episodes", "n_success", "error", "created_at", "started_at", "finished_at", "event_seq",
+                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"]
 
     def get_url(self, run) -> str:
         return run.get_absolute_url()
@@ -128,5 +130,45 @@ class EpisodeSerializer(serializers.ModelSerializer):
 class CandidateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
-        fields = ["id", "run", "round", "index", "label", "hypothesis", "origin", "program", "program_hash",
-                  "success_rate", "n_episodes", "n_success", "created_at"]
+        fields = ["id", "run", "actor", "round", "index", "label", "hypothesis", "origin", "parent", "params", "program",
+                  "program_hash", "success_rate", "n_episodes", "n_success", "heldout_rate", "agent_call",
+                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "created_at"]
+
+
+class ActorSerializer(serializers.ModelSerializer):
+    task = serializers.SlugRelatedField(slug_field="key", read_only=True)
+
+    class Meta:
+        model = Actor
+        fields = ["id", "run", "task", "library_size", "status", "settings", "current_round", "stop_reason", "best",
+                  "first_debug_rate", "final_debug_rate", "heldout_rate", "proposed_skills", "error",
+                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+                  "created_at", "started_at", "finished_at"]
+
+
+class AgentCallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgentCall
+        fields = ["id", "run", "actor", "round", "backend", "model", "purpose", "input_tokens", "output_tokens",
+                  "cache_read_tokens", "cache_write_tokens", "cost_usd", "turns", "duration_s", "tool_calls",
+                  "retrieved_skills", "error", "created_at"]
+
+
+class ExperimentCreateSerializer(serializers.Serializer):
+    """Launch an experiment: one actor per task searches with an agent, then held-out evaluation."""
+
+    kind = serializers.ChoiceField(choices=["fix_loop", "search", "zero_shot", "scaling"])
+    tasks = serializers.ListField(child=serializers.CharField(), required=False, default=list, help_text="Task keys")
+    suite = serializers.CharField(required=False, allow_blank=True, help_text="Or every task of this suite")
+    agent = serializers.ChoiceField(choices=["offline", "claude", "openai"], default="offline")
+    model = serializers.CharField(required=False, allow_blank=True)
+    base_url = serializers.URLField(required=False, allow_blank=True, help_text="OpenAI-compatible endpoint")
+    candidates_per_round = serializers.IntegerField(required=False, min_value=1, max_value=32)
+    max_rounds = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    survivors = serializers.IntegerField(required=False, min_value=1, max_value=16)
+    target_success = serializers.FloatField(required=False, min_value=0.01, max_value=1.0)
+    plateau_points = serializers.FloatField(required=False, min_value=0, max_value=100)
+    max_replays = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    library_sizes = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list)
+    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600)
+    team = serializers.CharField(required=False, allow_blank=True)

@@ -12,12 +12,13 @@ from rest_framework.response import Response
 
 from accounts.services import teams_of, visible_runs
 
-from .. import services
+from .. import experiments, services
 from ..http import keyframe_response
-from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+from ..models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from . import filters as F
-from .serializers import (CandidateSerializer, EpisodeSerializer, KeyframeSerializer, PrimitiveCallSerializer,
-                          RunCreateSerializer, RunSerializer, TaskSerializer)
+from .serializers import (ActorSerializer, AgentCallSerializer, CandidateSerializer, EpisodeSerializer,
+                          ExperimentCreateSerializer, KeyframeSerializer, PrimitiveCallSerializer, RunCreateSerializer,
+                          RunSerializer, TaskSerializer)
 
 
 class FilteredViewSet(viewsets.GenericViewSet):
@@ -112,7 +113,72 @@ class RunScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Filtere
         return self.queryset.filter(**{f"{self.run_field}__in": visible_runs(self.request.user).values("pk")})
 
 
-CANDIDATE_FILTERS = (F.Filter("run", "run_id"), F.Filter("round", "round"), F.Filter("origin", "origin", str))
+class ExperimentViewSet(viewsets.GenericViewSet):
+    """Launch experiments (fix loop, evolutionary search, zero-shot transfer, library scaling). The
+    created run is read and cancelled through /api/runs/; its actors through /api/actors/."""
+
+    serializer_class = ExperimentCreateSerializer
+
+    @extend_schema(request=ExperimentCreateSerializer, responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")})
+    def create(self, request):
+        data = ExperimentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        tasks = []
+        try:
+            for key in v["tasks"]:
+                tasks.append(services.get_task(key))
+            if v.get("suite"):
+                suite = list(Task.objects.filter(suite=v["suite"]))
+                if not suite:
+                    raise services.LaunchError("suite", f"no tasks in suite {v['suite']!r}")
+                tasks += [t for t in suite if t not in tasks]
+            team = None
+            if v.get("team"):
+                team = teams_of(request.user).filter(name=v["team"]).first()
+                if team is None:
+                    raise services.LaunchError("team", f"you are not a member of a team named {v['team']!r}")
+            search_keys = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points", "max_replays")
+            run = experiments.create_experiment(
+                kind=v["kind"], tasks=tasks, owner=request.user, team=team, source="api",
+                agent={"backend": v["agent"], **({"model": v["model"]} if v.get("model") else {}),
+                       **({"base_url": v["base_url"]} if v.get("base_url") else {})},
+                search={k: v[k] for k in search_keys if k in v},
+                engine={"wall_seconds": v["wall_seconds"]} if "wall_seconds" in v else None,
+                library_sizes=v.get("library_sizes") or None,
+            )
+        except services.LaunchError as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from None
+        experiments.start_experiment(run)
+        return Response(RunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+ACTOR_FILTERS = (F.Filter("run", "run_id"), F.Filter("status", "status", str), F.Filter("task", "task__key", str))
+
+
+@_listed(ACTOR_FILTERS)
+class ActorViewSet(RunScopedViewSet):
+    """One task's search in an experiment: rounds, best program, debug and held-out success, cost."""
+
+    queryset = Actor.objects.select_related("task").order_by("id")
+    serializer_class = ActorSerializer
+    filters = ACTOR_FILTERS
+
+
+AGENT_CALL_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"))
+
+
+@_listed(AGENT_CALL_FILTERS)
+class AgentCallViewSet(RunScopedViewSet):
+    """Every agent conversation with its tokens, cost, tools used and the skills it was offered."""
+
+    queryset = AgentCall.objects.order_by("id")
+    serializer_class = AgentCallSerializer
+    filters = AGENT_CALL_FILTERS
+
+
+CANDIDATE_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"),
+                     F.Filter("origin", "origin", str))
 
 
 @_listed(CANDIDATE_FILTERS)

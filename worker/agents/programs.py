@@ -98,13 +98,14 @@ TEMPLATES = {
 _ARTICLE = r"(?:the |a |an )?"
 _PATTERNS = [
     ("close_drawer", re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)")),
-    ("put_in", re.compile(rf"(?:pick up|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
+    ("put_in", re.compile(rf"(?:pick up|pick|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
     ("put_in", re.compile(rf"(?:put|place|drop|set|move) {_ARTICLE}(?P<a>.+?) (?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
-    ("place_on", re.compile(rf"(?:pick up|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
+    ("place_on", re.compile(rf"(?:pick up|pick|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
     ("place_on", re.compile(rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
     ("lift", re.compile(rf"(?:lift|pick up|raise) {_ARTICLE}(?P<a>.+?)(?: off .*| from .*)?$")),
 ]
 _LEVELS = {"upper": "top", "lower": "bottom"}
+_PRONOUNS = {"it", "them", "this", "that", "one"}
 
 
 def parse_instruction(instruction: str) -> tuple[str, list[str]] | None:
@@ -119,6 +120,8 @@ def parse_instruction(instruction: str) -> tuple[str, list[str]] | None:
         if not m:
             continue
         groups = [g.strip() for g in m.groups() if g]
+        if any(g in _PRONOUNS for g in groups):
+            continue
         if kind == "close_drawer":
             return kind, [f"{_LEVELS.get(groups[0], groups[0])} drawer"]
         return kind, groups

@@ -148,8 +148,21 @@ def best_rate_per_round(rounds: list[list[CandidateRecord]]) -> list[float]:
     return out
 
 
+def replay_counts(rounds: list[list[CandidateRecord]]) -> dict[int, int]:
+    """Fix loop: for each seed, how many repair rounds were spent while the best program failed it."""
+    counts: dict[int, int] = {}
+    for r in range(1, len(rounds)):
+        best = leaderboard([c for rr in rounds[:r] for c in rr])[0]
+        for ep in best.failed:
+            counts[ep.seed] = counts.get(ep.seed, 0) + 1
+    return counts
+
+
 def stop_reason(settings: SearchSettings, rounds: list[list[CandidateRecord]]) -> str | None:
-    """Why the search should stop after the rounds so far, or None to go on."""
+    """Why the search should stop after the rounds so far, or None to go on: "target" (the best debug
+    success reached the target), "round_budget", "plateau" (the best rose less than plateau_points
+    percentage points over the last two rounds), or, in a fix loop, "replays_exhausted" (every seed the
+    best still fails has had max_replays repair attempts)."""
     if not rounds:
         return None
     curve = best_rate_per_round(rounds)
@@ -157,6 +170,12 @@ def stop_reason(settings: SearchSettings, rounds: list[list[CandidateRecord]]) -
         return "target"
     if len(rounds) >= settings.max_rounds:
         return "round_budget"
+    if settings.mode == "fix_loop":
+        best = leaderboard([c for r in rounds for c in r])[0]
+        counts = replay_counts(rounds)
+        if best.failed and all(counts.get(ep.seed, 0) >= settings.max_replays for ep in best.failed):
+            return "replays_exhausted"
+        return None
     if len(curve) >= 3 and 100 * (curve[-1] - curve[-3]) < settings.plateau_points:
         return "plateau"
     return None

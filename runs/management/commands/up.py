@@ -44,8 +44,9 @@ class Command(BaseCommand):
             env["REDIS_URL"] = url
             self.stdout.write(f"started a private Redis at {url}")
         env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "aspire_web.settings.local"))
+        queues = sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *(q for q in settings.ASPIRE["QUEUES"].values() if q)})
         worker = [sys.executable, "-m", "celery", "-A", "aspire_web", "worker", "-l", "INFO",
-                  "-c", str(opts["workers"]), "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", "aspire@%h"]
+                  "-c", str(opts["workers"]), "-Q", ",".join(queues), "-n", "aspire@%h"]
         web = [sys.executable, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]), "aspire_web.asgi:application"]
         children.append(("worker", subprocess.Popen(worker, env=env)))
         children.append(("web", subprocess.Popen(web, env=env)))

@@ -1,0 +1,84 @@
+"""The offline search agent under the published protocol: K = 8 candidates per round, at most 5 rounds,
+3 survivors, stop at 100% debug success or a plateau of under 5 points over two rounds; the selected
+program is then evaluated once on the held-out seeds. robosuite: debug 101-125, held-out 1-100;
+LIBERO-Pro: debug 51-65, held-out 1-50 (the benchmark's fixed initial states).
+
+    python bench/search_results.py [--tasks KEY,...] [--suite libero_object_lan] [--workers 2] [--resume]
+
+Writes bench/results/search_results.json after every task (so a long run can be resumed): per task the
+first candidate's and the final debug success, the held-out success, rounds used, why the search
+stopped, the winning hypothesis, wall time, and the skills the search proposed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from worker.agents.offline import OfflineSearchAgent  # noqa: E402
+from worker.search.core import SearchSettings  # noqa: E402
+from worker.search.local import LocalWorkbench, run_search  # noqa: E402
+from worker.sim.catalog import TASKS, all_tasks, get_task  # noqa: E402
+
+ROBOSUITE = ("Lift", "Stack", "PickPlaceCan", "NutAssemblySquare", "Wipe", "TwoArmLift", "TwoArmHandover")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", help="comma-separated task keys (default: the robosuite tasks and --suite)")
+    parser.add_argument("--suite", default="libero_object_lan", help="a LIBERO-Pro suite to include")
+    parser.add_argument("--workers", type=int, default=2, help="processes evaluating candidates in parallel")
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--resume", action="store_true", help="keep tasks already in the results file")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_results.json"))
+    args = parser.parse_args(argv)
+
+    if args.tasks:
+        specs = [get_task(k) for k in args.tasks.split(",")]
+    else:
+        specs = [TASKS[f"robosuite:{n}"] for n in ROBOSUITE] + sorted(
+            (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0))
+    out = Path(args.out)
+    doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
+    doc.update({
+        "benchmark": "search_results",
+        "agent": "offline",
+        "protocol": {"k": args.k, "max_rounds": args.rounds, "survivors": 3, "target_success": 1.0, "plateau_points": 5.0},
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "evaluation_workers": args.workers},
+    })
+    rows = {r["task"]: r for r in doc.get("tasks", [])}
+    for spec in specs:
+        if spec.key in rows:
+            continue
+        settings = SearchSettings(candidates_per_round=args.k, max_rounds=args.rounds, survivors=3,
+                                  debug_seeds=spec.debug_seeds, heldout_seeds=spec.heldout_seeds)
+        workbench = LocalWorkbench(spec, workers=args.workers)
+        try:
+            outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
+        finally:
+            workbench.close()
+        row = {"task": spec.key, "suite": spec.suite, "instruction": spec.instruction, **outcome.summary(),
+               "episodes": workbench.episodes_run,
+               "rounds": [{"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)],
+               "proposed_skills": [{"name": s["name"], "seeds_flipped": s["evidence"]["seeds_flipped"],
+                                    "before": s["evidence"]["before"], "after": s["evidence"]["after"]} for s in outcome.proposed_skills]}
+        rows[spec.key] = row
+        doc["tasks"] = list(rows.values())
+        doc["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"{spec.key}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
+              f"held-out {row['heldout']}, {row['rounds_used']} rounds ({row['stop']}), {row['wall_s']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

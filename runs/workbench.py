@@ -1,0 +1,153 @@
+"""The Workbench (worker.search.core) backed by the database: what agents read and run during a round.
+
+Traces come from PrimitiveCall rows; experiments an agent runs with run_candidate are stored as
+candidates of origin "experiment" (kept out of the leaderboard) so their traces can be read like any
+other; usage becomes AgentCall rows; skill proposals wait on the actor for the coordinator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.db.models import F
+
+from worker.engine import EngineSettings, program_hash, run_episode
+from worker.search.core import CallSummary, CandidateRecord, EpisodeSummary, Proposal, implicated_calls, trace_signals
+from worker.sim import catalog
+
+from .models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run
+from .sink import DjangoSink
+
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+
+
+def call_summary(call: PrimitiveCall) -> CallSummary:
+    return CallSummary(
+        ref=str(call.pk), seq=call.seq, primitive=call.primitive, status=call.status, line=call.line,
+        message=call.message, error=call.error, args=call.args, result=call.result,
+        keyframes=[str(k.pk) for k in call.keyframes.all()],
+    )
+
+
+def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> CandidateRecord:
+    """A candidate and its finished episodes on ``split`` as the search functions see them."""
+    record = CandidateRecord(ref=candidate.pk, round=candidate.round, index=candidate.index, hypothesis=candidate.hypothesis,
+                             code=candidate.program, parent=candidate.parent_id, params=dict(candidate.params or {}))
+    episodes = candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).order_by("seed")
+    for ep in episodes:
+        summary = EpisodeSummary(seed=ep.seed, success=bool(ep.success), status=ep.status, error=ep.error,
+                                 error_line=ep.error_line, ref=str(ep.pk))
+        if not ep.success:
+            calls = [call_summary(c) for c in ep.calls.prefetch_related("keyframes")]
+            summary.implicated = implicated_calls(calls, ep.error_line)
+            summary.signals = trace_signals(calls, ep.status, ep.error)
+        record.episodes.append(summary)
+    return record
+
+
+class DjangoWorkbench:
+    def __init__(self, actor: Actor, round: int, skill_source=None):
+        self.actor = actor
+        self.round = round
+        self.skill_source = skill_source  # callable(query, k) -> [skill dicts] (the library, possibly frozen)
+        self.agent_call: AgentCall | None = None
+        self.retrieved: list[dict] = []
+
+    # -- running ------------------------------------------------------------------------------------
+    def evaluate(self, proposals: list[Proposal], round: int, seeds, split: str = "experiment") -> list[CandidateRecord]:
+        """Run programs now, in this process (agents' quick experiments on a few seeds)."""
+        spec = catalog.get_task(self.actor.task.key)
+        run = self.actor.run
+        engine = EngineSettings(**{k: v for k, v in run.settings.items() if k in ("wall_seconds", "memory_mb")})
+        records = []
+        for proposal in proposals:
+            with transaction.atomic():
+                index = (Candidate.objects.filter(actor=self.actor, round=round).order_by("-index").values_list("index", flat=True).first() or 0) + 1000
+                candidate = Candidate.objects.create(
+                    run=run, actor=self.actor, round=round, index=index, label=f"experiment {index - 999}",
+                    hypothesis=proposal.hypothesis, program=proposal.code, program_hash=program_hash(proposal.code),
+                    origin="experiment", params=proposal.params,
+                )
+            sink = DjangoSink(candidate, Episode.Split.CUSTOM)
+            for seed in seeds:
+                run_episode(spec, proposal.code, seed, sink, engine, str(django_settings.MEDIA_ROOT))
+            records.append(candidate_record(candidate, Episode.Split.CUSTOM))
+        return records
+
+    # -- reading traces -----------------------------------------------------------------------------
+    def _episodes(self):
+        return Episode.objects.filter(candidate__actor=self.actor)
+
+    def calls(self, episode_ref, status=None, primitive=None) -> list[CallSummary]:
+        episode = self._episodes().filter(pk=int(episode_ref)).first()
+        if episode is None:
+            raise KeyError(f"no episode {episode_ref} in this task's search")
+        calls = episode.calls.prefetch_related("keyframes")
+        if status:
+            calls = calls.filter(status=status)
+        if primitive:
+            calls = calls.filter(primitive=primitive)
+        return [call_summary(c) for c in calls]
+
+    def call(self, call_ref) -> dict:
+        call = PrimitiveCall.objects.filter(pk=int(call_ref), episode__candidate__actor=self.actor).prefetch_related("keyframes").first()
+        if call is None:
+            raise KeyError(f"no call {call_ref} in this task's search")
+        return {"id": call.pk, "seq": call.seq, "primitive": call.primitive, "status": call.status, "message": call.message,
+                "error": call.error, "line": call.line, "stack": call.stack, "args": call.args, "result": call.result,
+                "artifacts": call.artifacts, "duration_ms": call.duration_ms, "keyframes": [str(k.pk) for k in call.keyframes.all()]}
+
+    def keyframe(self, keyframe_ref) -> bytes:
+        kf = Keyframe.objects.filter(pk=int(keyframe_ref), episode__candidate__actor=self.actor).first()
+        if kf is None:
+            raise KeyError(f"no keyframe {keyframe_ref} in this task's search")
+        root = Path(django_settings.MEDIA_ROOT).resolve()
+        path = (root / kf.image.name).resolve()
+        if root not in path.parents or not path.is_file():
+            raise KeyError(f"keyframe {keyframe_ref} has no file")
+        return path.read_bytes()
+
+    # -- skills -------------------------------------------------------------------------------------
+    def skills(self, query: str, k: int = 5) -> list[dict]:
+        if self.skill_source is None:
+            return []
+        found = self.skill_source(query, k)
+        self.retrieved.extend({"id": s.get("id"), "name": s.get("name"), "score": s.get("score")} for s in found)
+        return found
+
+    def skill(self, skill_ref) -> dict:
+        for s in self.skill_source(str(skill_ref), 50) if self.skill_source else []:
+            if str(s.get("id")) == str(skill_ref) or s.get("name") == skill_ref:
+                return s
+        raise KeyError(f"no skill {skill_ref}")
+
+    def propose_skill(self, fields: dict):
+        with transaction.atomic():
+            actor = Actor.objects.select_for_update().get(pk=self.actor.pk)
+            actor.proposed_skills = list(actor.proposed_skills) + [fields]
+            actor.save(update_fields=["proposed_skills"])
+        return len(actor.proposed_skills)
+
+    # -- accounting ---------------------------------------------------------------------------------
+    def record_usage(self, usage) -> None:
+        data = usage.as_dict()
+        with transaction.atomic():
+            self.agent_call = AgentCall.objects.create(
+                run_id=self.actor.run_id, actor=self.actor, round=usage.round, backend=usage.backend, model=usage.model,
+                purpose=usage.purpose, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+                cost_usd=data["cost_usd"], turns=usage.turns, duration_s=usage.duration_s, tool_calls=usage.tool_calls,
+                retrieved_skills=self.retrieved, error=usage.error,
+            )
+            add_usage(Actor.objects.filter(pk=self.actor.pk), data)
+            add_usage(Run.objects.filter(pk=self.actor.run_id), data)
+
+
+def add_usage(queryset, data: dict) -> None:
+    """Add token and cost counts to rows whose totals may still be empty (None)."""
+    for row in queryset.select_for_update():
+        for name in USAGE_FIELDS:
+            setattr(row, name, (getattr(row, name) or 0) + data.get(name, 0))
+        row.save(update_fields=list(USAGE_FIELDS))
