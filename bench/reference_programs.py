@@ -66,6 +66,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     specs = [get_task(k) for k in args.tasks.split(",")] if args.tasks else reference_tasks()
     rows = [evaluate(spec, args.limit) for spec in specs]
+    out = Path(args.out)
+    if args.tasks and out.exists():  # re-measure some tasks, keep the others' rows
+        fresh = {r["task"] for r in rows}
+        rows = [r for r in json.loads(out.read_text())["tasks"] if r["task"] not in fresh] + rows
+        order = [s.key for s in reference_tasks()]
+        rows.sort(key=lambda r: order.index(r["task"]) if r["task"] in order else len(order))
     doc = {
         "benchmark": "reference_programs",
         "mode": "untraced, one episode per held-out seed",
@@ -73,8 +79,8 @@ def main(argv=None):
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tasks": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     for row in rows:
         print(f"{row['task']:<95} {row['success_rate']:.2f}  {row['mean_episode_seconds']:.2f} s")
     return 0

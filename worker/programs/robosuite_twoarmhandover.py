@@ -8,7 +8,8 @@ HEAD_PROMPT = "hammer head"
 HANDOVER_X = 0.74  # where arm 0 holds the hammer out, along the line between the robots, m
 HANDOVER_Z = 0.15  # handover height, m (the table top is about 0.11 m below the base)
 ARM0_FROM_CENTRE = -0.05  # arm 0's grip along the handle from its centre (negative: towards the head), m
-ARM1_FROM_CENTRE = 0.07  # arm 1's grip along the handle from its centre, m
+FREE_END_PERCENT = 25.0  # the handle points this far out (by x) count as its free end, percent
+FREE_END_INSET = 0.03  # arm 1 grips this far in from the free end's middle, m
 APPROACH = 0.10  # pre-grasp height above a grasp, m
 
 
@@ -69,8 +70,14 @@ handover0 = np.array([HANDOVER_X, 0.0, HANDOVER_Z])
 if move_to_pose_arm0(handover0, top_down_quaternion(handover_yaw)) != "REACHED":
     raise RuntimeError("arm 0 could not reach the handover pose")
 
-# Arm 1 takes the handle's free end, fingers across it.
-grip1 = handover0 + np.array([ARM1_FROM_CENTRE - ARM0_FROM_CENTRE, 0.0, 0.0])
+# Held near its head, the hammer sags in arm 0's grip: look again and aim arm 1 at the handle as it
+# hangs now, a few cm in from its free end (the handle points farthest along +x, towards arm 1).
+held = get_observation(["frontview"])["frontview"]
+hanging = points_of(HANDLE_PROMPT, held)
+reach = hanging[:, 0]
+free_end = hanging[reach > np.percentile(reach, 100.0 - FREE_END_PERCENT)]
+aim = np.median(free_end, axis=0)
+grip1 = np.array([aim[0] - FREE_END_INSET, aim[1], np.median(free_end[:, 2])])
 q1 = top_down_quaternion(nearest_yaw(0.0, gripper_yaw(obs["robot1_cartesian_pos"][3:7])))
 open_gripper_arm1()
 move_to_pose_arm1(grip1 + np.array([0.0, 0.0, APPROACH]), q1)
