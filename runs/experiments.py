@@ -68,13 +68,16 @@ def create_experiment(
     search: dict | None = None,
     engine: dict | None = None,
     library_sizes: list[int] | None = None,
+    debug_seeds: list[int] | None = None,
+    heldout_seeds: list[int] | None = None,
 ) -> Run:
     """A run of ``kind`` (fix_loop, search, zero_shot, scaling) over ``tasks``; raises LaunchError.
 
     agent: {"backend": "offline" | "claude" | "openai", "model", "base_url"}; search: overrides of
     SearchSettings (candidates_per_round, max_rounds, survivors, target_success, plateau_points,
     max_replays); engine: wall_seconds, memory_mb; library_sizes: for scaling runs, the numbers of
-    source tasks whose skills each actor may use.
+    source tasks whose skills each actor may use; debug_seeds / heldout_seeds replace every task's own
+    split (they must not overlap: the held-out number is only honest on seeds the search never saw).
     """
     if kind not in KIND_DEFAULTS:
         raise services.LaunchError("kind", f"unknown experiment kind {kind!r}; choose one of {', '.join(KIND_DEFAULTS)}")
@@ -100,20 +103,27 @@ def create_experiment(
         raise services.LaunchError("search", "K must be 1-32, rounds 1-20 and survivors 1-16")
     if not 0 < probe.target_success <= 1:
         raise services.LaunchError("target_success", "the target success rate is a fraction in (0, 1]")
+    if debug_seeds is not None and heldout_seeds is not None and set(debug_seeds) & set(heldout_seeds):
+        raise services.LaunchError("heldout_seeds", f"seeds {sorted(set(debug_seeds) & set(heldout_seeds))} are in both splits")
+    for task in tasks:
+        overlap = set(debug_seeds or task.debug_seeds) & set(heldout_seeds or task.heldout_seeds)
+        if overlap:
+            raise services.LaunchError("debug_seeds", f"{task.key}: seeds {sorted(overlap)} would be both debug and held-out")
     sizes = sorted(set(library_sizes or []))
     if kind == Run.Kind.SCALING and not sizes:
         raise services.LaunchError("library_sizes", "a scaling run needs library sizes (numbers of source tasks)")
     run_settings = services.engine_settings(engine)
     run_settings.update(agent=agent, search=base, rounds=probe.max_rounds, k=probe.candidates_per_round,
-                        heldout_seeds=sorted({s for t in tasks for s in t.heldout_seeds}), library_sizes=sizes,
+                        heldout_seeds=sorted(heldout_seeds or {s for t in tasks for s in t.heldout_seeds}), library_sizes=sizes,
                         frozen_library=kind in FROZEN_LIBRARY)
     with transaction.atomic():
         run = Run.objects.create(task=tasks[0] if len(tasks) == 1 else None, owner=owner, team=team, kind=kind, source=source,
-                                 seeds=sorted({s for t in tasks for s in t.debug_seeds}), settings=run_settings)
+                                 seeds=sorted(debug_seeds or {s for t in tasks for s in t.debug_seeds}), settings=run_settings)
         for task in tasks:
             for size in sizes or [None]:
                 Actor.objects.create(run=run, task=task, library_size=size, settings={
-                    **base, "debug_seeds": list(task.debug_seeds), "heldout_seeds": list(task.heldout_seeds)})
+                    **base, "debug_seeds": list(debug_seeds or task.debug_seeds),
+                    "heldout_seeds": list(heldout_seeds or task.heldout_seeds)})
     return run
 
 

@@ -1,14 +1,84 @@
 from django import forms
 
-from worker.sim.catalog import parse_seeds
+from worker.sim.catalog import format_seeds, parse_seeds
 
 from accounts.services import teams_of
 
 from .models import Run, Task
 
 
+class _TaskOptionData:
+    """Options that carry the task's instruction, cameras, arms and seed split as data-* attributes, so
+    the launch page can filter the catalog and describe the chosen task without another request."""
+
+    option_data: dict = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["attrs"].update(self.option_data.get(str(value), {}))
+        return option
+
+
+class TaskSelect(_TaskOptionData, forms.Select):
+    pass
+
+
+class TaskSelectMultiple(_TaskOptionData, forms.SelectMultiple):
+    pass
+
+
+class _GroupedTasks:
+    """Catalog tasks chosen by key, grouped by suite (297 tasks are too many for one flat list)."""
+
+    def label_from_instance(self, task):
+        instruction = task.instruction if len(task.instruction) <= 90 else task.instruction[:87] + "..."
+        return f"{task.name} — {instruction}"
+
+    def group(self):
+        """Set grouped choices and per-option data on the widget; call once per form instance."""
+        groups, data = {}, {}
+        for task in self.queryset.order_by("benchmark", "suite", "name"):
+            groups.setdefault(f"{task.benchmark} · {task.suite}", []).append((task.key, self.label_from_instance(task)))
+            data[task.key] = {
+                "data-instruction": task.instruction,
+                "data-suite": task.suite,
+                "data-cameras": ", ".join(task.cameras),
+                "data-arms": str(task.arms),
+                "data-debug-seeds": format_seeds(task.debug_seeds),
+                "data-heldout-seeds": format_seeds(task.heldout_seeds),
+                "data-starter": "1" if task.starter_program else "",
+            }
+        self.widget.choices = list(groups.items())
+        self.widget.option_data = data
+
+
+class TaskChoiceField(_GroupedTasks, forms.ModelChoiceField):
+    widget = TaskSelect
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Task.objects.all(), empty_label=None, to_field_name="key", **kwargs)
+
+
+class TaskMultipleChoiceField(_GroupedTasks, forms.ModelMultipleChoiceField):
+    widget = TaskSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Task.objects.all(), to_field_name="key", **kwargs)
+
+
+def _split_or_default(text):
+    """A seed override from the experiment form: blank keeps each task's own split."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class LaunchForm(forms.Form):
-    task = forms.ModelChoiceField(queryset=Task.objects.all(), empty_label=None)
+    task = TaskChoiceField(help_text="Type in the filter to search the catalog by suite, task name or instruction.")
     program_source = forms.ChoiceField(
         choices=[("starter", "Built-in starter program for the task"), ("pasted", "Paste a program")],
         initial="starter",
@@ -19,7 +89,8 @@ class LaunchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
         help_text="Python that calls the robot API; numpy is np, math is math. No imports, files or simulator state.",
     )
-    seeds = forms.CharField(initial="101-103", help_text='Ranges and lists, e.g. "101-103" or "1,4,9".')
+    seeds = forms.CharField(initial="101-103", help_text='Ranges and lists, e.g. "101-103" or "1,4,9"; '
+                            '"debug" or "heldout" for the task\'s whole split.')
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me",
                                   help_text="Members of the team can watch the run and its traces.")
@@ -31,19 +102,25 @@ class LaunchForm(forms.Form):
         self.fields["team"].queryset = teams_of(user)
         if not self.fields["team"].queryset.exists():
             del self.fields["team"]
-        default = Task.objects.filter(key=self.DEFAULT_TASK).first()
+        self.fields["task"].group()
+        wanted = self.initial.get("task") or self.DEFAULT_TASK
+        default = Task.objects.filter(key=wanted).first() or Task.objects.filter(key=self.DEFAULT_TASK).first()
         if default is not None:
-            self.fields["task"].initial = default.pk
-
-    def clean_seeds(self):
-        try:
-            return parse_seeds(self.cleaned_data["seeds"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            self.initial["task"] = default.key
+            if "seeds" not in self.initial:
+                self.initial["seeds"] = format_seeds(default.debug_seeds[:3])
 
     def clean(self):
         data = super().clean()
         task = data.get("task")
+        text = (data.get("seeds") or "").strip().lower().replace("-", "").replace(" ", "")
+        if text in ("debug", "heldout") and task is not None:
+            data["seeds"] = list(task.debug_seeds if text == "debug" else task.heldout_seeds)
+        elif "seeds" in data:
+            try:
+                data["seeds"] = parse_seeds(data["seeds"])
+            except ValueError as exc:
+                self.add_error("seeds", str(exc))
         if data.get("program_source") == "pasted":
             if not (data.get("program") or "").strip():
                 self.add_error("program", "Paste a program, or choose the built-in starter program.")
@@ -57,9 +134,8 @@ class ExperimentForm(forms.Form):
 
     kind = forms.ChoiceField(choices=[(k, label) for k, label in Run.Kind.choices if k != Run.Kind.PROGRAM],
                              initial=Run.Kind.SEARCH)
-    tasks = forms.ModelMultipleChoiceField(queryset=Task.objects.all(), required=False,
-                                           widget=forms.SelectMultiple(attrs={"size": 12}),
-                                           help_text="One actor searches each task, in parallel on the worker pool.")
+    tasks = TaskMultipleChoiceField(required=False, help_text="One actor searches each task, in parallel on the "
+                                    "worker pool. Type in the filter to search the catalog; ctrl-click for several.")
     suite = forms.ChoiceField(required=False, help_text="Or every task of a suite (e.g. a LIBERO-Pro suite).")
     agent = forms.ChoiceField(choices=[("offline", "Offline search agent (no key)"), ("claude", "Claude (ANTHROPIC_API_KEY)"),
                                        ("openai", "OpenAI-compatible endpoint")], initial="offline")
@@ -73,6 +149,9 @@ class ExperimentForm(forms.Form):
     max_replays = forms.IntegerField(initial=3, min_value=1, max_value=10, label="Fix loop: replays per failed seed")
     library_sizes = forms.CharField(required=False, initial="0,1,2,4",
                                     help_text="Scaling runs: numbers of source tasks whose skills each actor may use.")
+    debug_seeds = forms.CharField(required=False, help_text="Blank: each task's own split (robosuite 101-125, LIBERO 51-65).")
+    heldout_seeds = forms.CharField(required=False, label="Held-out seeds",
+                                    help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50).")
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me")
 
@@ -81,8 +160,16 @@ class ExperimentForm(forms.Form):
         self.fields["team"].queryset = teams_of(user)
         if not self.fields["team"].queryset.exists():
             del self.fields["team"]
+        self.fields["tasks"].group()
+        self.fields["tasks"].widget.attrs["size"] = 14
         suites = Task.objects.order_by("suite").values_list("suite", flat=True).distinct()
         self.fields["suite"].choices = [("", "—")] + [(s, s) for s in suites]
+
+    def clean_debug_seeds(self):
+        return _split_or_default(self.cleaned_data["debug_seeds"])
+
+    def clean_heldout_seeds(self):
+        return _split_or_default(self.cleaned_data["heldout_seeds"])
 
     def clean_library_sizes(self):
         text = self.cleaned_data["library_sizes"].strip()

@@ -30,7 +30,21 @@ class Task(models.Model):
         return self.key
 
 
-class Run(models.Model):
+class UsageTotals(models.Model):
+    """Token and cost totals of agent calls (None until an agent is involved), summed by
+    runs.workbench.add_usage; AgentCall rows hold the per-call figures."""
+
+    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Run(UsageTotals):
     class Status(models.TextChoices):
         QUEUED = "QUEUED"
         RUNNING = "RUNNING"
@@ -65,13 +79,9 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     event_seq = models.PositiveBigIntegerField(
         default=0, help_text="Bumped in the same transaction as every run-level change (see runs.live)")
-    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cost_usd = models.FloatField(null=True, blank=True)
 
-    class Meta:
+    class Meta(UsageTotals.Meta):
+        abstract = False
         ordering = ["-created_at"]
 
     def __str__(self):
@@ -99,7 +109,7 @@ class Run(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
-class Actor(models.Model):
+class Actor(UsageTotals):
     """One task's search inside an experiment run: its rounds of candidates and its final numbers."""
 
     class Status(models.TextChoices):
@@ -126,16 +136,12 @@ class Actor(models.Model):
     heldout_rate = models.FloatField(null=True, blank=True)
     proposed_skills = models.JSONField(default=list, help_text="Skill proposals waiting for the coordinator")
     error = models.TextField(blank=True)
-    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cost_usd = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(UsageTotals.Meta):
+        abstract = False
         ordering = ["run", "task__key", "library_size"]
 
     def __str__(self):
@@ -156,7 +162,7 @@ class Actor(models.Model):
         return None
 
 
-class Candidate(models.Model):
+class Candidate(UsageTotals):
     """One program evaluated in a run (a search round has several)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="candidates")
@@ -176,14 +182,10 @@ class Candidate(models.Model):
     n_episodes = models.PositiveIntegerField(default=0)
     n_success = models.PositiveIntegerField(default=0)
     heldout_rate = models.FloatField(null=True, blank=True, help_text="Experiments: the selected program on held-out seeds")
-    input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_read_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cache_write_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    cost_usd = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(UsageTotals.Meta):
+        abstract = False
         ordering = ["run", "round", "index"]
         constraints = [
             models.UniqueConstraint(fields=["run", "round", "index"], condition=Q(actor__isnull=True), name="candidate_unique_slot"),

@@ -62,7 +62,7 @@ def run_create(request):
                 services.start_run(run)
                 return redirect(run)
     else:
-        form = LaunchForm(user=request.user)
+        form = LaunchForm(user=request.user, initial={"task": request.GET.get("task", "")})
     return render(request, "runs/launch.html", {"form": form})
 
 
@@ -82,6 +82,7 @@ def experiment_create(request):
                                              "plateau_points", "max_replays")},
                 engine={"wall_seconds": data["wall_seconds"]},
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
+                debug_seeds=data["debug_seeds"], heldout_seeds=data["heldout_seeds"],
             )
         except services.LaunchError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from runs import services
-from runs.models import Episode, Keyframe, Run
+from runs.models import Episode, Keyframe, Run, Task
 
 from .conftest import wait_for
 
@@ -48,7 +48,7 @@ def test_it_lists_runs_and_offers_the_launch_form(client, tasks):
 def test_bad_launch_input_is_shown_on_the_form_and_creates_nothing(client, tasks, data, message):
     from runs.models import Task
 
-    data = {"task": Task.objects.get(key="robosuite:Lift").pk, "wall_seconds": "60", **data}
+    data = {"task": "robosuite:Lift", "wall_seconds": "60", **data}
     response = client.post(reverse("runs:create"), data)
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -65,7 +65,7 @@ def test_a_run_launched_from_the_form_runs_on_the_worker_and_its_trace_is_shown(
 
     task = Task.objects.get(key="robosuite:Lift")
     response = client.post(
-        reverse("runs:create"), {"task": task.pk, "program_source": "starter", "seeds": "1-2", "wall_seconds": "60"}
+        reverse("runs:create"), {"task": task.key, "program_source": "starter", "seeds": "1-2", "wall_seconds": "60"}
     )
     run = Run.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
@@ -85,3 +85,19 @@ def test_a_run_launched_from_the_form_runs_on_the_worker_and_its_trace_is_shown(
     image = client.get(keyframe.get_absolute_url())
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
     assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
+
+
+@pytest.mark.django_db
+def test_the_launch_form_takes_a_task_split_by_name():
+    from runs.forms import LaunchForm
+
+    services.sync_catalog()
+    libero = Task.objects.filter(benchmark="libero").first()
+    for text, expected in (("debug", libero.debug_seeds), ("held-out", libero.heldout_seeds), ("3,5-6", [3, 5, 6])):
+        form = LaunchForm({"task": libero.key, "program_source": "pasted", "program": "x = 1", "seeds": text,
+                           "wall_seconds": "60"})
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["seeds"] == expected
+    form = LaunchForm({"task": libero.key, "program_source": "pasted", "program": "x = 1", "seeds": "debugg",
+                       "wall_seconds": "60"})
+    assert not form.is_valid() and "seeds" in form.errors

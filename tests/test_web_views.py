@@ -42,7 +42,7 @@ def test_the_launch_form_offers_only_my_teams(user):
     c = logged_in(user)
     assert "mine" in c.get("/runs/new/").content.decode() and ">other<" not in c.get("/runs/new/").content.decode()
     task = services.get_task("robosuite:Lift")
-    response = c.post("/runs/new/", {"task": task.pk, "program_source": "starter", "seeds": "1", "wall_seconds": "60", "team": other.pk})
+    response = c.post("/runs/new/", {"task": task.key, "program_source": "starter", "seeds": "1", "wall_seconds": "60", "team": other.pk})
     assert response.status_code == 200 and not Run.objects.exists()
 
 

@@ -170,5 +170,7 @@ class ExperimentCreateSerializer(serializers.Serializer):
     plateau_points = serializers.FloatField(required=False, min_value=0, max_value=100)
     max_replays = serializers.IntegerField(required=False, min_value=1, max_value=10)
     library_sizes = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list)
+    debug_seeds = _SeedsSchemaField(required=False, help_text="Replace every task's debug seeds")
+    heldout_seeds = _SeedsSchemaField(required=False, help_text="Replace every task's held-out seeds")
     wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600)
     team = serializers.CharField(required=False, allow_blank=True)

@@ -146,6 +146,7 @@ class ExperimentViewSet(viewsets.GenericViewSet):
                 search={k: v[k] for k in search_keys if k in v},
                 engine={"wall_seconds": v["wall_seconds"]} if "wall_seconds" in v else None,
                 library_sizes=v.get("library_sizes") or None,
+                debug_seeds=v.get("debug_seeds"), heldout_seeds=v.get("heldout_seeds"),
             )
         except services.LaunchError as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None
