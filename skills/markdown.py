@@ -62,8 +62,8 @@ def export_skill_markdown(skill: Skill) -> str:
         front["parent"] = f"{skill.parent.name}@{skill.parent.version}"
     if skill.change_note:
         front["changes"] = skill.change_note
-    front["status"] = skill.status
-    front["provenance"] = skill.provenance
+    front["status"] = str(skill.status)
+    front["provenance"] = str(skill.provenance)
     for key, value in (("embodiment", skill.embodiment), ("benchmark", skill.benchmark), ("tasks", list(skill.task_keys)),
                        ("failure_signature", skill.trace_signals), ("placeholders", skill.placeholders)):
         if value:

@@ -50,7 +50,6 @@ class Skill(models.Model):
         SEED = "seed", "seed library"
         AGENT = "agent", "proposed by an agent"
         IMPORT = "import", "imported markdown"
-        MANUAL = "manual", "written by a person"
 
     #: status -> the statuses it may move to (approval of a new version retires the old one).
     TRANSITIONS = {

@@ -42,14 +42,15 @@ MAX_PROGRAM = 200_000
 
 __all__ = [
     "SkillDraft", "SkillInputError", "SkillFormatError", "SkillStateError", "admit_skill", "approve_skill",
-    "export_library_zip", "export_skill_markdown", "import_skill_markdown", "install_seed_skills", "propose_skill",
+    "export_library_zip", "export_skill_markdown", "import_skill_files", "import_skill_markdown", "install_seed_skills", "propose_skill",
     "record_skill_outcome", "record_skill_use", "reject_skill", "request_validation", "retire_skill",
     "retrieve_skills", "signals_from_episode",
 ]
 
 
 # -- proposing ----------------------------------------------------------------------------------------
-def _seed_list(value, field_name: str) -> list[int]:
+def parse_seed_list(value, field_name: str) -> list[int]:
+    """Seeds from "1-3,7" text or a list of integers, sorted and unique; raises SkillInputError."""
     if value in (None, ""):
         return []
     if isinstance(value, str):
@@ -110,8 +111,8 @@ def propose_skill(
     for key, source in (("before_program", before_program), ("after_program", after_program)):
         if len(source) > MAX_PROGRAM:
             raise SkillInputError(key, f"is longer than {MAX_PROGRAM} characters")
-    claimed = _seed_list(claimed_seeds, "claimed_seeds")
-    control = [s for s in _seed_list(control_seeds, "control_seeds") if s not in claimed]
+    claimed = parse_seed_list(claimed_seeds, "claimed_seeds")
+    control = [s for s in parse_seed_list(control_seeds, "control_seeds") if s not in claimed]
     if len(claimed) + len(control) > skills_setting("MAX_VALIDATION_SEEDS"):
         raise SkillInputError("claimed_seeds", f"admission re-executes at most {skills_setting('MAX_VALIDATION_SEEDS')} seeds")
     task = _resolve_task(task) or (run.task if run is not None else None)
@@ -367,6 +368,54 @@ def import_skill_markdown(text: str, *, proposed_by: str = "", default_kind: str
     draft = parse_skill_markdown(text, default_kind=default_kind)
     return propose_skill(draft, provenance=Skill.Provenance.IMPORT, proposed_by=proposed_by,
                          source_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+@dataclass
+class ImportOutcome:
+    """One uploaded file: the skill it became, or why it did not."""
+
+    filename: str
+    skill: Skill | None = None
+    error: str = ""
+
+
+def import_skill_files(files: list[tuple[str, bytes]], *, proposed_by: str = "", default_kind: str = "",
+                       max_file_bytes: int = 200_000, max_files: int = 200) -> list[ImportOutcome]:
+    """Import uploaded ``(filename, content)`` pairs: ``.md`` files, or ``.zip`` archives whose ``.md``
+    members are imported. Each file succeeds or fails on its own (a bad file loses no good one)."""
+    outcomes: list[ImportOutcome] = []
+    documents: list[tuple[str, bytes]] = []
+    for filename, data in files:
+        if filename.lower().endswith(".zip"):
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    members = [m for m in archive.infolist() if m.filename.lower().endswith(".md") and not m.is_dir()
+                               and not m.filename.startswith("__MACOSX/")]
+                    for member in members[:max_files]:
+                        # Sizes come from the archive directory, checked before inflating anything.
+                        if member.file_size > max_file_bytes:
+                            outcomes.append(ImportOutcome(f"{filename}:{member.filename}", error="file too large"))
+                        else:
+                            documents.append((f"{filename}:{member.filename}", archive.read(member)))
+                    if len(members) > max_files:
+                        outcomes.append(ImportOutcome(filename, error=f"only the first {max_files} files were read"))
+            except zipfile.BadZipFile:
+                outcomes.append(ImportOutcome(filename, error="not a zip archive"))
+        else:
+            documents.append((filename, data))
+    for name, data in documents:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            outcomes.append(ImportOutcome(name, error="not UTF-8 text"))
+            continue
+        try:
+            skill = import_skill_markdown(text, proposed_by=proposed_by or f"import of {name}", default_kind=default_kind)
+        except (SkillFormatError, SkillInputError) as exc:
+            outcomes.append(ImportOutcome(name, error=str(exc)))
+        else:
+            outcomes.append(ImportOutcome(name, skill=skill))
+    return outcomes
 
 
 def export_library_zip(statuses=(Skill.Status.APPROVED,)) -> bytes:

@@ -130,6 +130,12 @@ ASPIRE = {
     "MAX_SEEDS_PER_RUN": 200,
 }
 
+# --- Skill library (skills.conf has the defaults and their meaning) ---------------------------------
+SKILLS = {
+    "MIN_FLIPPED_SEEDS": int(os.environ.get("ASPIRE_SKILL_MIN_FLIPPED_SEEDS", 1)),
+    "REPLACEMENT_MARGIN": float(os.environ.get("ASPIRE_SKILL_REPLACEMENT_MARGIN", 0.1)),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
