@@ -153,6 +153,8 @@ def propose_skill(
                     elif validate:
                         Skill.objects.filter(pk=skill.pk).update(status_reason="passed the API-policy check; re-execution queued")
                         _queue_validation(skill.pk)
+                    else:
+                        Skill.objects.filter(pk=skill.pk).update(status_reason="passed the API-policy check; ready to be validated")
             break
         except IntegrityError:
             # Two proposals of one name raced for the same version number; take the next one.
