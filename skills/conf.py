@@ -14,6 +14,7 @@ DEFAULTS = {
     "RETRIEVAL_K": 5,
     "RETRIEVAL_WEIGHTS": {"dense": 0.6, "bm25": 0.4, "signature": 0.2},
     "EMBEDDING_MODEL": "",  # a sentence-transformers model directory; "" = the bundled all-MiniLM-L6-v2
+    "EMBEDDING_THREADS": 1,  # torch intra-op threads of the process that embeds (see skills.embeddings)
 }
 
 

@@ -50,6 +50,21 @@ def _range(value, key: str, lo_limit: float, hi_limit: float) -> list[float]:
     return [lo, hi]
 
 
+def _common(raw, keys: tuple[str, ...], what: str, key_words: str) -> dict:
+    """The checks both shapes share: a mapping of known keys; statuses and primitives as lists."""
+    if not isinstance(raw, dict):
+        raise SignalsError(f"{what} must be a mapping")
+    unknown = set(raw) - set(keys)
+    if unknown:
+        raise SignalsError(f"unknown {key_words} {sorted(unknown)}; known: {', '.join(keys)}")
+    out: dict = {}
+    if raw.get("statuses"):
+        out["statuses"] = _str_list(raw["statuses"], "statuses", upper=True)
+    if raw.get("primitives"):
+        out["primitives"] = _str_list(raw["primitives"], "primitives")
+    return out
+
+
 def normalise_signature(raw) -> dict:
     """Validate a skill's ``trace_signals`` and return it in canonical form; raises SignalsError.
 
@@ -58,20 +73,10 @@ def normalise_signature(raw) -> dict:
     """
     if raw in (None, ""):
         return {}
-    if not isinstance(raw, dict):
-        raise SignalsError("the failure signature must be a mapping")
-    unknown = set(raw) - set(SIGNATURE_KEYS)
-    if unknown:
-        raise SignalsError(f"unknown failure-signature keys {sorted(unknown)}; known: {', '.join(SIGNATURE_KEYS)}")
-    out: dict = {}
-    if raw.get("statuses"):
-        statuses = _str_list(raw["statuses"], "statuses", upper=True)
-        bad = [s for s in statuses if s not in st.MESSAGES]
-        if bad:
-            raise SignalsError(f"unknown status codes {bad}; known: {', '.join(sorted(st.MESSAGES))}")
-        out["statuses"] = statuses
-    if raw.get("primitives"):
-        out["primitives"] = _str_list(raw["primitives"], "primitives")
+    out = _common(raw, SIGNATURE_KEYS, "the failure signature", "failure-signature keys")
+    bad = [s for s in out.get("statuses", []) if s not in st.MESSAGES]
+    if bad:
+        raise SignalsError(f"unknown status codes {bad}; known: {', '.join(sorted(st.MESSAGES))}")
     if raw.get("gripper_width_m") is not None:
         out["gripper_width_m"] = _range(raw["gripper_width_m"], "gripper_width_m", 0.0, 0.2)
     if raw.get("detections") is not None:
@@ -85,16 +90,7 @@ def normalise_observed(raw) -> dict:
     """Validate observed signals (see module docstring); raises SignalsError."""
     if raw in (None, ""):
         return {}
-    if not isinstance(raw, dict):
-        raise SignalsError("observed signals must be a mapping")
-    unknown = set(raw) - set(OBSERVED_KEYS)
-    if unknown:
-        raise SignalsError(f"unknown signal keys {sorted(unknown)}; known: {', '.join(OBSERVED_KEYS)}")
-    out: dict = {}
-    if raw.get("statuses"):
-        out["statuses"] = _str_list(raw["statuses"], "statuses", upper=True)
-    if raw.get("primitives"):
-        out["primitives"] = _str_list(raw["primitives"], "primitives")
+    out = _common(raw, OBSERVED_KEYS, "observed signals", "signal keys")
     for key, kind in (("gripper_width_m", float), ("detections", int)):
         if raw.get(key) is not None:
             try:
