@@ -98,9 +98,14 @@ def _start(skill: Skill) -> SkillValidation:
     """The running validation of this skill (resumed after a redelivery) or a new one with its run."""
     with transaction.atomic():
         Skill.objects.select_for_update().get(pk=skill.pk)
-        running = skill.validations.filter(outcome=SkillValidation.Outcome.RUNNING, run__isnull=False).first()
-        if running is not None:
-            return running
+        for running in skill.validations.filter(outcome=SkillValidation.Outcome.RUNNING).select_related("run"):
+            if running.run is not None and running.run.status not in (Run.Status.FAILED, Run.Status.CANCELLED):
+                return running
+            # Its run failed or was cancelled: close it and start afresh.
+            SkillValidation.objects.filter(pk=running.pk).update(
+                outcome=SkillValidation.Outcome.ERROR, finished_at=timezone.now(),
+                reason=f"the admission run ended {running.run.status if running.run else 'missing'}; superseded",
+            )
         claimed = sorted(set(int(s) for s in skill.claimed_seeds))
         control = _control_seeds(skill, claimed)
         seeds = claimed + control

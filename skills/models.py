@@ -9,8 +9,6 @@ skill share a ``name``; a new version points at its ``parent`` and says what cha
 
 from __future__ import annotations
 
-import hashlib
-
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
@@ -152,14 +150,12 @@ class Skill(models.Model):
         return self.win_count / self.usage_count if self.usage_count else None
 
     def retrieval_text(self) -> str:
-        """The text retrieval indexes: description and failure signature (symptom + trace signals)."""
+        """The text retrieval indexes: the description (with the title) and the failure signature
+        (symptom + trace signals in words)."""
         from .signatures import describe_signals
 
-        parts = [self.label + ".", self.description, self.symptom, describe_signals(self.trace_signals), self.when_to_apply]
+        parts = [self.label + ".", self.description, self.symptom, describe_signals(self.trace_signals)]
         return "\n".join(p.strip() for p in parts if p and p.strip())
-
-    def retrieval_hash(self) -> str:
-        return hashlib.sha256(self.retrieval_text().encode("utf-8")).hexdigest()
 
     def change_status(self, to: str, *, reason: str = "", stage: str = "", user=None) -> "Skill":
         """Move this skill to status ``to``, atomically; returns the refreshed row.

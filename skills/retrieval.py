@@ -18,6 +18,7 @@ missing or stale (their text hash differs) and stores them in SkillEmbedding.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import Counter
@@ -73,7 +74,7 @@ class Hit:
 class LibraryIndex:
     """The vectors, BM25 matrix and filter columns of every skill in the library at one moment."""
 
-    def __init__(self, stamp: tuple, skills: list[Skill], vectors: np.ndarray):
+    def __init__(self, stamp: tuple, skills: list[Skill], texts: list[str], vectors: np.ndarray):
         self.stamp = stamp
         self.ids = np.array([s.pk for s in skills], dtype=np.int64)
         self.names = [s.name for s in skills]
@@ -83,7 +84,7 @@ class LibraryIndex:
         self.kinds = np.array([s.kind for s in skills], dtype=object)
         self.signatures = [s.trace_signals or {} for s in skills]
         self.vectors = vectors
-        self.vocab, self.bm25 = _bm25_matrix([tokenize(s.retrieval_text()) for s in skills])
+        self.vocab, self.bm25 = _bm25_matrix([tokenize(text) for text in texts])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -170,17 +171,19 @@ def current_index() -> LibraryIndex:
 
 def build_index(stamp: tuple | None = None) -> LibraryIndex:
     skills = list(Skill.objects.order_by("pk"))
-    vectors = ensure_embeddings(skills)
-    return LibraryIndex(stamp or library_stamp(), skills, vectors)
+    texts = [s.retrieval_text() for s in skills]
+    vectors = ensure_embeddings(skills, texts)
+    return LibraryIndex(stamp or library_stamp(), skills, texts, vectors)
 
 
-def ensure_embeddings(skills: list[Skill]) -> np.ndarray:
-    """(len(skills), dim) vectors, computing and storing the ones that are missing or stale."""
+def ensure_embeddings(skills: list[Skill], texts: list[str]) -> np.ndarray:
+    """(len(skills), dim) vectors of ``texts`` (the skills' retrieval texts), computing and storing the
+    ones that are missing or stale (stored for another text or another model)."""
     model = embeddings.model_id()
-    cached = {e.skill_id: e for e in SkillEmbedding.objects.filter(skill__in=[s.pk for s in skills], model_name=model)}
-    hashes = [s.retrieval_hash() for s in skills]
+    cached = {e.skill_id: e for e in SkillEmbedding.objects.filter(model_name=model)}
+    hashes = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
     stale = [i for i, s in enumerate(skills) if s.pk not in cached or cached[s.pk].text_hash != hashes[i]]
-    fresh = embeddings.encode([skills[i].retrieval_text() for i in stale]) if stale else None
+    fresh = embeddings.encode([texts[i] for i in stale]) if stale else None
     if stale:
         SkillEmbedding.objects.bulk_create(
             [SkillEmbedding(skill_id=skills[i].pk, model_name=model, text_hash=hashes[i], dim=fresh.shape[1],

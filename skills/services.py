@@ -26,7 +26,7 @@ from runs.models import Candidate, Episode, Run, Task
 from runs.services import LaunchError, get_task
 from worker.sim import catalog
 
-from . import retrieval
+from . import embeddings, retrieval
 from .admission import admit_skill, missing_evidence, reject_for_policy
 from .conf import skills_setting
 from .drafts import SkillDraft, SkillInputError
@@ -108,53 +108,29 @@ def propose_skill(
     """
     clean = draft.cleaned()
     before_program, after_program = before_program or "", after_program or ""
-    for key, source in (("before_program", before_program), ("after_program", after_program)):
-        if len(source) > MAX_PROGRAM:
-            raise SkillInputError(key, f"is longer than {MAX_PROGRAM} characters")
-    claimed = parse_seed_list(claimed_seeds, "claimed_seeds")
-    control = [s for s in parse_seed_list(control_seeds, "control_seeds") if s not in claimed]
-    if len(claimed) + len(control) > skills_setting("MAX_VALIDATION_SEEDS"):
-        raise SkillInputError("claimed_seeds", f"admission re-executes at most {skills_setting('MAX_VALIDATION_SEEDS')} seeds")
-    task = _resolve_task(task) or (run.task if run is not None else None)
-    if (before_program.strip() or after_program.strip() or claimed) and not (
-        before_program.strip() and after_program.strip() and claimed and task is not None
-    ):
-        raise SkillInputError(
-            "before_program", "re-execution evidence needs all of: the program before the repair, the program after "
-            "it, the task and the seeds it claims to fix",
-        )
+    claimed, control, task = _clean_evidence(before_program, after_program, claimed_seeds, control_seeds,
+                                             _resolve_task(task) or (run.task if run is not None else None))
     if parent is not None and parent.name != clean.name:
         raise SkillInputError("name", f"a new version keeps its parent's name {parent.name!r}")
     if provenance not in Skill.Provenance.values:
         raise SkillInputError("provenance", f"one of {', '.join(Skill.Provenance.values)}")
 
-    fields = clean.as_fields()
     for attempt in range(3):
         try:
             with transaction.atomic():
                 latest = Skill.objects.filter(name=clean.name).aggregate(v=Max("version"))["v"] or 0
-                if parent is None:
-                    parent_row = Skill.objects.filter(name=clean.name, status=Skill.Status.APPROVED).first()
-                else:
-                    parent_row = parent
                 skill = Skill.objects.create(
-                    **fields, version=latest + 1, parent=parent_row, provenance=provenance,
-                    proposed_by=proposed_by[:200], agent_call_id=agent_call_id, source_task=task, source_run=run,
-                    source_candidate=candidate, source_hash=source_hash, before_program=before_program,
+                    **clean.as_fields(), version=latest + 1,
+                    parent=parent or Skill.objects.filter(name=clean.name, status=Skill.Status.APPROVED).first(),
+                    provenance=provenance, proposed_by=proposed_by[:200], agent_call_id=agent_call_id, source_task=task,
+                    source_run=run, source_candidate=candidate, source_hash=source_hash, before_program=before_program,
                     after_program=after_program, claimed_seeds=claimed, control_seeds=control,
                     status=Skill.Status.PROPOSED, status_reason="proposed",
                 )
                 if episodes:
                     skill.source_episodes.set(episodes)
                 if reject_for_policy(skill):
-                    if missing_evidence(skill):
-                        reason = "passed the API-policy check; waiting for re-execution evidence (" + ", ".join(missing_evidence(skill)) + ")"
-                        Skill.objects.filter(pk=skill.pk).update(status_reason=reason)
-                    elif validate:
-                        Skill.objects.filter(pk=skill.pk).update(status_reason="passed the API-policy check; re-execution queued")
-                        _queue_validation(skill.pk)
-                    else:
-                        Skill.objects.filter(pk=skill.pk).update(status_reason="passed the API-policy check; ready to be validated")
+                    _after_policy_check(skill, validate)
             break
         except IntegrityError:
             # Two proposals of one name raced for the same version number; take the next one.
@@ -162,6 +138,37 @@ def propose_skill(
                 raise
     skill.refresh_from_db()
     return skill
+
+
+def _clean_evidence(before_program: str, after_program: str, claimed_seeds, control_seeds, task: Task | None):
+    """(claimed seeds, control seeds, task) of a proposal's re-execution evidence; raises SkillInputError."""
+    for key, source in (("before_program", before_program), ("after_program", after_program)):
+        if len(source) > MAX_PROGRAM:
+            raise SkillInputError(key, f"is longer than {MAX_PROGRAM} characters")
+    claimed = parse_seed_list(claimed_seeds, "claimed_seeds")
+    control = [s for s in parse_seed_list(control_seeds, "control_seeds") if s not in claimed]
+    limit = skills_setting("MAX_VALIDATION_SEEDS")
+    if len(claimed) + len(control) > limit:
+        raise SkillInputError("claimed_seeds", f"admission re-executes at most {limit} seeds")
+    given = [bool(before_program.strip()), bool(after_program.strip()), bool(claimed)]
+    if any(given) and not (all(given) and task is not None):
+        raise SkillInputError(
+            "before_program", "re-execution evidence needs all of: the program before the repair, the program after "
+            "it, the task and the seeds it claims to fix",
+        )
+    return claimed, control, task
+
+
+def _after_policy_check(skill: Skill, validate: bool) -> None:
+    missing = missing_evidence(skill)
+    if missing:
+        reason = "passed the API-policy check; waiting for re-execution evidence (" + ", ".join(missing) + ")"
+    elif validate:
+        reason = "passed the API-policy check; re-execution queued"
+        _queue_validation(skill.pk)
+    else:
+        reason = "passed the API-policy check; ready to be validated"
+    Skill.objects.filter(pk=skill.pk).update(status_reason=reason)
 
 
 def _queue_validation(skill_id: int) -> None:
@@ -178,7 +185,10 @@ def request_validation(skill: Skill) -> None:
     missing = missing_evidence(skill)
     if missing:
         raise SkillStateError(f"{skill} cannot be re-executed without {', '.join(missing)}")
-    if skill.validations.filter(outcome=SkillValidation.Outcome.RUNNING).exists():
+    # A running validation whose run is still active is being worked on; one whose run stopped (its
+    # task was lost) is resumed by the new task, which keeps the finished episodes.
+    if skill.validations.filter(outcome=SkillValidation.Outcome.RUNNING,
+                                run__status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).exists():
         raise SkillStateError(f"{skill} is being validated already")
     Skill.objects.filter(pk=skill.pk).update(status_reason="re-execution queued")
     _queue_validation(skill.pk)
@@ -276,10 +286,8 @@ def retrieve_skills(
         raise SkillInputError("kinds", f"kinds are among {', '.join(Skill.Kind.values)}")
 
     query = "\n".join(p for p in (instruction, describe_signals(observed)) if p)
-    from .embeddings import encode
-
     index = retrieval.current_index()
-    vector = encode([query])[0]
+    vector = embeddings.encode([query])[0]
     hits = index.search(vector, retrieval.tokenize(query), observed, statuses=statuses, embodiment=embodiment,
                         kinds=kinds, k=k, weights=retrieval_weights())
     by_id = Skill.objects.in_bulk([h.skill_id for h in hits])

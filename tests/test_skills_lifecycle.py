@@ -216,3 +216,38 @@ def test_failure_signals_are_read_from_a_stored_trace_and_matched_to_signatures(
     assert match_signature({}, signals) == 0.0
     with pytest.raises(SignalsError, match="unknown failure-signature keys"):
         normalise_signature({"colour": "red"})
+
+
+def test_validation_is_requested_once_at_a_time_and_a_stalled_one_can_be_resumed(django_capture_on_commit_callbacks):
+    task = lift_task()
+    skill = propose_skill(draft(), task=task, before_program=UNWRAPPED_YAW, after_program=STARTER, claimed_seeds=[105],
+                          validate=False)
+    run = fake_admission_run(task, {"before": {105: False}, "after": {105: True}})
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
+    running_validation(skill, run, [105], [])
+    with pytest.raises(SkillStateError, match="is being validated already"):
+        request_validation(skill)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED)  # its worker and task are gone
+    with django_capture_on_commit_callbacks() as callbacks:
+        request_validation(skill)
+    assert len(callbacks) == 1 and Skill.objects.get(pk=skill.pk).status_reason == "re-execution queued"
+
+
+def test_admission_runs_before_after_and_parent_programs_on_claimed_and_default_control_seeds():
+    task = lift_task()
+    SkillFactory(name="yaw-nearest-equivalent", version=1, after_program="# the parent's program")
+    skill = propose_skill(draft(), task=task, before_program=UNWRAPPED_YAW, after_program=STARTER, claimed_seeds=[105],
+                          validate=False)
+    stalled_run = fake_admission_run(task, {"before": {105: False}, "after": {105: True}})
+    Run.objects.filter(pk=stalled_run.pk).update(status=Run.Status.CANCELLED)
+    stalled = running_validation(skill, stalled_run, [105], [])
+    validation = admission._start(skill)
+    stalled.refresh_from_db()
+    assert stalled.outcome == SkillValidation.Outcome.ERROR and validation.pk != stalled.pk
+    assert validation.claimed_seeds == [105] and validation.control_seeds == [101, 102, 103]  # CONTROL_SEEDS debug seeds
+    assert validation.replacement_margin == 0.1 and validation.min_flipped == 1
+    run = validation.run
+    assert run.source == "admission" and run.seeds == [105, 101, 102, 103] and run.status == Run.Status.QUEUED
+    assert [(c.index, c.origin, c.program) for c in run.candidates.order_by("index")] == [
+        (0, "skill-before", UNWRAPPED_YAW), (1, "skill-after", STARTER), (2, "skill-parent", "# the parent's program")]
+    assert admission._start(skill) == validation  # a redelivered task resumes the same validation and run

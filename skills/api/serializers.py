@@ -47,6 +47,7 @@ class SkillDetailSerializer(SkillSummarySerializer):
             "symptom", "trace_signals", "when_to_apply", "when_not_to_apply", "repair_strategy", "code_sketch",
             "placeholders", "notes", "validated_context", "status_reason", "rejection_stage", "policy_issues",
             "change_note", "source_task", "source_run", "source_candidate", "source_episodes", "reviewed_at",
+            "before_program", "after_program", "claimed_seeds", "control_seeds",
             "validations", "versions",
         ]
         read_only_fields = fields
