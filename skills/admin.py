@@ -4,6 +4,8 @@ at a time or in bulk. Thin: every decision goes through skills.services."""
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -101,10 +103,13 @@ def validate_selected(modeladmin, request, queryset):
 class _SkillDisplay:
     """Read-only HTML blocks shared by both admins."""
 
+    class Media:
+        css = {"all": ["skills/review.css"]}
+
     @admin.display(description="status")
     def status_line(self, obj: Skill):
-        return format_html('<span class="status status-skill-{}">{}</span> {}', obj.status, obj.status,
-                           obj.status_reason or "")
+        return format_html('<strong class="status status-skill-{}">{}</strong> — {}', obj.status, obj.status,
+                           obj.status_reason or "no reason recorded")
 
     @admin.display(description="evidence")
     def evidence(self, obj: Skill):
@@ -131,13 +136,15 @@ class _SkillDisplay:
     def placeholders_table(self, obj: Skill):
         if not obj.placeholders:
             return "none"
-        rows = format_html_join("", "<tr><td><code>{}</code></td><td><code>{!r}</code></td><td>{}</td></tr>",
-                                ((name, spec.get("default"), spec.get("doc", "")) for name, spec in obj.placeholders.items()))
+        rows = format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                                ((name, json.dumps(spec.get("default")), spec.get("doc", ""))
+                                 for name, spec in obj.placeholders.items()))
         return format_html("<table><tr><th>name</th><th>default</th><th>meaning</th></tr>{}</table>", rows)
 
     @admin.display(description="provenance")
     def provenance_links(self, obj: Skill):
-        parts = [format_html("{} {}", obj.get_provenance_display(), obj.proposed_by)]
+        parts = [format_html("{} ({})", obj.get_provenance_display(), obj.proposed_by) if obj.proposed_by
+                 else format_html("{}", obj.get_provenance_display())]
         if obj.source_task_id:
             parts.append(format_html("task {}", obj.source_task))
         if obj.source_run_id:
@@ -193,8 +200,9 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
     list_filter = ("kind", "embodiment")
     search_fields = ("name", "title", "description")
     actions = [approve_selected, reject_selected]
-    fields = ("name", "version", "kind", "title", "description", "symptom", "when_to_apply", "when_not_to_apply",
-              "repair_strategy", "embodiment", "benchmark", "task_keys", "validated_context") + REVIEW_DISPLAY
+    fields = ("name", "version", "kind", "title", "description", "status_line", "evidence", "sketch", "placeholders_table",
+              "parent_diff", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy", "embodiment", "benchmark",
+              "task_keys", "validated_context", "provenance_links")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=Skill.Status.VALIDATED).select_related("parent", "source_task")
