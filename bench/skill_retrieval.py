@@ -6,9 +6,13 @@ The library index is built once (embedding every skill with the bundled all-Mini
 time is reported separately), then each query is timed through ``skills.services.retrieve_skills`` as an
 agent calls it: change check of the library, query embedding, hybrid dense + BM25 scoring with the
 status and embodiment filters, the signature re-rank, loading the hit rows and logging the retrieval
-row. Half the queries are task instructions, half add failure signals as during repair.
+row. Half the queries are task instructions, half add failure signals as during repair. The query
+embedding cache is cleared before each query, so every query pays for its embedding.
 
-    python bench/skill_retrieval.py [--skills 10000] [--queries 300]
+    python bench/skill_retrieval.py [--skills 10000] [--queries 300] [--var-dir DIR]
+
+``--var-dir`` keeps the database (and its cached embeddings) in DIR, so a second run skips the
+insert and the embedding of the library.
 
 Writes bench/results/skill_retrieval.json. Target: p95 < 50 ms on the project's 2-core CPU.
 """
@@ -111,17 +115,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skills", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--var-dir", default="", help="database directory to create or reuse (default: a new temporary one)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "skill_retrieval.json"))
     args = parser.parse_args(argv)
 
-    setup_django(Path(tempfile.mkdtemp(prefix="aspire-bench-skills-")))
+    setup_django(Path(args.var_dir or tempfile.mkdtemp(prefix="aspire-bench-skills-")))
     from skills import embeddings, retrieval
     from skills.models import Skill, SkillRetrieval
-    from skills.services import retrieve_skills
+    from skills.services import retrieval_weights, retrieve_skills
 
     rng = random.Random(0)
     t0 = time.perf_counter()
-    Skill.objects.bulk_create(synthetic_skills(args.skills, rng), batch_size=1000)
+    if Skill.objects.count() != args.skills:
+        Skill.objects.all().delete()
+        Skill.objects.bulk_create(synthetic_skills(args.skills, rng), batch_size=1000)
+    else:
+        synthetic_skills(args.skills, rng)  # the same random stream as a fresh library, for the same queries
     insert_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -147,15 +156,22 @@ def main(argv=None):
         retrieve_skills(instruction=instruction, signals=signals, embodiment="Panda")
 
     load_before = os.getloadavg()
-    latencies, encode_ms = [], []
+    latencies, encode_ms, search_ms = [], [], []
+    weights = retrieval_weights()
     for instruction, signals in queries:
+        embeddings.encode_query.cache_clear()  # time the cold path: every query embedded afresh
         t0 = time.perf_counter()
         result = retrieve_skills(instruction=instruction, signals=signals, embodiment="Panda", k=5)
         latencies.append((time.perf_counter() - t0) * 1000)
         assert result.hits and all(h.skill.status == "approved" and h.skill.embodiment in ("Panda", "") for h in result.hits)
+        # The parts, timed again on their own: the query embedding, and the scoring in the index.
         t0 = time.perf_counter()
-        embeddings.encode([result.retrieval.query])
+        vector = embeddings.encode([result.retrieval.query])[0]
         encode_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        index.search(vector, retrieval.tokenize(result.retrieval.query), result.retrieval.signals, statuses=["approved"],
+                     embodiment="Panda", kinds=None, k=5, weights=weights)
+        search_ms.append((time.perf_counter() - t0) * 1000)
 
     found = 0
     for j, (_, question) in enumerate(NEEDLES):
@@ -173,6 +189,7 @@ def main(argv=None):
         "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(p95, 2), "p99": round(percentile(latencies, 99), 2),
                        "max": round(max(latencies), 2), "mean": round(statistics.fmean(latencies), 2)},
         "query_embedding_ms": {"p50": round(percentile(encode_ms, 50), 2), "p95": round(percentile(encode_ms, 95), 2)},
+        "index_scoring_ms": {"p50": round(percentile(search_ms, 50), 2), "p95": round(percentile(search_ms, 95), 2)},
         "target_p95_ms": TARGET_P95_MS,
         "meets_target": p95 < TARGET_P95_MS,
         "needles_ranked_first": f"{found}/{len(NEEDLES)}",

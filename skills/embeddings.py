@@ -13,6 +13,7 @@ thread, 96 ms with two, while other processes ran).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
@@ -71,3 +72,12 @@ def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
 
 def dimension() -> int:
     return int(get_model().get_sentence_embedding_dimension())
+
+
+@functools.lru_cache(maxsize=512)
+def encode_query(text: str) -> np.ndarray:
+    """The (dim,) embedding of one query, cached: an agent's search asks with the same task
+    instruction for every candidate of every round. The array is read-only (it is shared)."""
+    vector = encode([text])[0]
+    vector.flags.writeable = False
+    return vector

@@ -79,12 +79,35 @@ class LibraryIndex:
         self.ids = np.array([s.pk for s in skills], dtype=np.int64)
         self.names = [s.name for s in skills]
         self.versions = [s.version for s in skills]
-        self.statuses = np.array([s.status for s in skills], dtype=object)
-        self.embodiments = np.array([s.embodiment.strip().lower() for s in skills], dtype=object)
-        self.kinds = np.array([s.kind for s in skills], dtype=object)
+        # Filter columns as small integer codes: comparing codes is far cheaper than comparing strings.
+        self._codes: dict[str, dict[str, int]] = {"status": {}, "embodiment": {}, "kind": {}}
+        self.statuses = self._encode("status", [s.status for s in skills])
+        self.embodiments = self._encode("embodiment", [s.embodiment.strip().lower() for s in skills])
+        self.kinds = self._encode("kind", [s.kind for s in skills])
         self.signatures = [s.trace_signals or {} for s in skills]
         self.vectors = vectors
         self.vocab, self.bm25 = _bm25_matrix([tokenize(text) for text in texts])
+        self._candidates: dict[tuple, np.ndarray] = {}
+
+    def _encode(self, column: str, values: list[str]) -> np.ndarray:
+        codes = self._codes[column]
+        return np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int32)
+
+    def candidates(self, statuses, embodiment: str, kinds) -> np.ndarray:
+        """Row numbers of the skills the filters keep (cached per filter combination)."""
+        key = (tuple(sorted(statuses)), embodiment.strip().lower(), tuple(sorted(kinds or ())))
+        rows = self._candidates.get(key)
+        if rows is None:
+            def codes(column, values):
+                return [self._codes[column][v] for v in values if v in self._codes[column]]
+
+            mask = np.isin(self.statuses, codes("status", key[0]))
+            if key[1]:
+                mask &= np.isin(self.embodiments, codes("embodiment", [key[1], ""]))
+            if key[2]:
+                mask &= np.isin(self.kinds, codes("kind", key[2]))
+            rows = self._candidates[key] = np.flatnonzero(mask)
+        return rows
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,15 +118,12 @@ class LibraryIndex:
         none) and, when ``kinds`` is given, one of those kinds; best first."""
         if not len(self):
             return []
-        mask = np.isin(self.statuses, list(statuses))
-        if embodiment:
-            mask &= (self.embodiments == embodiment.strip().lower()) | (self.embodiments == "")
-        if kinds:
-            mask &= np.isin(self.kinds, list(kinds))
-        candidates = np.flatnonzero(mask)
+        candidates = self.candidates(statuses, embodiment, kinds)
         if not len(candidates):
             return []
-        dense = self.vectors[candidates] @ query_vector
+        # One matrix-vector product over every skill, then the filtered rows: cheaper than copying the
+        # filtered rows of the matrix first.
+        dense = (self.vectors @ query_vector)[candidates]
         lexical = self._bm25_scores(query_tokens, candidates)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         hybrid = weights["dense"] * np.clip(dense, 0.0, None)

@@ -287,7 +287,7 @@ def retrieve_skills(
 
     query = "\n".join(p for p in (instruction, describe_signals(observed)) if p)
     index = retrieval.current_index()
-    vector = embeddings.encode([query])[0]
+    vector = embeddings.encode_query(query)
     hits = index.search(vector, retrieval.tokenize(query), observed, statuses=statuses, embodiment=embodiment,
                         kinds=kinds, k=k, weights=retrieval_weights())
     by_id = Skill.objects.in_bulk([h.skill_id for h in hits])

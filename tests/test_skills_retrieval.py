@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fresh_index():
     retrieval.reset_index()
+    embeddings.encode_query.cache_clear()
     yield
     retrieval.reset_index()
 
@@ -115,13 +116,13 @@ def test_embeddings_are_stored_once_and_recomputed_when_the_text_changes(library
 
     record_skill_use(library["cube-top-face"])  # usage counters do not touch the index
     retrieve_skills(instruction="lift the cube")
-    assert encoded == [6, 1, 1] and retrieval.current_index() is index
+    assert encoded == [6, 1] and retrieval.current_index() is index  # and a repeated query is not embedded again
 
     drawer = library["drawer-pull"]
     drawer.description = "Push the drawer closed with a closed hand."
     drawer.save()
     retrieve_skills(instruction="close the drawer")
-    assert encoded == [6, 1, 1, 1, 1]  # only the changed skill, then the query
+    assert encoded == [6, 1, 1, 1]  # only the changed skill, then the new query
     stored = np.frombuffer(bytes(SkillEmbedding.objects.get(skill=drawer).vector), dtype="<f4")
     assert np.allclose(stored, real([drawer.retrieval_text()])[0], atol=1e-5)
 
