@@ -140,7 +140,6 @@ class LibraryIndex:
         hits.sort(key=lambda h: (-h.score, h.skill_id))
         return hits[:k]
 
-
     def _bm25_scores(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
         counts = Counter(t for t in tokens if t in self.vocab)
         if not counts or self.bm25 is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -34,8 +33,6 @@ from .markdown import SkillFormatError, export_skill_markdown, parse_skill_markd
 from .models import Skill, SkillRetrieval, SkillStateError, SkillUse, SkillValidation
 from .policy import check_skill_code, describe_issues
 from .signatures import SignalsError, describe_signals, normalise_observed
-
-log = logging.getLogger(__name__)
 
 SEED_DIR = Path(__file__).resolve().parent / "seed"
 MAX_PROGRAM = 200_000
