@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs.models import Candidate, Episode, Run
-from runs.services import create_program_run, execute_run
+from runs.services import LaunchError, create_program_run, execute_run
 from worker.engine import program_hash
 from worker.robot import status as st
 
@@ -87,7 +87,11 @@ def admit_skill(skill_id: int) -> SkillValidation | None:
             status_reason="passed the API-policy check; re-execution needs " + ", ".join(missing)
         )
         return None
-    validation = _start(skill)
+    try:
+        validation = _start(skill)
+    except LaunchError as exc:
+        Skill.objects.filter(pk=skill.pk).update(status_reason=f"admission could not start the re-execution: {exc}")
+        return None
     run = execute_run(validation.run_id)
     if run.status != Run.Status.FINISHED:
         return _engine_error(skill, validation, f"the admission run ended {run.status}: {run.error or 'no error text'}")

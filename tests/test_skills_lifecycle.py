@@ -251,3 +251,13 @@ def test_admission_runs_before_after_and_parent_programs_on_claimed_and_default_
     assert [(c.index, c.origin, c.program) for c in run.candidates.order_by("index")] == [
         (0, "skill-before", UNWRAPPED_YAW), (1, "skill-after", STARTER), (2, "skill-parent", "# the parent's program")]
     assert admission._start(skill) == validation  # a redelivered task resumes the same validation and run
+
+
+def test_admission_that_cannot_start_its_run_says_why_and_keeps_the_proposal(settings):
+    skill = propose_skill(draft(), task=lift_task(), before_program=UNWRAPPED_YAW, after_program=STARTER,
+                          claimed_seeds=[105, 108], validate=False)
+    settings.ASPIRE = {**settings.ASPIRE, "MAX_SEEDS_PER_RUN": 2}
+    assert admission.admit_skill(skill.pk) is None
+    skill.refresh_from_db()
+    assert skill.status == Skill.Status.PROPOSED and not Run.objects.exists()
+    assert skill.status_reason == "admission could not start the re-execution: 5 seeds requested; a run takes at most 2"
