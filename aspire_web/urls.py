@@ -9,7 +9,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("accounts.urls")),
     path("s/", include("sharing.urls")),
-    # The skill library mounts its endpoints beside these: path("api/skills/", include("skills.api.urls")).
+    path("skills/", include("skills.urls")),
+    path("api/skills/", include("skills.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -29,6 +29,25 @@ def celery_worker(transactional_db):
         queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
     ) as worker:
         yield worker
+    _collect_worker_simulators()
+
+
+def _collect_worker_simulators():
+    """Finalise the simulators the worker thread built while this thread holds none.
+
+    A simulator's render context frees its GL buffers in whichever thread finalises it, inside that
+    thread's current OSMesa context: collected here, the worker thread's simulators would free this
+    thread's buffers and its own simulator would render garbage depth from then on. (Production runs
+    each simulator in one worker process's thread for its whole life.)
+    """
+    import gc
+
+    from worker.engine import simulators
+    from worker.sim import catalog
+
+    for spec in catalog.TASKS.values():
+        simulators().drop(spec)
+    gc.collect()
 
 
 def wait_for(predicate, timeout=120.0, interval=0.25):

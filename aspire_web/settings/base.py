@@ -172,6 +172,12 @@ ASPIRE = {
     "OPENAI_BASE_URL": os.environ.get("ASPIRE_OPENAI_BASE_URL", ""),
 }
 
+# --- Skill library (skills.conf has the defaults and their meaning) ---------------------------------
+SKILLS = {
+    "MIN_FLIPPED_SEEDS": int(os.environ.get("ASPIRE_SKILL_MIN_FLIPPED_SEEDS", 1)),
+    "REPLACEMENT_MARGIN": float(os.environ.get("ASPIRE_SKILL_REPLACEMENT_MARGIN", 0.1)),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -30,6 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("load_tasks", verbosity=0)
+        call_command("load_seed_skills", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not opts["no_first_user"]:
             self.first_user()

@@ -1,0 +1,119 @@
+"""What a skill says, before it is a row: the fields of DESIGN section 5 and their validation.
+
+Agents (through the coordinator), markdown imports, the seed library and the admin all describe a skill
+with a ``SkillDraft``; ``SkillDraft.cleaned()`` is the one place those fields are checked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from django.utils.text import slugify
+
+from .models import Skill
+from .signatures import SignalsError, normalise_signature
+from .sketch import SketchError, normalise_placeholders
+
+TASK_KEY_RE = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+$")
+MAX_TEXT = 20_000
+
+
+class SkillInputError(ValueError):
+    """A skill cannot be created from the given input; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+    def __str__(self):
+        return f"{self.field}: {self.args[0]}"
+
+
+def parse_kind(value: str) -> str:
+    """A Kind value from its value or label ("grasp_constraint" or "grasp constraint"); raises SkillInputError."""
+    text = str(value or "").strip().lower()
+    for kind in Skill.Kind:
+        if text in (kind.value, kind.label.lower(), kind.label.lower().replace(" ", "_"), kind.value.replace("_", " ")):
+            return kind.value
+    known = ", ".join(k.label for k in Skill.Kind)
+    raise SkillInputError("kind", f"unknown kind {value!r}; one of: {known}")
+
+
+@dataclass
+class SkillDraft:
+    """The content of a skill (DESIGN section 5). Shapes: see the Skill model's fields."""
+
+    name: str
+    description: str
+    kind: str
+    title: str = ""
+    symptom: str = ""
+    trace_signals: dict = field(default_factory=dict)
+    when_to_apply: str = ""
+    when_not_to_apply: str = ""
+    repair_strategy: str = ""
+    code_sketch: str = ""
+    placeholders: dict = field(default_factory=dict)
+    notes: str = ""
+    embodiment: str = ""
+    benchmark: str = ""
+    task_keys: list = field(default_factory=list)
+    validated_context: str = ""
+    change_note: str = ""
+
+    TEXT_FIELDS = ("title", "description", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy",
+                   "notes", "validated_context", "change_note")
+
+    @classmethod
+    def from_skill(cls, skill: Skill) -> "SkillDraft":
+        return cls(**{f.name: getattr(skill, f.name) for f in fields(cls)})
+
+    def as_fields(self) -> dict:
+        return asdict(self)
+
+    def cleaned(self) -> "SkillDraft":
+        """A validated, normalised copy; raises SkillInputError naming the field and the rule."""
+        name = slugify(str(self.name or ""))[:100].strip("-")
+        if not name:
+            raise SkillInputError("name", "a skill needs a name (letters, digits and hyphens)")
+        out = replace(self, name=name)
+        for key in self.TEXT_FIELDS:
+            value = getattr(self, key)
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise SkillInputError(key, "must be text")
+            if len(value) > MAX_TEXT:
+                raise SkillInputError(key, f"is longer than {MAX_TEXT} characters")
+            setattr(out, key, value.strip())
+        if not out.description:
+            raise SkillInputError("description", "a skill needs a description")
+        if len(out.title) > 200:
+            raise SkillInputError("title", "is longer than 200 characters")
+        out.kind = parse_kind(self.kind)
+        if not isinstance(self.code_sketch, str) or len(self.code_sketch) > MAX_TEXT:
+            raise SkillInputError("code_sketch", f"must be text of at most {MAX_TEXT} characters")
+        out.code_sketch = self.code_sketch.strip("\n").rstrip()
+        if not out.code_sketch and not out.repair_strategy:
+            raise SkillInputError("repair_strategy", "a skill must say what to do: a repair strategy or a code sketch")
+        try:
+            out.placeholders = normalise_placeholders(self.placeholders)
+        except SketchError as exc:
+            raise SkillInputError("placeholders", str(exc)) from None
+        try:
+            out.trace_signals = normalise_signature(self.trace_signals)
+        except SignalsError as exc:
+            raise SkillInputError("trace_signals", str(exc)) from None
+        for key in ("embodiment", "benchmark"):
+            value = str(getattr(self, key) or "").strip()
+            if len(value) > 50:
+                raise SkillInputError(key, "is longer than 50 characters")
+            setattr(out, key, value)
+        keys = self.task_keys or []
+        if isinstance(keys, str):
+            keys = [keys]
+        if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) and TASK_KEY_RE.match(k.strip()) for k in keys):
+            raise SkillInputError("task_keys", 'tasks are "benchmark:task" keys, e.g. robosuite:Lift')
+        out.task_keys = list(dict.fromkeys(k.strip() for k in keys))
+        return out
