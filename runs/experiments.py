@@ -97,8 +97,9 @@ def create_experiment(
     unknown = set(search) - allowed
     if unknown:
         raise services.LaunchError("search", f"unknown search settings {sorted(unknown)}")
-    base = {**KIND_DEFAULTS[kind], **search}
-    probe = SearchSettings(**base)
+    probe = SearchSettings(**{**KIND_DEFAULTS[kind], **search})
+    # Every setting is stored, defaults included, so the run says exactly how it searched.
+    base = {k: v for k, v in probe.as_dict().items() if k not in ("debug_seeds", "heldout_seeds")}
     if not 1 <= probe.candidates_per_round <= 32 or not 1 <= probe.max_rounds <= 20 or not 1 <= probe.survivors <= 16:
         raise services.LaunchError("search", "K must be 1-32, rounds 1-20 and survivors 1-16")
     if not 0 < probe.target_success <= 1:
@@ -175,12 +176,18 @@ def _cancel_actors(run: Run) -> None:
 def _hand_over_skills(run: Run, actors: list[Actor]) -> int:
     """Give every actor's proposed skills to the skill library's admission (they are validated there
     by re-execution before anyone can approve them); returns how many were handed over."""
-    from skills.services import submit_agent_proposal
+    from skills.services import SkillInputError, submit_agent_proposal
 
     count = 0
     for actor in actors:
         for fields in actor.proposed_skills:
-            submit_agent_proposal(fields, run=run, task=actor.task)
+            try:
+                submit_agent_proposal(fields, run=run, task=actor.task)
+            except SkillInputError as exc:
+                # A malformed proposal is the agent's mistake: keep the run's results, say why it was dropped.
+                log.warning("run %s: dropped a skill proposal from %s: %s", run.pk, actor.task.key, exc)
+                Actor.objects.filter(pk=actor.pk).update(error=f"skill proposal dropped: {exc}"[:2000])
+                continue
             count += 1
     return count
 
@@ -240,12 +247,18 @@ def actor_step(actor_id: int) -> None:
         reason = stop_reason(settings, rounds) if rounds else None
         if reason:
             everything = [c for r in rounds for c in r]
-            best = Candidate.objects.get(pk=leaderboard(everything)[0].ref)
+            best_record = leaderboard(everything)[0]
+            best = Candidate.objects.get(pk=best_record.ref)
             actor.best, actor.stop_reason = best, reason
             actor.first_debug_rate = rounds[0][0].success_rate
             actor.final_debug_rate = best.success_rate
             actor.status = Actor.Status.HELDOUT
-            actor.save(update_fields=["best", "stop_reason", "first_debug_rate", "final_debug_rate", "status"])
+            # Agents that distil findings after the search (the offline agent; the LLM agents propose
+            # skills with a tool during their rounds) add them here, once: this branch runs at one status.
+            agent = make_agent(actor.run.settings.get("agent", {}))
+            if hasattr(agent, "findings"):
+                actor.proposed_skills = list(actor.proposed_skills) + agent.findings(rounds[0][0], best_record, everything)
+            actor.save(update_fields=["best", "stop_reason", "first_debug_rate", "final_debug_rate", "status", "proposed_skills"])
             live.run_changed(actor.run_id, "actor", actor=actor.pk)
             transaction.on_commit(lambda: evaluate_candidate_task.apply_async((best.pk, Episode.Split.HELDOUT), queue=queue("episodes")))
             return
@@ -329,10 +342,31 @@ def _create_round(actor: Actor, number: int, proposals, workbench) -> list[Candi
             origin="agent", parent=parent, params=proposal.params, agent_call=workbench.agent_call,
         ))
     _spread_usage(workbench.agent_call, [c for c in created if not (c.parent and c.program == c.parent.program)])
+    _record_skill_uses(created, workbench)
     Actor.objects.filter(pk=actor.pk).update(status=Actor.Status.EVALUATING, current_round=number)
     for candidate in created:
         live.run_changed(actor.run_id, "candidate", candidate=candidate.pk)
     return created
+
+
+def _record_skill_uses(candidates: list[Candidate], workbench) -> None:
+    """Candidates that apply a library skill (the offline agent's skill repairs name it in their
+    params) count as uses of it; their outcome is settled once their debug evaluation is complete."""
+    from skills.services import record_candidate_skill_use
+
+    call_id = workbench.agent_call.pk if workbench.agent_call is not None else None
+    for candidate in candidates:
+        if isinstance(candidate.params, dict) and candidate.params.get("skill") is not None:
+            record_candidate_skill_use(candidate, candidate.params["skill"], retrieval_id=candidate.params.get("retrieval"),
+                                       agent_call_id=call_id)
+
+
+def _settle_skill_uses(candidate: Candidate) -> None:
+    from skills.services import record_skill_outcome
+
+    candidate.refresh_from_db(fields=["success_rate"])
+    baseline = candidate.parent.success_rate if candidate.parent_id else None
+    record_skill_outcome(candidate, baseline_success_rate=baseline)
 
 
 def _spread_usage(call: AgentCall | None, candidates: list[Candidate]) -> None:
@@ -346,9 +380,9 @@ def _spread_usage(call: AgentCall | None, candidates: list[Candidate]) -> None:
 
 def skill_source(actor: Actor):
     """Retrieval over the approved library, limited to the first N source tasks in scaling runs."""
-    from skills.services import retrieve_for_agent
+    from skills.services import LibraryAccess
 
-    return lambda query, k: retrieve_for_agent(query, k=k, embodiment="Panda", library_size=actor.library_size)
+    return LibraryAccess(run=actor.run, task=actor.task, library_size=actor.library_size)
 
 
 # -- evaluating candidates ------------------------------------------------------------------------------
@@ -368,6 +402,8 @@ def evaluate_candidate(candidate_id: int, split: str) -> None:
     run_episodes(spec, candidate.program, todo, DjangoSink(candidate, split), engine, str(django_settings.MEDIA_ROOT),
                  should_stop=lambda: Run.objects.filter(pk=candidate.run_id, status=Run.Status.CANCELLED).exists())
     live.run_changed(candidate.run_id, "candidate", candidate=candidate.pk)
+    if split == Episode.Split.DEBUG and _complete(candidate, seeds, split):
+        _settle_skill_uses(candidate)
     with transaction.atomic():
         actor = Actor.objects.select_for_update().get(pk=actor.pk)
         if actor.is_terminal:

@@ -118,6 +118,8 @@ class DjangoWorkbench:
         return found
 
     def skill(self, skill_ref) -> dict:
+        if hasattr(self.skill_source, "get"):
+            return self.skill_source.get(skill_ref)
         for s in self.skill_source(str(skill_ref), 50) if self.skill_source else []:
             if str(s.get("id")) == str(skill_ref) or s.get("name") == skill_ref:
                 return s
@@ -143,6 +145,8 @@ class DjangoWorkbench:
             )
             add_usage(Actor.objects.filter(pk=self.actor.pk), data)
             add_usage(Run.objects.filter(pk=self.actor.run_id), data)
+            if hasattr(self.skill_source, "attach"):
+                self.skill_source.attach(self.agent_call.pk)
 
 
 def add_usage(queryset, data: dict) -> None:

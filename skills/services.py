@@ -32,7 +32,8 @@ from .drafts import SkillDraft, SkillInputError
 from .markdown import SkillFormatError, export_skill_markdown, parse_skill_markdown
 from .models import Skill, SkillRetrieval, SkillStateError, SkillUse, SkillValidation
 from .policy import check_skill_code, describe_issues
-from .signatures import SignalsError, describe_signals, normalise_observed
+from .signatures import SIGNATURE_KEYS, SignalsError, describe_signals, normalise_observed
+from .sketch import placeholder_names
 
 SEED_DIR = Path(__file__).resolve().parent / "seed"
 MAX_PROGRAM = 200_000
@@ -41,7 +42,7 @@ __all__ = [
     "SkillDraft", "SkillInputError", "SkillFormatError", "SkillStateError", "admit_skill", "approve_skill",
     "export_library_zip", "export_skill_markdown", "import_skill_files", "import_skill_markdown", "install_seed_skills", "propose_skill",
     "record_skill_outcome", "record_skill_use", "reject_skill", "request_validation", "retire_skill",
-    "retrieve_skills", "signals_from_episode",
+    "retrieve_skills", "signals_from_episode", "submit_agent_proposal", "LibraryAccess", "record_candidate_skill_use",
 ]
 
 
@@ -365,6 +366,147 @@ def signals_from_episode(episode: Episode) -> dict:
     if episode.error:
         out["error"] = episode.error
     return normalise_observed({k: v for k, v in out.items() if v not in (None, [], "")})
+
+
+# -- agents (the experiment coordinator's side) ----------------------------------------------------------
+AGENT_SIGNATURE_TEXT = ("symptom", "blocked_by", "notes")
+
+
+def _agent_draft(fields: dict, task: Task | None, after_program: str) -> SkillDraft:
+    """A SkillDraft from a proposal as the agents write it (worker.agents: the offline agent's findings
+    and the LLM agents' propose_skill tool): failure_signature holds a symptom and trace signals;
+    undeclared {{PLACEHOLDERS}} take their value from the repaired program's constant of that name."""
+    from worker.agents.programs import constants
+
+    signature = fields.get("failure_signature") or {}
+    if not isinstance(signature, dict):
+        signature = {"symptom": str(signature)}
+    signals = {k: v for k, v in signature.items() if k in SIGNATURE_KEYS and v not in (None, [], "")}
+    extra = [f"{k}: {signature[k]}" for k in AGENT_SIGNATURE_TEXT[1:] if signature.get(k)]
+    sketch = str(fields.get("code_sketch") or "")
+    declared = dict(fields.get("placeholders") or {})
+    try:
+        known = constants(after_program) if after_program else {}
+    except SyntaxError:
+        known = {}
+    for name in placeholder_names(sketch):
+        if name not in declared and name in known:
+            declared[name] = {"default": known[name], "doc": "the value in the repaired program"}
+    evidence = fields.get("evidence") or {}
+    notes = "; ".join(extra + ([f"agent's evidence: {evidence}"] if evidence else []))
+    return SkillDraft(
+        name=str(fields.get("name") or ""), description=str(fields.get("description") or ""), kind=str(fields.get("kind") or ""),
+        title=str(fields.get("name") or "")[:200], symptom=str(signature.get("symptom") or ""), trace_signals=signals,
+        when_to_apply=str(fields.get("when_to_apply") or ""), when_not_to_apply=str(fields.get("when_not_to_apply") or ""),
+        repair_strategy=str(fields.get("repair_strategy") or ""), code_sketch=sketch, placeholders=declared, notes=notes,
+        embodiment=embodiment_of(task) if task is not None else "", benchmark=task.benchmark if task is not None else "",
+    )
+
+
+def submit_agent_proposal(fields: dict, *, run: Run, task: Task, proposed_by: str = "") -> Skill:
+    """Hand one agent proposal (a dict as worker.agents write them: name, description, kind,
+    failure_signature, when_to_apply, when_not_to_apply, repair_strategy, code_sketch, evidence,
+    provenance {before_program, after_program, claimed_seeds, passing_seeds, before_candidate,
+    after_candidate}) to admission. The seeds that passed before become control seeds (trimmed to
+    the admission limit). Raises SkillInputError when the proposal is malformed; nothing is created."""
+    if not isinstance(fields, dict):
+        raise SkillInputError("proposal", "a proposal is a mapping of skill fields")
+    provenance = fields.get("provenance") or {}
+    before, after = str(provenance.get("before_program") or ""), str(provenance.get("after_program") or "")
+    claimed = parse_seed_list(provenance.get("claimed_seeds"), "claimed_seeds")
+    room = max(0, skills_setting("MAX_VALIDATION_SEEDS") - len(claimed))
+    control = [x for x in parse_seed_list(provenance.get("passing_seeds"), "control_seeds") if x not in claimed][:room]
+    candidate = None
+    ref = provenance.get("after_candidate")
+    if ref is not None and str(ref).isdigit():
+        candidate = Candidate.objects.filter(pk=int(ref), run=run).first()
+    draft = _agent_draft(fields, task, after)
+    backend = (run.settings.get("agent") or {}).get("backend", "agent")
+    return propose_skill(
+        draft, provenance=Skill.Provenance.AGENT, proposed_by=proposed_by or f"{backend} agent, run {run.pk}", task=task,
+        run=run, candidate=candidate, episodes=list(candidate.episodes.filter(seed__in=claimed)) if candidate else (),
+        before_program=before, after_program=after, claimed_seeds=claimed, control_seeds=control,
+        agent_call_id=candidate.agent_call_id if candidate is not None else None,
+    )
+
+
+def skill_for_agent(skill: Skill, score: float | None = None, retrieval_id: int | None = None) -> dict:
+    """What an agent reads of a skill (the same fields, in the agents' shape: failure_signature holds
+    the symptom and the trace signals)."""
+    return {
+        "id": skill.pk, "name": skill.name, "version": skill.version, "kind": skill.get_kind_display(),
+        "description": skill.description, "failure_signature": {"symptom": skill.symptom, **skill.trace_signals},
+        "when_to_apply": skill.when_to_apply, "when_not_to_apply": skill.when_not_to_apply,
+        "repair_strategy": skill.repair_strategy, "code_sketch": skill.code_sketch, "placeholders": skill.placeholders,
+        "validated_context": skill.validated_context, "score": None if score is None else round(score, 4),
+        "retrieval_id": retrieval_id,
+    }
+
+
+def library_sources(exclude_task: Task | None = None) -> list[str]:
+    """The approved library's source tasks in the order they joined it (by their first skill): the
+    axis of a scaling run ("skills from the first N tasks"). A skill's source is the task it was found
+    on, else the first task it was validated on; seed and imported skills without either are not counted."""
+    order: dict[str, None] = {}
+    for skill in Skill.objects.filter(status=Skill.Status.APPROVED).select_related("source_task").order_by("pk"):
+        key = _source_key(skill)
+        if key and (exclude_task is None or key != exclude_task.key):
+            order.setdefault(key, None)
+    return list(order)
+
+
+def _source_key(skill: Skill) -> str:
+    if skill.source_task_id:
+        return skill.source_task.key
+    return skill.task_keys[0] if skill.task_keys else ""
+
+
+class LibraryAccess:
+    """The approved library as one actor of an experiment sees it: ``search(query, k)`` returns
+    skill_for_agent dicts (logged as SkillRetrieval rows of the run); with ``library_size`` N
+    (scaling runs) only skills from the first N source tasks other than the actor's own count.
+    ``attach(agent_call_id)`` links this round's retrievals to the agent call that made them."""
+
+    def __init__(self, *, run: Run, task: Task, library_size: int | None = None):
+        self.run, self.task, self.library_size = run, task, library_size
+        self.allowed = None if library_size is None else set(library_sources(exclude_task=task)[:library_size])
+        self.retrieval_ids: list[int] = []
+
+    def search(self, query: str, k: int = 5) -> list[dict]:
+        if self.allowed is not None and not self.allowed:
+            return []
+        result = retrieve_skills(instruction=query or self.task.instruction, task=self.task, run=self.run,
+                                 k=min(50, k if self.allowed is None else k * 4))
+        hits = [h for h in result.hits if self.allowed is None or _source_key(h.skill) in self.allowed][:k]
+        if result.retrieval is not None:
+            self.retrieval_ids.append(result.retrieval.pk)
+        return [skill_for_agent(h.skill, h.score, result.retrieval.pk if result.retrieval else None) for h in hits]
+
+    __call__ = search
+
+    def get(self, ref) -> dict:
+        """One approved skill this actor may use, by id or name; raises KeyError."""
+        skills = Skill.objects.filter(status=Skill.Status.APPROVED).select_related("source_task")
+        skill = skills.filter(pk=int(ref)).first() if str(ref).isdigit() else skills.filter(name=str(ref)).order_by("-version").first()
+        if skill is None or (self.allowed is not None and _source_key(skill) not in self.allowed):
+            raise KeyError(f"no skill {ref} in the library this search may use")
+        return skill_for_agent(skill)
+
+    def attach(self, agent_call_id: int) -> None:
+        SkillRetrieval.objects.filter(pk__in=self.retrieval_ids, agent_call_id__isnull=True).update(agent_call_id=agent_call_id)
+        self.retrieval_ids = []
+
+
+def record_candidate_skill_use(candidate: Candidate, skill_id, *, retrieval_id=None, agent_call_id: int | None = None) -> SkillUse | None:
+    """Log that ``candidate`` applies library skill ``skill_id`` (found by retrieval ``retrieval_id``,
+    if known); ids may be numeric strings. Returns None for an unknown skill."""
+    if not str(skill_id).isdigit():
+        return None
+    skill = Skill.objects.filter(pk=int(skill_id)).first()
+    if skill is None:
+        return None
+    retrieval = SkillRetrieval.objects.filter(pk=int(retrieval_id)).first() if str(retrieval_id).isdigit() else None
+    return record_skill_use(skill, retrieval=retrieval, candidate=candidate, agent_call_id=agent_call_id)
 
 
 # -- exchange -------------------------------------------------------------------------------------------

@@ -36,5 +36,5 @@ def url_template(context, kind):
 
 @register.filter
 def pct(value):
-    """0.667 -> "67%"; None -> "–"."""
-    return "–" if value is None else f"{value * 100:.0f}%"
+    """0.667 -> "67%"; None or anything not a number -> "–"."""
+    return f"{value * 100:.0f}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"

@@ -124,9 +124,25 @@ class OfflineSearchAgent:
         consts = prog.constants(candidate.code)
         funcs = prog.functions(candidate.code)
         statuses = [s for e in failed for v in e.signals.get("call_statuses", {}).values() for s in v]
-        blocked = " ".join(m for e in failed for m in e.signals.get("blocked_by", []))
+        blocked = "\n".join(m for e in failed for m in e.signals.get("blocked_by", []))  # one pair per line
         errors = " ".join(e.error for e in failed)
         n = len(failed)
+
+        # Library skills first (validated by re-execution, approved by a person): those whose sketch
+        # defines one of this program's functions and whose failure signature matches these failures.
+        for skill in brief.skills:
+            sketch = skill.get("code_sketch") or ""
+            for fname in funcs:
+                if f"def {fname}(" in sketch and self._signature_matches(skill, failed):
+                    try:
+                        values = {**{k: v.get("default") for k, v in (skill.get("placeholders") or {}).items()}, **consts}
+                        code = prog.replace_function(candidate.code, self._fill_sketch(sketch, values, fname))
+                    except (KeyError, ValueError, SyntaxError):
+                        continue
+                    if code == candidate.code:
+                        continue
+                    out.append(Repair(f"skill:{skill.get('name')}", f"apply skill '{skill.get('name')}': {skill.get('repair_strategy', '')[:120]}",
+                                      code, f"skill:{skill.get('name')}", {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")}))
 
         # A finger lands on a neighbouring object: choose the grasp line that keeps fingers clear.
         if "choose_grasp_yaw" in funcs and self._finger_hits_object(blocked):
@@ -172,17 +188,6 @@ class OfflineSearchAgent:
                     new = round(value * 1.4, 4)
                     out.append(Repair(f"room:{name}={new}", f"moves blocked or stopped by the scene on {n} seeds: {name} {value} -> {new}",
                                       prog.set_constants(candidate.code, {name: new}), "clearance", {name: new}))
-        # Library skills whose sketch defines one of this program's functions.
-        for skill in brief.skills:
-            sketch = skill.get("code_sketch") or ""
-            for fname in funcs:
-                if f"def {fname}(" in sketch and self._signature_matches(skill, failed):
-                    try:
-                        code = prog.replace_function(candidate.code, self._fill_sketch(sketch, consts, fname))
-                    except (KeyError, ValueError, SyntaxError):
-                        continue
-                    out.append(Repair(f"skill:{skill.get('name')}", f"apply skill '{skill.get('name')}': {skill.get('repair_strategy', '')[:120]}",
-                                      code, f"skill:{skill.get('name')}", {"skill": skill.get("id")}))
         return out
 
     @staticmethod
@@ -270,7 +275,8 @@ class OfflineSearchAgent:
             if parent is None:
                 break
             rule = node.params.get("rule", "")
-            if rule not in ("mutation", "start", "") and node.success_rate > parent.success_rate:
+            # A library skill that worked again is evidence for that skill (its use is logged as a win), not a new one.
+            if rule not in ("mutation", "start", "") and not rule.startswith("skill:") and node.success_rate > parent.success_rate:
                 out.append(self._skill_from(rule, parent, node))
             node = parent
         return out
@@ -282,9 +288,14 @@ class OfflineSearchAgent:
         statuses = sorted({s for sig in signals for v in sig.get("call_statuses", {}).values() for s in v if s != "OK"})
         blocked = [b for sig in signals for b in sig.get("blocked_by", [])][:3]
         texts = RULE_TEXT.get(rule.split(":")[0], RULE_TEXT["mutation"])
-        sketch = NEIGHBOUR_AWARE_YAW.strip() if rule == "finger_clearance" else "\n".join(
-            f"{k} = {{{{{k}}}}}  # {before.params.get(k, prog.constants(before.code).get(k))} -> {v}" for k, v in after.params.items() if k != "rule"
-        )
+        placeholders = {}
+        if rule == "finger_clearance":
+            sketch, placeholders = prog.self_contained(NEIGHBOUR_AWARE_YAW, after.code)
+        else:
+            knobs = {k: v for k, v in after.params.items() if k != "rule"}
+            was = prog.constants(before.code)
+            sketch = "\n".join(f"{k} = {{{{{k}}}}}" for k in knobs)
+            placeholders = {k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"} for k, v in knobs.items()}
         return {
             "name": texts["name"],
             "description": texts["description"],
@@ -294,6 +305,7 @@ class OfflineSearchAgent:
             "when_not_to_apply": texts["when_not"],
             "repair_strategy": after.hypothesis,
             "code_sketch": sketch,
+            "placeholders": placeholders,
             "evidence": {"seeds_flipped": fixed, "before": before.success_rate, "after": after.success_rate},
             "provenance": {"before_candidate": before.ref, "after_candidate": after.ref, "before_program": before.code,
                            "after_program": after.code, "claimed_seeds": fixed, "passing_seeds": passing},

@@ -74,6 +74,42 @@ def replace_function(code: str, new_source: str) -> str:
     return "\n".join(lines[: first - 1] + new_source.strip("\n").split("\n") + lines[last:])
 
 
+def _defined_and_used(tree: ast.AST) -> tuple[set[str], set[str]]:
+    defined, used = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+    return defined, used
+
+
+def self_contained(sketch: str, program: str) -> tuple[str, dict]:
+    """A code sketch that stands on its own, as a skill must: the program's helper functions it calls
+    are copied in (with the helpers they call), and the program's constants it reads become
+    ``{{NAME}}`` placeholders declared with the program's values. Returns (sketch, placeholders
+    {NAME: {"default", "doc"}}). Raises SyntaxError if either does not parse."""
+    spans = functions(program)
+    values = constants(program)
+    lines = program.split("\n")
+    parts = [sketch.strip("\n")]
+    while True:
+        defined, used = _defined_and_used(ast.parse("\n\n".join(parts)))
+        missing = sorted(n for n in used - defined if n in spans)
+        if not missing:
+            break
+        for name in missing:
+            first, last = spans[name]
+            parts.insert(0, "\n".join(lines[first - 1 : last]))
+    defined, used = _defined_and_used(ast.parse("\n\n".join(parts)))
+    knobs = sorted(n for n in used - defined if n in values)
+    header = "\n".join(f"{name} = {{{{{name}}}}}" for name in knobs)
+    text = "\n\n\n".join(([header] if header else []) + parts)
+    return text, {name: {"default": values[name], "doc": "the value in the program it was found in"} for name in knobs}
+
+
 @dataclass(frozen=True)
 class Template:
     """A reference program that can serve tasks of one kind, and how to fill its prompts."""
