@@ -33,7 +33,10 @@ def run_list(request):
     if request.GET.get("mine"):
         runs = runs.filter(owner=request.user)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html", {"page": page, "statuses": RUN_STATUSES, "status": status, "mine": bool(request.GET.get("mine"))})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "runs/list.html", {"page": page, "statuses": RUN_STATUSES, "status": status,
+                                              "mine": bool(request.GET.get("mine")), "query": query.urlencode()})
 
 
 @login_required

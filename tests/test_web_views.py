@@ -112,3 +112,14 @@ def test_the_account_page_makes_an_api_token_once(user):
 
     assert Token.objects.get(user=user).key in page
     assert Token.objects.get(user=user).key not in c.get("/account/").content.decode()
+
+
+def test_the_runs_pager_keeps_the_filters(user):
+    services.sync_catalog()
+    for _ in range(51):
+        make_run(user)
+    Run.objects.update(status=Run.Status.FINISHED)
+    page = logged_in(user).get("/?status=FINISHED&mine=1").content.decode()
+    assert "page 1 of 2" in page and 'href="?status=FINISHED&amp;mine=1&amp;page=2">older<' in page
+    second = logged_in(user).get("/?status=FINISHED&mine=1&page=2").content.decode()
+    assert "page 2 of 2" in second and "page=1\">newer<" in second
