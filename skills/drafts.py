@@ -15,7 +15,7 @@ from .models import Skill
 from .signatures import SignalsError, normalise_signature
 from .sketch import SketchError, normalise_placeholders
 
-TASK_KEY_RE = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+$")
+TASK_KEY_RE = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)?$")  # LIBERO keys hold "suite/task"
 MAX_TEXT = 20_000
 
 

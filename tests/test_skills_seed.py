@@ -26,7 +26,7 @@ def test_the_seed_library_covers_localisation_grasp_transport_drawer_and_recover
     kinds = {d.kind for d in drafts.values()}
     assert {"localisation", "grasp_constraint", "motion_primitive", "recovery", "debugging_workflow"} <= kinds
     assert {"cube-top-face-localisation", "top-down-grasp-yaw-nearest-equivalent", "approach-grasp-lift-width-check",
-            "drawer-handle-pull-push", "relocalise-and-retry-grasp", "trace-triage-first-failing-call"} <= set(drafts)
+            "drawer-push-closed", "relocalise-and-retry-grasp", "trace-triage-first-failing-call"} <= set(drafts)
     for draft in drafts.values():
         assert check_skill_code(draft.code_sketch, draft.placeholders) == [], draft.name
         assert draft.symptom and draft.when_to_apply and draft.when_not_to_apply and draft.validated_context, draft.name
@@ -51,15 +51,15 @@ def test_a_changed_seed_file_updates_its_skill_and_a_retired_seed_stays_retired(
     install_seed_skills(tmp_path)
     localisation = tmp_path / "cube-top-face-localisation.md"
     localisation.write_text(localisation.read_text().replace("## When to apply\n", "## When to apply\n\n- Blocks.\n"))
-    drawer = Skill.objects.get(name="drawer-handle-pull-push")
-    drawer.change_status(Skill.Status.RETIRED, reason="replaced by a LIBERO-validated skill")
-    drawer_file = tmp_path / "drawer-handle-pull-push.md"
+    drawer = Skill.objects.get(name="drawer-push-closed")
+    drawer.change_status(Skill.Status.RETIRED, reason="replaced by a newer drawer skill")
+    drawer_file = tmp_path / "drawer-push-closed.md"
     drawer_file.write_text(drawer_file.read_text() + "\nA new line.\n")
     report = install_seed_skills(tmp_path)
     assert report.updated == ["cube-top-face-localisation"]
-    assert report.skipped == ["drawer-handle-pull-push: the seed skill is retired"]
+    assert report.skipped == ["drawer-push-closed: the seed skill is retired"]
     assert Skill.objects.get(name="cube-top-face-localisation").when_to_apply.startswith("- Blocks.")
-    assert Skill.objects.get(name="drawer-handle-pull-push").status == Skill.Status.RETIRED
+    assert Skill.objects.get(name="drawer-push-closed").status == Skill.Status.RETIRED
 
 
 def test_a_broken_seed_file_stops_the_command_with_its_name(tmp_path):
@@ -88,3 +88,16 @@ def test_the_seed_sketches_compose_into_a_camera_only_program_that_lifts_the_cub
         result = run_episode(lift_spec, program, seed, MemorySink(), EngineSettings(trace=False), None)
         assert result.success, (seed, result.status, result.error)
         assert "holding 0.04" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_drawer_sketch_alone_closes_the_libero_drawer():
+    from worker.sim.catalog import get_task
+
+    draft = seed_drafts()["drawer-push-closed"]
+    program = fill_sketch(draft.code_sketch, draft.placeholders) + '\n\nprint("pushed", round(push_drawer_closed(), 3))\n'
+    spec = get_task(draft.task_keys[0])
+    for seed in (51, 52, 53):
+        result = run_episode(spec, program, seed, MemorySink(), EngineSettings(trace=False), None)
+        assert result.success, (seed, result.status, result.error)
+        assert "pushed 0." in result.stdout
