@@ -162,3 +162,15 @@ def test_candidates_with_the_same_hypothesis_are_refused_and_the_model_is_told()
     assert outcome.is_error and "share a hypothesis" in outcome.text and runner.submitted is None
     outcome = runner.run("run_candidate", {"code": "x=1", "seeds": [5]})
     assert outcome.is_error and "debug seeds" in outcome.text
+
+
+def test_round_zero_asks_the_model_to_observe_one_debug_seed_before_writing():
+    from dataclasses import replace
+
+    from worker.agents.prompts import round_message
+
+    first_round = replace(brief(), round=0, survivors=[], starter="obs = get_observation()")
+    text = round_message(first_round, experiment_budget=12)
+    assert "Observe the scene first" in text and "seed 101" in text and "get_keyframe" in text
+    assert "obs = get_observation()" in text
+    assert "Observe the scene first" not in round_message(brief(), experiment_budget=12)

@@ -59,6 +59,10 @@ def round_message(brief: Brief, experiment_budget: int) -> str:
     ]
     if brief.round == 0:
         head.append("There are no programs yet." + (" The task has a reference program:\n```python\n" + brief.starter + "\n```" if brief.starter else ""))
+        # The fix loop's first step: look at one debug seed's scene before writing anything.
+        head.append(f"Observe the scene first: run_candidate a short program on seed {brief.debug_seeds[0]} that calls "
+                    "get_observation and segment_text_prompt for the objects the instruction names, then get_keyframe "
+                    "on those calls to see the camera image and the masks.")
     else:
         head.append("The best programs so far and the calls their failures implicate:")
         head.extend(_candidate_block(c) for c in brief.survivors)
