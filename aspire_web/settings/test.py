@@ -29,4 +29,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Files come from the finders; an empty root keeps WhiteNoise from warning that collectstatic never ran.
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="aspire-test-static-"))
 LOGGING = {"version": 1, "disable_existing_loggers": False}
