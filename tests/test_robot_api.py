@@ -40,7 +40,7 @@ def test_the_api_offered_depends_on_the_number_of_arms():
     one = {r["name"] for r in RobotAPI.reference(1)}
     two = {r["name"] for r in RobotAPI.reference(2)}
     assert {"solve_ik", "move_to_pose", "plan_grasp", "select_top_down_grasp", "segment_sam3_text_prompt"} <= one
-    assert "move_to_pose_arm1" not in one and {"move_to_pose_arm1", "move_to_joints_both", "close_gripper_arm1"} <= two
+    assert "move_to_pose_arm1" not in one and {"move_to_pose_arm1", "move_to_joints_both", "move_to_pose_both", "close_gripper_arm1"} <= two
     result, _ = episode("robosuite:Lift", "move_to_pose_arm1([0.5, 0, 0.2], [0, 1, 0, 0])", 1)
     assert result.status == st.EXCEPTION and "NameError" in result.error
 
@@ -153,3 +153,24 @@ print(np.allclose(get_observation([])["robot0_cartesian_pos"][:3], p0[:3], atol=
     assert result.status == st.OK, result.error
     assert lines[0] == "0.7"  # the arms face each other along robot0's x axis
     assert lines[1] == "REACHED" and lines[2] == "[-0.05, 0.0, 0.05]" and lines[3] == "True"
+
+
+def test_both_arms_move_to_poses_together_or_not_at_all():
+    program = """
+obs = get_observation([])
+p0, p1 = obs["robot0_cartesian_pos"], obs["robot1_cartesian_pos"]
+up = np.array([0.0, 0.0, 0.06])
+print(move_to_pose_both(p0[:3] + up, p0[3:7], p1[:3] + up, p1[3:7]))
+now = get_observation([])
+print((np.round(now["robot0_cartesian_pos"][:3] - p0[:3], 2) + 0.0).tolist(), (np.round(now["robot1_cartesian_pos"][:3] - p1[:3], 2) + 0.0).tolist())
+print(move_to_pose_both(p0[:3], p0[3:7], p1[:3] + np.array([0.0, 0.0, 3.0]), p1[3:7]))
+print(np.allclose(get_observation([])["robot0_cartesian_pos"][:3], now["robot0_cartesian_pos"][:3], atol=0.005))
+"""
+    result, calls = episode("robosuite:TwoArmHandover", program, 2)
+    assert result.status == st.OK, result.error
+    lines = result.stdout.strip().split("\n")
+    assert lines[0] == "REACHED" and lines[1] == "[0.0, 0.0, 0.06] [0.0, 0.0, 0.06]"
+    assert lines[2] == "IK_FAILED" and lines[3] == "True"  # arm 1 out of reach: arm 0 does not move either
+    both = [c for c in calls if c.primitive == "move_to_pose_both"]
+    assert both[0].status == st.OK and both[1].status == st.IK_FAILED and "arm1" in both[1].message
+    assert {"ik_arm0", "ik_arm1", "plan"} <= set(both[0].artifacts)

@@ -37,7 +37,7 @@ class MotionPrimitives:
             raise ValueError(f"this task has {self.spec.arms} arm(s); arm{arm} does not exist")
         return arm
 
-    def _solve_ik(self, ctx: CallContext, arm: int, position, quaternion_wxyz):
+    def _solve_ik(self, ctx: CallContext, arm: int, position, quaternion_wxyz, artifact: str = "ik"):
         arm = self._arm(arm)
         pos = geo.as_array(position, (3,), "position")
         quat = geo.as_array(quaternion_wxyz, (4,), "quaternion_wxyz")
@@ -47,7 +47,7 @@ class MotionPrimitives:
             self.adapter.sim.model._model, self.adapter.sim.data.qpos, self.adapter.grip_site(arm),
             robot._ref_joint_pos_indexes, target, home=np.asarray(robot.init_qpos, dtype=np.float64),
         )
-        ctx.artifact("ik", {"arm": arm, "iterations": result.iterations, "position_error_m": round(result.position_error, 5),
+        ctx.artifact(artifact, {"arm": arm, "iterations": result.iterations, "position_error_m": round(result.position_error, 5),
                             "orientation_error_rad": round(result.orientation_error, 5)})
         if not result.ok:
             ctx.set_status(
@@ -239,6 +239,31 @@ class MotionPrimitives:
     def move_to_pose_arm1(self, ctx: CallContext, position, quaternion_wxyz, collision_check: bool = True) -> str:
         """move_to_pose for arm 1 (robot1); the target is in the world frame (robot0's base)."""
         return self._move_to_pose(ctx, 1, position, quaternion_wxyz, collision_check)
+
+    @primitive(min_arms=2)
+    def move_to_pose_both(self, ctx: CallContext, position0, quaternion0_wxyz, position1, quaternion1_wxyz,
+                          collision_check: bool = True) -> str:
+        """Move both arms' grasp points to poses at once (blocking): both IK solutions first, then one
+        move_to_joints_both. For carrying an object held by both grippers, which moving one arm at a
+        time would tilt or pull apart.
+
+        Args:
+            position0, position1: (3,) world-frame positions in metres (robot0's base frame for both arms).
+            quaternion0_wxyz, quaternion1_wxyz: (4,) orientations [w, x, y, z] in the world frame.
+            collision_check: see move_to_joints.
+
+        Returns:
+            "REACHED", "IK_FAILED" (either arm has no solution; neither moves; the trace names the arm),
+            "PLANNING_ERROR", "COLLISION" or "NOT_REACHED" (see move_to_joints).
+        """
+        joints0 = self._solve_ik(ctx, 0, position0, quaternion0_wxyz, "ik_arm0")
+        if joints0 is None:
+            return "IK_FAILED"
+        joints1 = self._solve_ik(ctx, 1, position1, quaternion1_wxyz, "ik_arm1")
+        if joints1 is None:
+            return "IK_FAILED"
+        targets = {0: np.asarray(position0, dtype=np.float64), 1: np.asarray(position1, dtype=np.float64)}
+        return self._move(ctx, {0: joints0, 1: joints1}, targets, bool(collision_check))
 
     # -- grippers ----------------------------------------------------------------------------------
     @primitive(after_frame=True)
