@@ -15,7 +15,7 @@ REFERENCE = sorted((s for s in all_tasks() if s.starter_program), key=lambda s: 
 
 def test_there_are_reference_programs_for_robosuite_and_libero():
     keys = {s.key for s in REFERENCE}
-    assert {"robosuite:Lift", "robosuite:Stack", "robosuite:PickPlaceCan", "robosuite:TwoArmHandover"} <= keys
+    assert {"robosuite:Lift", "robosuite:Stack", "robosuite:PickPlaceCan", "robosuite:TwoArmLift", "robosuite:TwoArmHandover"} <= keys
     assert sum(k.startswith("libero:libero_90/") for k in keys) == 3
 
 

@@ -1,5 +1,7 @@
 """The robot API on real MuJoCo: grasp planning, collision-checked motion, carried objects, statuses."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -174,3 +176,14 @@ print(np.allclose(get_observation([])["robot0_cartesian_pos"][:3], now["robot0_c
     both = [c for c in calls if c.primitive == "move_to_pose_both"]
     assert both[0].status == st.OK and both[1].status == st.IK_FAILED and "arm1" in both[1].message
     assert {"ik_arm0", "ik_arm1", "plan"} <= set(both[0].artifacts)
+
+
+def test_a_pot_held_by_both_arms_is_carried_by_both_in_the_collision_check():
+    # Each gripper pinches one handle; without the shared hold the pot would ride with one arm and
+    # the lift would be refused as the other gripper "colliding" with the handle it holds.
+    program = (Path(__file__).resolve().parent.parent / "worker" / "programs" / "robosuite_twoarmlift.py").read_text()
+    result, calls = episode("robosuite:TwoArmLift", program, 3)
+    assert result.status == st.OK and result.success, result.error
+    lift = [c for c in calls if c.primitive == "move_to_pose_both"][-1]
+    # Checked, not skipped: "straight_unchecked" would mean the program turned the check off.
+    assert lift.status == st.OK and lift.artifacts["plan"]["method"] in ("straight", "rrt_connect")

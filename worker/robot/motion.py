@@ -4,8 +4,11 @@ Collision model: the simulator's own geoms. A configuration collides when a geom
 gripper, mount) penetrates a geom that is not part of the same robot deeper than ``PENETRATION_TOL``.
 An object held between both finger pads at the start is attached to that gripper: in every checked
 configuration it moves rigidly with the grasp site, it is ignored against its own gripper and checked
-against everything else. Contacts present (or within 2 mm) in the start configuration are allowed for
-the whole motion (a held object resting on the table as the lift begins, a gripper touching a drawer).
+against everything else. An object held by both arms (a pot lifted by its two handles) moves with
+the first arm's grasp site and is ignored against both robots holding it; a both-arm move that keeps
+the grippers' relative pose carries it consistently. Contacts present (or within 2 mm) in the start
+configuration are allowed for the whole motion (a held object resting on the table as the lift
+begins, a gripper touching a drawer).
 
 Checks run on a scratch MjData (set qpos, mj_kinematics + mj_collision): about 0.1 ms per
 configuration in robosuite scenes (SIM_FACTS.md). Planning uses OMPL's RRTConnect in the joint space
@@ -88,12 +91,13 @@ class CollisionChecker:
         self.checks = 0
 
     def colliding_pairs(self, qpos: np.ndarray, tol: float = PENETRATION_TOL, attached: list | None = None,
-                        owner: np.ndarray | None = None) -> set[tuple[int, int]]:
+                        owner: np.ndarray | None = None, shared: dict | None = None) -> set[tuple[int, int]]:
         """Geom pairs (sorted ids) where a robot penetrates something that is not itself deeper than
         ``tol`` metres (a negative ``tol`` also returns pairs that merely touch or nearly touch).
 
         attached: [(site id, free-joint qpos address, (4, 4) site-to-object transform)] objects carried
-        by grippers; ``owner`` then assigns their geoms to the carrying robot.
+        by grippers; ``owner`` then assigns their geoms to the carrying robot, and ``shared`` ({geom:
+        frozenset of arms}) names the other robots that hold the same object.
         """
         mj, data = self.mujoco, self.data
         data.qpos[:] = qpos
@@ -119,11 +123,14 @@ class CollisionChecker:
                 continue
             a, b = owner[c.geom1], owner[c.geom2]
             if (a >= 0 or b >= 0) and a != b:
+                if shared and (b in shared.get(c.geom1, ()) or a in shared.get(c.geom2, ())):
+                    continue
                 pairs.add((min(c.geom1, c.geom2), max(c.geom1, c.geom2)))
         return pairs
 
-    def held_objects(self, qpos: np.ndarray, finger_geoms: dict[int, tuple[set, set]], sites: dict[int, int]) -> tuple[list, np.ndarray]:
-        """Objects pinched between both finger pads of an arm: (attachments, owner array).
+    def held_objects(self, qpos: np.ndarray, finger_geoms: dict[int, tuple[set, set]], sites: dict[int, int]) -> tuple[list, np.ndarray, dict]:
+        """Objects pinched between both finger pads of an arm: (attachments, owner array, {geom:
+        frozenset of every arm holding it} for objects held by more than one arm).
 
         finger_geoms: {arm: (left pad geom ids, right pad geom ids)}; sites: {arm: grasp site id}.
         """
@@ -142,11 +149,15 @@ class CollisionChecker:
                     if side:
                         body = model.body_rootid[model.geom_bodyid[other]]
                         touching.setdefault((arm, body), set()).add(side)
-        attached, owner = [], self.owner.copy()
-        for (arm, body), sides in touching.items():
+        holders: dict[int, list[int]] = {}
+        for (arm, body), sides in sorted(touching.items()):
             joint = model.body_jntadr[body]
-            if sides != {"left", "right"} or joint < 0 or model.jnt_type[joint] != mj.mjtJoint.mjJNT_FREE:
-                continue
+            if sides == {"left", "right"} and joint >= 0 and model.jnt_type[joint] == mj.mjtJoint.mjJNT_FREE:
+                holders.setdefault(body, []).append(arm)
+        attached, owner, shared = [], self.owner.copy(), {}
+        for body, arms in holders.items():
+            arm = arms[0]  # the object's pose follows this arm's grasp site
+            joint = model.body_jntadr[body]
             site_pose = np.eye(4)
             site_pose[:3, :3] = data.site_xmat[sites[arm]].reshape(3, 3)
             site_pose[:3, 3] = data.site_xpos[sites[arm]]
@@ -154,8 +165,11 @@ class CollisionChecker:
             object_pose[:3, :3] = data.xmat[body].reshape(3, 3)
             object_pose[:3, 3] = data.xpos[body]
             attached.append((sites[arm], int(model.jnt_qposadr[joint]), np.linalg.inv(site_pose) @ object_pose))
-            owner[np.isin(model.body_rootid[model.geom_bodyid], [body])] = arm
-        return attached, owner
+            geoms = np.isin(model.body_rootid[model.geom_bodyid], [body])
+            owner[geoms] = arm
+            if len(arms) > 1:
+                shared.update({int(g): frozenset(arms) for g in np.flatnonzero(geoms)})
+        return attached, owner, shared
 
     def describe_all(self, pairs: set, limit: int = 3, owner: np.ndarray | None = None) -> str:
         """Up to ``limit`` colliding pairs, named; pairs with a carried object first (``owner`` gives
@@ -207,12 +221,12 @@ class JointPlanner:
         arms = sorted(goals)
         start = np.concatenate([qpos[self.qpos_indexes[a]] for a in arms])
         goal = np.concatenate([np.asarray(goals[a], dtype=np.float64) for a in arms])
-        attached, owner = checker.held_objects(qpos, self.finger_geoms, self.sites)
+        attached, owner, shared = checker.held_objects(qpos, self.finger_geoms, self.sites)
         # Everything touching at the start stays allowed (a held object still resting on the table).
-        allowed = checker.colliding_pairs(qpos, tol=-0.002, attached=attached, owner=owner)
+        allowed = checker.colliding_pairs(qpos, tol=-0.002, attached=attached, owner=owner, shared=shared)
 
         def blocking(q: np.ndarray) -> set:
-            return checker.colliding_pairs(self._full(qpos, arms, q), attached=attached, owner=owner) - allowed
+            return checker.colliding_pairs(self._full(qpos, arms, q), attached=attached, owner=owner, shared=shared) - allowed
 
         def finish(plan: MotionPlan) -> MotionPlan:
             plan.planning_ms = round((time.perf_counter() - started) * 1000.0, 2)

@@ -168,6 +168,7 @@ register(
         robots=("Panda", "Panda"),
         cameras=TWO_ARM_CAMERAS,
         keyframe_camera="frontview",
+        starter_program="robosuite_twoarmlift.py",
         objects=(
             SceneObject("green handle", ("green handle", "pot handle", "handle"), ("pot",), "green", ("handle0",)),
             SceneObject("blue handle", ("blue handle", "pot handle", "handle"), ("pot",), "blue", ("handle1",)),
