@@ -24,7 +24,7 @@ def test_it_passes_the_camera_only_reference_program():
         ("obs = get_observation()\np = obs['cube_pos']", "SIMULATOR_STATE", "observation key 'cube_pos'"),
         ("obs = get_observation()\np = obs['object-state']", "SIMULATOR_STATE", "'object-state'"),
         ("model = 'lift_arena.xml'", "ASSET_FILE", "simulator asset"),
-        ("import numpy", "SANDBOX_POLICY", "import of numpy"),
+        ("import os", "SANDBOX_POLICY", "import of os"),
         ("x = get_observation.__closure__", "SANDBOX_POLICY", "dunder"),
         ("p = grasp_pose_from_sim()", "UNKNOWN_NAME", "'grasp_pose_from_sim' is not a robot API function"),
     ],

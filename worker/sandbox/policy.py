@@ -1,21 +1,36 @@
 """What a robot program may and may not do, checked before it runs and enforced while it runs.
 
-A program is plain Python that calls the robot API. It receives the API functions, ``np`` (numpy without
-its file, pickle and raw-memory entry points) and ``math``; nothing else is reachable. The static check
-below rejects imports, private and dunder attributes, frame/generator introspection attributes and the
-builtins that reach files, the interpreter or other objects' namespaces. The sandbox child repeats the
-check and backs it with restricted builtins and OS limits, so a trick the AST check misses still finds
-no simulator, no files and no network in that process.
+A program is plain Python that calls the robot API. It receives the API functions, ``np``/``numpy`` and
+``math`` predefined: curated, read-only namespaces of numpy's and math's functions, types and constants,
+without module objects and without numpy's file, pickle and raw-memory entry points (see the sandbox's
+``namespace`` module). It may also import them, and numpy's ``linalg``, ``random`` and ``fft``, with the
+import statements listed at :data:`IMPORTABLE_MODULES`; any other import is refused.
 
-This module is imported by the sandbox child as a top-level module: standard library only.
+The static check below rejects other imports, private and dunder attributes, frame, generator and function
+introspection attributes, and the builtins that reach files, the interpreter or other objects' namespaces.
+It exists to give a program's author an early, clear message naming the line. It is not the boundary: the
+sandbox child repeats the check, serves the curated namespaces and restricted builtins, and what holds the
+line is the OS boundary around that process (its own process, resource limits, no files, no network), so
+a trick the AST check misses still finds no simulator, no files and no network there.
+
+This module is imported by the sandbox child as a top-level module and by the host: standard library only.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PROGRAM_FILENAME = "<program>"
+
+#: Modules a program may import, as ``import M``, ``import M as X`` or ``from M import a, b as c`` (never
+#: ``*``). The sandbox child serves each as a curated namespace; ``np``, ``numpy`` and ``math`` are also
+#: predefined.
+IMPORTABLE_MODULES = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math")
+
+#: The end of every refused import's message.
+IMPORT_RULE = f"robot programs may import only {', '.join(IMPORTABLE_MODULES)} (np, numpy and math are also predefined)"
 
 #: Builtins a program may use (the sandbox child builds its ``__builtins__`` from this list).
 SAFE_BUILTIN_NAMES = frozenset(
@@ -34,7 +49,7 @@ DENIED_NAMES = {
     "eval": "eval is not allowed",
     "exec": "exec is not allowed",
     "compile": "compile is not allowed",
-    "__import__": "imports are not allowed",
+    "__import__": "__import__ is not allowed; use an import statement",
     "globals": "globals() is not allowed",
     "locals": "locals() is not allowed",
     "vars": "vars() is not allowed",
@@ -63,6 +78,8 @@ DENIED_ATTRIBUTES = frozenset(
         "cr_frame", "cr_code", "cr_await", "cr_origin", "ag_frame", "ag_code", "ag_await",
         "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace",
         "tb_frame", "tb_next", "mro",
+        # Cython functions (numpy.random's) expose their module's globals, closure and code under these names.
+        "func_globals", "func_closure", "func_code", "func_dict",
         "ctypes", "tofile", "dump", "fromfile", "memmap", "load", "loads", "save", "savez",
         "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromregex", "DataSource",
         "ctypeslib", "f2py", "distutils", "testing", "lib", "system", "popen", "environ",
@@ -99,8 +116,9 @@ class Violation:
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], available: Mapping[str, frozenset[str]] | None):
         self.lines = lines
+        self.available = available
         self.violations: list[Violation] = []
 
     def _flag(self, node: ast.AST, message: str) -> None:
@@ -109,19 +127,28 @@ class _Checker(ast.NodeVisitor):
         self.violations.append(Violation(line, getattr(node, "col_offset", 0), message, src))
 
     def visit_Import(self, node):
-        names = ", ".join(a.name for a in node.names)
-        self._flag(
-            node,
-            f"import of {names} is not allowed: robot programs get numpy as np, math and the robot API "
-            "functions predefined, and nothing else",
-        )
+        for alias in node.names:
+            if alias.name not in IMPORTABLE_MODULES:
+                self._flag(alias, f"import of {alias.name} is not allowed: {IMPORT_RULE}")
+            self._check_name(alias, alias.asname or alias.name.partition(".")[0], binds=True)
 
     def visit_ImportFrom(self, node):
-        self._flag(
-            node,
-            f"import from {node.module or '.'} is not allowed: robot programs get numpy as np, math and "
-            "the robot API functions predefined, and nothing else",
-        )
+        module = "." * node.level + (node.module or "")
+        if module not in IMPORTABLE_MODULES:
+            self._flag(node, f"import from {module} is not allowed: {IMPORT_RULE}")
+            return
+        for alias in node.names:
+            name = alias.name
+            if name == "*":
+                self._flag(alias, f"'from {module} import *' is not allowed: import the names you use")
+                continue
+            if name.startswith("_"):
+                self._flag(alias, f"importing the private name '{name}' from {module} is not allowed")
+            elif name in DENIED_ATTRIBUTES or (module == "numpy" and name in NUMPY_DENIED):
+                self._flag(alias, f"'{name}' from {module} is not available to robot programs")
+            elif self.available is not None and name not in self.available.get(module, frozenset()):
+                self._flag(alias, f"{module} has no name '{name}' available to robot programs")
+            self._check_name(alias, alias.asname or name, binds=True)
 
     def visit_Attribute(self, node):
         attr = node.attr
@@ -135,8 +162,11 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
-        name = node.id
-        if name in OWN_OBJECT_NAMES and isinstance(node.ctx, (ast.Store, ast.Del)):
+        self._check_name(node, node.id, binds=isinstance(node.ctx, (ast.Store, ast.Del)))
+
+    def _check_name(self, node: ast.AST, name: str, binds: bool) -> None:
+        """Check a name that ``node`` reads or, with ``binds``, binds (an assignment or an import's alias)."""
+        if name in OWN_OBJECT_NAMES and binds:
             self._flag(node, f"rebinding '{name}' is not allowed; use it only as a method parameter")
         elif name in DENIED_NAMES:
             self._flag(node, f"'{name}': {DENIED_NAMES[name]}")
@@ -144,10 +174,13 @@ class _Checker(ast.NodeVisitor):
             self._flag(node, f"the dunder name '{name}' is not allowed")
 
 
-def check_source(source: str) -> list[Violation]:
+def check_source(source: str, available: Mapping[str, frozenset[str]] | None = None) -> list[Violation]:
     """Return the policy violations of a program, in source order; an empty list means it may run.
 
-    A syntax error is returned as a single violation so callers have one path for "cannot run".
+    ``available`` maps each importable module to the names a program finds there (the sandbox's
+    ``namespace.available_names()``, computed where numpy can be imported); when given, ``from numpy import
+    x`` of a name not in ``available["numpy"]`` is a violation. A syntax error is returned as a single
+    violation so callers have one path for "cannot run".
     """
     lines = source.splitlines()
     try:
@@ -158,10 +191,11 @@ def check_source(source: str) -> list[Violation]:
         return [Violation(line, (exc.offset or 1) - 1, f"SyntaxError: {exc.msg}", src)]
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         return [Violation(0, 0, f"the program cannot be parsed: {exc}")]
-    checker = _Checker(lines)
+    checker = _Checker(lines, available)
     checker.visit(tree)
     return sorted(checker.violations, key=lambda v: (v.line, v.col))
 
 
 def is_syntax_error(violations: list[Violation]) -> bool:
+    """Whether ``violations`` is the single violation :func:`check_source` returns for a syntax error."""
     return len(violations) == 1 and violations[0].message.startswith("SyntaxError")
