@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-packages=(python3 python3-venv python3-dev build-essential libosmesa6 libgl1 redis-server)
+# bubblewrap, libseccomp2 and util-linux (prlimit) contain the sandboxed robot programs.
+packages=(python3 python3-venv python3-dev build-essential libosmesa6 libgl1 redis-server bubblewrap libseccomp2 util-linux)
 [ $want_test = 1 ] && packages+=(chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

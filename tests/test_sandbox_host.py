@@ -13,19 +13,33 @@ from worker.sandbox.host import ApiError, SandboxLimits, Status, run_program
 
 API = [{"name": "get_observation", "doc": "observation"}, {"name": "solve_ik", "doc": "ik"}, {"name": "crash_me", "doc": ""}]
 SECRET = "sk-ant-this-must-not-leak"
+CRASHED = []
+
+
+def _ppid(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return 0
 
 
 def sandbox_children():
+    """Python interpreters running child.py below this process (inside bubblewrap, or plain)."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"child.py" in cmd:
-                pids.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not (b"python" in argv[0] and any(arg.endswith(b"child.py") for arg in argv)):
+            continue
+        pid = int(entry.name)
+        while pid > 1 and pid != os.getpid():
+            pid = _ppid(pid)
+        if pid == os.getpid():
+            pids.append(int(entry.name))
     return pids
 
 
@@ -39,6 +53,7 @@ def dispatch(name, args, kwargs, line, stack):
     if name == "crash_me":
         for pid in sandbox_children():
             os.kill(pid, signal.SIGSEGV)
+            CRASHED.append(pid)
         time.sleep(0.2)
         return None
     raise AssertionError(name)
@@ -137,41 +152,19 @@ def test_unsendable_arguments_fail_the_call_not_the_host():
 
 def test_a_dead_sandbox_becomes_an_outcome():
     out = run("crash_me()\nprint('never')")
+    assert CRASHED, "no sandbox interpreter was found to kill"
     assert out.status == Status.SANDBOX_CRASH
     assert "SIGSEGV" in out.error
 
 
-def test_the_sandbox_process_gets_no_environment_and_an_empty_directory(monkeypatch):
+def test_the_sandbox_process_gets_none_of_the_workers_environment(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     session = host._spawn()
     try:
         environ = Path(f"/proc/{session.proc.pid}/environ").read_bytes()
-        cwd = os.readlink(f"/proc/{session.proc.pid}/cwd")
         assert SECRET.encode() not in environ
         assert b"REDIS_URL" not in environ and b"DJANGO" not in environ
-        assert os.listdir(cwd) == []
     finally:
         host._kill(session)
         host._cleanup(session)
-
-
-def test_the_os_limits_block_files_and_sockets_even_without_the_policy_check(tmp_path):
-    # The backstop under the AST check: after _apply_limits the process cannot open anything new.
-    probe = f"""
-import os, socket, sys
-sys.path.insert(0, {str(Path(host.CHILD_PATH).parent)!r})
-import child
-child._apply_limits({{"memory_mb": 512, "cpu_seconds": 10}})
-for attempt in (lambda: open("/etc/hostname"), lambda: open({str(tmp_path / "x")!r}, "w"), lambda: socket.socket()):
-    try:
-        attempt()
-        print("opened")
-    except OSError as exc:
-        print("refused", exc.errno)
-"""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
-    assert out.stdout.split("\n")[:3] == ["refused 24"] * 3, out.stdout + out.stderr
-    assert not (tmp_path / "x").exists()
+    # The OS boundary itself (files, sockets, processes, signals) is proven in test_sandbox_containment.py.

@@ -24,7 +24,7 @@ from worker.robot.media import MediaStore
 from worker.robot.motion import PlannerCache
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
-from worker.sandbox.host import SandboxLimits, run_program
+from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
 from worker.sim.catalog import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -157,13 +157,20 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
     )
     api = RobotAPI(adapter, tracer, ik=ik, planners=planners, segmenter=segmenter)
     tracer.capture_frame = api.capture_frame
+
+    def dispatch(name, args, kwargs, line, stack):
+        if tracer.over_budget():
+            raise ApiError(f"the episode recorded more than {tracer.max_bytes // (1024 * 1024)} MiB of trace; "
+                           "the program was stopped", status=st.TRACE_LIMIT, terminal=True)
+        return api.dispatch(name, args, kwargs, line, stack)
+
     outcome = run_program(
         program,
         api.sandbox_specs(),
-        api.dispatch,
+        dispatch,
         SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
     )
-    judged = outcome.status not in (st.POLICY_VIOLATION, st.SANDBOX_CRASH)
+    judged = outcome.status not in NOT_JUDGED
     success = judged and adapter.success()
     keyframes = []
     if media is not None and not success:
@@ -183,6 +190,7 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
         n_calls=outcome.api_calls,
         program_hash=digest,
         keyframes=keyframes,
+        sandbox=outcome.sandbox,
     )
 
 

@@ -67,6 +67,8 @@ class EpisodeResult:
     n_calls: int = 0
     program_hash: str = ""
     keyframes: list[KeyframeRecord] = field(default_factory=list)
+    #: How the program was isolated: "bwrap+seccomp", "process (not contained)", or "" (never started).
+    sandbox: str = ""
 
 
 class Sink(Protocol):

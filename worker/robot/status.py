@@ -14,6 +14,9 @@ EXCEPTION = "EXCEPTION"
 MEMORY_LIMIT = "MEMORY_LIMIT"
 SANDBOX_CRASH = "SANDBOX_CRASH"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+SANDBOX_PROTOCOL_ERROR = "SANDBOX_PROTOCOL_ERROR"
+SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"
+TRACE_LIMIT = "TRACE_LIMIT"
 
 MESSAGES = {
     OK: "the call did what was asked",
@@ -31,6 +34,11 @@ MESSAGES = {
     MEMORY_LIMIT: "the program exceeded the sandbox memory cap",
     SANDBOX_CRASH: "the sandbox process died",
     INTERNAL_ERROR: "the execution engine failed; this is a bug in ASPIRE web, not in the program",
+    SANDBOX_PROTOCOL_ERROR: "the sandbox sent the host a message outside the protocol (malformed, oversized or "
+    "forged); the program was stopped",
+    SANDBOX_UNAVAILABLE: "the worker cannot start its OS sandbox (bubblewrap and seccomp) and refuses to run "
+    "programs uncontained",
+    TRACE_LIMIT: "the episode exceeded its trace budget (robot API calls or recorded bytes); the program was stopped",
 }
 
 #: Statuses that mean the call or episode went wrong (a keyframe is captured for these).

@@ -7,6 +7,7 @@ copied into the record. Keyframes are rendered only when a call asks for one or 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any, Callable
@@ -20,6 +21,9 @@ from . import status as st
 SMALL_ARRAY = 16
 MAX_ITEMS = 24
 MAX_STR = 300
+#: Default per-episode budget of recorded trace bytes (JSON of every call record); past it the engine
+#: stops the program with TRACE_LIMIT. A typical call record is 0.3-2 KiB.
+MAX_TRACE_BYTES = 16 * 1024 * 1024
 
 
 def summarize(value: Any, depth: int = 0) -> Any:
@@ -118,8 +122,11 @@ class Tracer:
         emit: Callable[[CallRecord], None],
         capture_frame: Callable[[], tuple[np.ndarray, str]],
         sim_time: Callable[[], float],
+        max_bytes: int = MAX_TRACE_BYTES,
     ):
         self.enabled = enabled
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.media = media
         self.emit = emit
         self.capture_frame = capture_frame
@@ -153,8 +160,13 @@ class Tracer:
                 record.sim_time = round(self.sim_time(), 4)
                 record.artifacts = ctx.artifacts
                 record.keyframes = self._keyframes(record, ctx, after_frame)
+                self.bytes += len(json.dumps(record.as_dict(), default=str))
                 self.records.append(record)
                 self.emit(record)
+
+    def over_budget(self) -> bool:
+        """True once the recorded calls of this episode exceed ``max_bytes`` of JSON."""
+        return self.bytes > self.max_bytes
 
     def _keyframes(self, record: CallRecord, ctx: CallContext, after_frame: bool) -> list[KeyframeRecord]:
         if self.media is None:

@@ -1,12 +1,19 @@
 """Entry point of the sandbox process that runs one robot program.
 
-Started by :mod:`worker.sandbox.host` as ``python -I child.py READ_FD WRITE_FD`` with an empty
-environment, an empty working directory and no other open files. The process holds numpy, math and
-proxies of the robot API functions; each proxy sends its arguments to the host over a pipe and returns
-the host's reply. The simulator, the database, files and the network live elsewhere.
+Started by :mod:`worker.sandbox.host` as ``python -I -S -B child.py READ_FD WRITE_FD LIB_DIR``, inside the
+OS boundary of :mod:`worker.sandbox.containment` (under bubblewrap this file is ``/sandbox/child.py`` and
+``LIB_DIR`` holds only numpy and msgpack). The process holds numpy, math and proxies of the robot API
+functions; each proxy sends its arguments to the host over a pipe and returns the host's reply. The
+simulator, the database, files and the network live elsewhere.
+
+Before it compiles the program the child installs the host's seccomp filter on itself (no process
+creation, no exec, no sockets, no file writes), so from the program's first line the OS refuses those
+whatever the program does in Python. The curated namespace (:mod:`namespace`) and the guarded builtins
+below give authors clear errors; they are not the boundary.
 
 Protocol (each message one frame of :mod:`codec`):
-  host -> child  {"op": "start", "program", "api": [{"name", "doc"}], "limits": {...}}
+  host -> child  {"op": "start", "program", "api": [{"name", "doc"}], "limits": {...}, "seccomp": bytes,
+                  "python_policy": bool}
   child -> host  {"op": "call", "name", "args", "kwargs", "line", "stack"}
   host -> child  {"ok": value} | {"error": {"type", "message", "status"}}
   child -> host  {"op": "done", "status", "error", "line", "stdout"}
@@ -16,19 +23,32 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if len(sys.argv) > 3:
+    sys.path.insert(1, sys.argv[3])
 
 import builtins  # noqa: E402
 import math  # noqa: E402
-import resource  # noqa: E402
 import traceback  # noqa: E402
-import types  # noqa: E402
 
 import numpy  # noqa: E402
 
 import codec  # noqa: E402
+import namespace  # noqa: E402
 import policy  # noqa: E402
 
 STDOUT_LIMIT = 20_000
+#: What the host accepts (worker.sandbox.protocol); sending within it keeps an honest program's
+#: oversized call an ordinary TypeError instead of a protocol error.
+MAX_CALL_ARGS = 64
+MAX_ERROR_CHARS = 2_000
+MAX_STACK_FRAMES = 32
+MAX_FRAME_NAME_CHARS = 100
+
+
+def _capped_stack(stack):
+    if len(stack) > MAX_STACK_FRAMES:
+        stack = stack[:4] + stack[-(MAX_STACK_FRAMES - 4):]
+    return [[fn[:MAX_FRAME_NAME_CHARS], line] for fn, line in stack]
 
 
 class PolicyViolationError(BaseException):
@@ -94,9 +114,14 @@ def _make_proxy(name, doc, rfd, wfd):
     def proxy(*args, **kwargs):
         stack = _program_stack()
         line = stack[-1][1] if stack else 0
+        if len(args) > MAX_CALL_ARGS or len(kwargs) > MAX_CALL_ARGS:
+            raise TypeError(f"{name}: at most {MAX_CALL_ARGS} positional and {MAX_CALL_ARGS} keyword arguments")
+        for key in kwargs:
+            if not (key.isascii() and key.isidentifier() and len(key) <= 64):
+                raise TypeError(f"{name}: keyword argument names must be identifiers of at most 64 characters")
         try:
             codec.write_frame(wfd, {"op": "call", "name": name, "args": list(args), "kwargs": kwargs,
-                                    "line": line, "stack": stack})
+                                    "line": line, "stack": _capped_stack(stack)}, limits=codec.CHILD_TO_HOST)
         except codec.CodecError as exc:
             raise TypeError(f"{name}: {exc}") from None
         reply = codec.read_frame(rfd)
@@ -125,61 +150,52 @@ def _safe_hasattr(obj, name):
     return hasattr(obj, name)
 
 
-def _namespace_of(module, denied=frozenset()):
-    ns = types.SimpleNamespace()
-    for key in dir(module):
-        if key.startswith("_") or key in denied:
-            continue
-        try:
-            setattr(ns, key, getattr(module, key))
-        except Exception:  # lazily imported attributes that fail to load are simply absent
-            pass
-    return ns
-
-
-def _library_import(name, globals=None, locals=None, fromlist=(), level=0):
-    """numpy methods import lazily (``ndarray.mean`` pulls in ``numpy._core._methods``), from C, with
-    the program's frame current, so those imports resolve ``__import__`` through the program's builtins.
-    Serve numpy's own modules only. Programs cannot call this themselves: the policy check rejects
-    the name ``__import__``, import statements and getattr of dunder names."""
-    absolute = name if level == 0 else ""
-    if level == 0 and (absolute == "numpy" or absolute.startswith("numpy.") or absolute == "math"):
-        return builtins.__import__(name, globals, locals, fromlist, level)
-    if level > 0 and globals and str(globals.get("__package__") or "").startswith("numpy"):
-        return builtins.__import__(name, globals, locals, fromlist, level)
-    raise ImportError(f"module {name!r} is not available in the sandbox")
-
-
-def _build_builtins(tail):
-    safe = {name: getattr(builtins, name) for name in policy.SAFE_BUILTIN_NAMES}
-    safe["__import__"] = _library_import
-    safe["getattr"] = _safe_getattr
-    safe["hasattr"] = _safe_hasattr
-    safe["__build_class__"] = builtins.__build_class__
-
+def _printer(tail):
     def _print(*args, sep=" ", end="\n", **_ignored):
         tail.write(sep.join(str(a) for a in args) + end)
 
-    safe["print"] = _print
+    return _print
+
+
+def _build_builtins(tail, modules):
+    safe = {name: getattr(builtins, name) for name in policy.SAFE_BUILTIN_NAMES}
+
+    def _import(name, globals=None, locals=None, fromlist=(), level=0):
+        return namespace.resolve_import(modules, name, globals, locals, fromlist, level)
+
+    safe["__import__"] = _import
+    safe["getattr"] = _safe_getattr
+    safe["hasattr"] = _safe_hasattr
+    safe["__build_class__"] = builtins.__build_class__
+    safe["print"] = _printer(tail)
     safe["RobotAPIError"] = RobotAPIError
     return safe
 
 
-def _apply_limits(limits):
-    mem = int(limits.get("memory_mb", 1024)) * 1024 * 1024
-    cpu = int(limits.get("cpu_seconds", 120))
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # No new files at all: writes to regular files fail, and no descriptor beyond those open now
-    # (stdio and the two pipes) can be created, so open(), sockets and pipes all fail at the OS.
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    highest = max(int(fd) for fd in os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
-    resource.setrlimit(resource.RLIMIT_NOFILE, (highest, highest))
-    try:
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    except (ValueError, OSError):
-        pass
+#: prctl(2) and seccomp(2) constants from <linux/prctl.h> and <linux/seccomp.h>.
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def _install_seccomp(bpf):
+    """Install the host's classic-BPF filter (raw ``struct sock_filter`` array) on this process.
+
+    Filters only ever add restrictions and cannot be removed, so the program inherits it for good.
+    Raises OSError if the kernel refuses.
+    """
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(bytes(bpf), len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.addressof(buf))
+    for args in ((PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0)):
+        if libc.prctl(*args) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl{args[:2]} failed: {os.strerror(err)}")
 
 
 def _innermost_program_line(tb):
@@ -195,34 +211,45 @@ def _source_line(source, line):
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
+def _scope(start, tail, rfd, wfd):
+    """The globals the program runs with: the robot API proxies plus the curated numpy and math.
+
+    With ``python_policy`` false (the containment tests only, never a run setting) the program gets the
+    real builtins and the real numpy module, as an attacker who escaped the curated namespace would.
+    """
+    if start.get("python_policy", True):
+        modules = namespace.build_modules()
+        scope = {"__builtins__": _build_builtins(tail, modules), "__name__": "__main__"}
+        scope.update(np=modules["numpy"], numpy=modules["numpy"], math=modules["math"])
+    else:
+        real = dict(vars(builtins), print=_printer(tail), RobotAPIError=RobotAPIError)
+        scope = {"__builtins__": real, "__name__": "__main__", "np": numpy, "numpy": numpy, "math": math}
+    for spec in start["api"]:
+        scope[spec["name"]] = _make_proxy(spec["name"], spec.get("doc", ""), rfd, wfd)
+    return scope
+
+
 def run(rfd, wfd):
     start = codec.read_frame(rfd)
+    if start.get("seccomp"):
+        _install_seccomp(start["seccomp"])
     source = start["program"]
     tail = _Tail(STDOUT_LIMIT)
 
     def finish(status, error="", line=0):
         if line and error:
             error = f"{error} (line {line}: {_source_line(source, line)})"
-        codec.write_frame(wfd, {"op": "done", "status": status, "error": error, "line": line,
-                                "stdout": tail.value()})
+        codec.write_frame(wfd, {"op": "done", "status": status, "error": error[:MAX_ERROR_CHARS], "line": line,
+                                "stdout": tail.value()}, limits=codec.CHILD_TO_HOST)
 
-    violations = policy.check_source(source)
-    if violations:
-        first = violations[0]
-        status = "EXCEPTION" if policy.is_syntax_error(violations) else "POLICY_VIOLATION"
-        finish(status, first.message, first.line)
-        return
-
-    namespace = {"__builtins__": _build_builtins(tail), "__name__": "__main__"}
-    np_ns = _namespace_of(numpy, policy.NUMPY_DENIED)
-    namespace.update(np=np_ns, numpy=np_ns, math=_namespace_of(math))
-    for spec in start["api"]:
-        namespace[spec["name"]] = _make_proxy(spec["name"], spec.get("doc", ""), rfd, wfd)
-
-    code = compile(source, policy.PROGRAM_FILENAME, "exec")
-    _apply_limits(start.get("limits", {}))
     try:
-        exec(code, namespace)
+        code = compile(source, policy.PROGRAM_FILENAME, "exec")
+    except (SyntaxError, ValueError) as exc:  # the host checked already unless the policy is off
+        finish("EXCEPTION", f"{type(exc).__name__}: {exc}", getattr(exc, "lineno", 0) or 0)
+        return
+    scope = _scope(start, tail, rfd, wfd)
+    try:
+        exec(code, scope)
     except PolicyViolationError as exc:
         finish("POLICY_VIOLATION", str(exc), _innermost_program_line(exc.__traceback__))
     except MemoryError as exc:
@@ -251,6 +278,9 @@ def main():
         run(rfd, wfd)
     except (codec.PeerClosed, BrokenPipeError):
         os._exit(3)
+    except OSError as exc:  # the seccomp filter could not be installed: never run the program without it
+        sys.stderr.write(f"sandbox: {exc}\n")
+        os._exit(4)
 
 
 if __name__ == "__main__":

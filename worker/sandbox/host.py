@@ -1,9 +1,20 @@
-"""Host side of the sandbox: start the child process, serve its robot API calls, enforce the limits.
+"""Host side of the sandbox: start the contained child, serve its robot API calls, decide the outcome.
 
-The host process owns the simulator; the child owns only the program. Every API call crosses a pipe
-as plain data (see :mod:`worker.sandbox.codec`), so nothing the program does can hand it a reference
-to a host object. The host enforces the per-episode wall-clock limit (killing the child's process
-group), while the child enforces memory, CPU and file limits on itself with ``setrlimit``.
+The host owns the simulator; the child owns only the program. The child runs inside the OS boundary of
+:mod:`worker.sandbox.containment` (bubblewrap namespaces, seccomp, limits it cannot lift), and the host
+treats every byte it sends as hostile:
+
+* frames are size-capped and decoded with msgpack's length limits and an element budget
+  (``codec.CHILD_TO_HOST``), then validated against the protocol schema (:mod:`worker.sandbox.protocol`);
+  anything else ends the episode ``SANDBOX_PROTOCOL_ERROR`` with a clear message;
+* the wall-clock deadline is checked after every decode and every dispatch;
+* stdout, error text and the recorded stack are capped here, whatever the child claims;
+* the outcome's status is the host's: a child's ``done`` only says the program ended (``OK``) or how it
+  failed; it never overrides a violation, a protocol error or a timeout the host saw, and success is
+  judged on the simulator by the engine.
+
+The Python-level policy (:mod:`worker.sandbox.policy`) runs here before any process starts, so an
+author gets a clear early ``POLICY_VIOLATION`` naming the line; it is not what holds the line.
 """
 
 from __future__ import annotations
@@ -18,50 +29,61 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import codec
+from worker.robot import status as st
+
+from . import codec, containment, namespace, policy, protocol, seccomp
 
 log = logging.getLogger(__name__)
 
-CHILD_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
-
-#: The child's whole environment: no API keys, broker URLs or paths leak into the program's process.
-SANDBOX_ENV = {
-    "PATH": "/usr/bin:/bin",
-    "LANG": "C.UTF-8",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "PYTHONHASHSEED": "0",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
-
+CHILD_PATH = os.path.join(containment.SANDBOX_DIR, "child.py")
+#: Kept for callers that start their own child: the environment it gets (nothing of the worker's).
+SANDBOX_ENV = containment.CHILD_ENV
 STDERR_TAIL = 4000
+#: The child's stderr is a host temp file; RLIMIT_FSIZE caps what the child can write to it.
+STDERR_FILE_BYTES = 1024 * 1024
 
 
 class Status:
-    """Episode exit reasons produced by the sandbox."""
+    """Episode exit reasons produced by the sandbox (values of :mod:`worker.robot.status`)."""
 
-    OK = "OK"
-    EXCEPTION = "EXCEPTION"
-    POLICY_VIOLATION = "POLICY_VIOLATION"
-    TIMEOUT = "TIMEOUT"
-    MEMORY_LIMIT = "MEMORY_LIMIT"
-    SANDBOX_CRASH = "SANDBOX_CRASH"
+    OK = st.OK
+    EXCEPTION = st.EXCEPTION
+    POLICY_VIOLATION = st.POLICY_VIOLATION
+    TIMEOUT = st.TIMEOUT
+    MEMORY_LIMIT = st.MEMORY_LIMIT
+    SANDBOX_CRASH = st.SANDBOX_CRASH
+    SANDBOX_PROTOCOL_ERROR = st.SANDBOX_PROTOCOL_ERROR
+    SANDBOX_UNAVAILABLE = st.SANDBOX_UNAVAILABLE
+    TRACE_LIMIT = st.TRACE_LIMIT
+
+
+#: Statuses after which the simulator state says nothing about the program (success is not judged).
+NOT_JUDGED = frozenset({Status.POLICY_VIOLATION, Status.SANDBOX_CRASH, Status.SANDBOX_PROTOCOL_ERROR,
+                        Status.SANDBOX_UNAVAILABLE})
 
 
 @dataclass
 class SandboxLimits:
-    """Per-episode limits. ``wall_seconds`` covers the program and the robot API calls it makes."""
+    """Per-episode limits. ``wall_seconds`` covers the program and the robot API calls it makes;
+    ``memory_mb`` is the child's address-space cap; ``max_calls`` bounds the robot API calls of one
+    episode (each becomes a trace row)."""
 
     wall_seconds: float = 120.0
     memory_mb: int = 1024
+    max_calls: int = 20_000
+
+    def cpu_seconds(self) -> int:
+        return int(self.wall_seconds) + 5
 
     def child_limits(self) -> dict:
-        return {"memory_mb": int(self.memory_mb), "cpu_seconds": int(self.wall_seconds) + 5}
+        return {"memory_mb": int(self.memory_mb), "cpu_seconds": self.cpu_seconds()}
 
 
 @dataclass
 class SandboxOutcome:
+    """How one program run ended. ``sandbox`` is the containment label recorded with the episode
+    (``"bwrap+seccomp"`` or ``"process (not contained)"``, empty when nothing ran)."""
+
     status: str
     error: str = ""
     line: int = 0
@@ -69,19 +91,23 @@ class SandboxOutcome:
     stderr: str = ""
     duration_s: float = 0.0
     api_calls: int = 0
+    sandbox: str = ""
 
 
 class ApiError(Exception):
     """Raised by a dispatcher to fail one API call; the program sees an exception of ``type_name``.
 
-    ``type_name`` is one of TypeError, ValueError, IndexError, KeyError or RobotAPIError. A
-    ``status`` of POLICY_VIOLATION ends the episode with that status whatever the program does next.
+    ``type_name`` is one of TypeError, ValueError, IndexError, KeyError or RobotAPIError. A ``status``
+    of POLICY_VIOLATION ends the episode with that status whatever the program does next; with
+    ``terminal=True`` the episode ends at once with ``status`` (e.g. TRACE_LIMIT).
     """
 
-    def __init__(self, message: str, type_name: str = "RobotAPIError", status: str | None = None):
+    def __init__(self, message: str, type_name: str = "RobotAPIError", status: str | None = None,
+                 terminal: bool = False):
         super().__init__(message)
         self.type_name = type_name
         self.status = status
+        self.terminal = terminal
 
 
 Dispatch = Callable[[str, list, dict, int, list], Any]
@@ -94,35 +120,64 @@ class _Session:
     from_child: int
     workdir: str
     stderr_file: Any
+    label: str
+    cgroup: containment.CgroupLimits | None = None
     calls: int = 0
     violation: str = ""
     violation_line: int = 0
     stdout: str = field(default="")
 
 
-def _spawn() -> _Session:
+def _spawn(limits: SandboxLimits | None = None, box: containment.Containment | None = None) -> _Session:
+    """Start the child under ``box`` (default: this worker's containment). Raises SandboxUnavailable."""
+    limits = limits or SandboxLimits()
+    box = box or containment.current()
     host_to_child_r, host_to_child_w = os.pipe()
     child_to_host_r, child_to_host_w = os.pipe()
-    workdir = tempfile.mkdtemp(prefix="aspire-sandbox-")
+    fds = [host_to_child_r, child_to_host_w]
+    launch = containment.prlimit_argv(limits.memory_mb, limits.cpu_seconds(), STDERR_FILE_BYTES)
+    seccomp_r = -1
+    cgroup = None
+    workdir = "/"
+    if box.mode == containment.BWRAP:
+        seccomp_r, seccomp_w = os.pipe()
+        os.write(seccomp_w, seccomp.bpf(False))  # a few KiB: fits the pipe buffer
+        os.close(seccomp_w)
+        fds.append(seccomp_r)
+        if box.cgroup:
+            cgroup = containment.CgroupLimits(box.cgroup, limits.memory_mb)
+            cgroup.create()
+            launch = cgroup.launcher() + launch
+        argv = launch + containment.bwrap_argv(seccomp_r) + [
+            os.path.realpath(sys.executable), "-I", "-S", "-B", f"{containment.INSIDE_DIR}/child.py",
+            str(host_to_child_r), str(child_to_host_w), containment.INSIDE_LIB]
+    else:
+        workdir = tempfile.mkdtemp(prefix="aspire-sandbox-")
+        import numpy  # the site-packages holding numpy and msgpack go on the child's sys.path
+
+        site = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
+        argv = launch + [os.path.realpath(sys.executable), "-I", "-S", "-B", CHILD_PATH,
+                         str(host_to_child_r), str(child_to_host_w), site]
     stderr_file = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", CHILD_PATH, str(host_to_child_r), str(child_to_host_w)],
-            pass_fds=(host_to_child_r, child_to_host_w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr_file,
-            cwd=workdir,
-            env=SANDBOX_ENV,
-            start_new_session=True,
-        )
+        proc = subprocess.Popen(argv, pass_fds=tuple(fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr_file, cwd=workdir, env=containment.CHILD_ENV, start_new_session=True)
+    except BaseException:
+        stderr_file.close()
+        for fd in (host_to_child_w, child_to_host_r):
+            os.close(fd)
+        if cgroup:
+            cgroup.remove()
+        raise
     finally:
-        os.close(host_to_child_r)
-        os.close(child_to_host_w)
-    return _Session(proc, host_to_child_w, child_to_host_r, workdir, stderr_file)
+        for fd in fds:
+            os.close(fd)
+    return _Session(proc, host_to_child_w, child_to_host_r, workdir, stderr_file, box.label, cgroup)
 
 
 def _kill(session: _Session) -> None:
+    # The launcher's process group: prlimit and bubblewrap exec in place, so this is bwrap itself;
+    # when it dies the sandbox's pid namespace goes with it, and every process inside.
     try:
         os.killpg(session.proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -143,15 +198,16 @@ def _cleanup(session: _Session) -> str:
         session.stderr_file.seek(0, os.SEEK_END)
         size = session.stderr_file.tell()
         session.stderr_file.seek(max(0, size - STDERR_TAIL))
-        stderr = session.stderr_file.read().decode("utf-8", "replace")
+        stderr = session.stderr_file.read(STDERR_TAIL).decode("utf-8", "replace")
     finally:
         session.stderr_file.close()
-    try:
-        os.rmdir(session.workdir)
-    except OSError:
-        # The child cannot create files (RLIMIT_FSIZE and RLIMIT_NOFILE); if something is there it
-        # was not the program, so leave it for inspection rather than deleting a tree we did not make.
-        log.warning("sandbox working directory %s was not empty", session.workdir)
+    if session.cgroup:
+        session.cgroup.remove()
+    if session.workdir != "/":
+        try:
+            os.rmdir(session.workdir)
+        except OSError:
+            log.warning("sandbox working directory %s was not empty", session.workdir)
     return stderr
 
 
@@ -166,86 +222,68 @@ def _reply_error(session: _Session, exc: Exception, name: str) -> None:
     codec.write_frame(session.to_child, {"error": payload})
 
 
+def _policy_outcome(source: str) -> SandboxOutcome | None:
+    violations = policy.check_source(source, namespace.available_names())
+    if not violations:
+        return None
+    first = violations[0]
+    status = Status.EXCEPTION if policy.is_syntax_error(violations) else Status.POLICY_VIOLATION
+    error = f"{first.message} (line {first.line}: {first.source.strip()})" if first.line else first.message
+    return SandboxOutcome(status, error, first.line)
+
+
+def _timeout(limits: SandboxLimits, during: str = "", line: int = 0) -> SandboxOutcome:
+    where = f" during {during}" if during else ""
+    return SandboxOutcome(Status.TIMEOUT, f"the episode exceeded its wall-clock limit of {limits.wall_seconds:g} s"
+                          f"{where}; the program was stopped", line)
+
+
 def run_program(
     source: str,
     api: list[dict],
     dispatch: Dispatch,
     limits: SandboxLimits | None = None,
+    *,
+    python_policy: bool = True,
 ) -> SandboxOutcome:
-    """Run ``source`` in a fresh sandbox process and serve its API calls with ``dispatch``.
+    """Run ``source`` in a fresh contained process and serve its API calls with ``dispatch``.
 
     ``api`` lists ``{"name", "doc"}`` for every function the program may call; ``dispatch(name, args,
     kwargs, line, stack)`` executes one call on the host and returns a plain-data result (numpy arrays
     allowed) or raises :class:`ApiError` / TypeError / ValueError to fail it. Never raises for anything
     the program does: every ending becomes a :class:`SandboxOutcome`.
+
+    ``python_policy=False`` is for the containment tests only: the program gets the real builtins and
+    numpy, with no AST check, so the tests can prove the OS boundary holds alone. No run setting,
+    form or API field reaches it.
     """
     limits = limits or SandboxLimits()
-    allowed = {spec["name"] for spec in api}
     started = time.monotonic()
-    session = _spawn()
+    if python_policy:
+        early = _policy_outcome(source)
+        if early is not None:
+            early.duration_s = time.monotonic() - started
+            return early
+    try:
+        box = containment.current()
+        session = _spawn(limits, box)
+    except (containment.SandboxUnavailable, seccomp.SeccompUnavailable) as exc:
+        log.error("refusing to run a program: %s", exc)
+        return SandboxOutcome(Status.SANDBOX_UNAVAILABLE, f"the sandbox cannot start on this worker: {exc}. "
+                              f"Set {containment.MODE_ENV}=process to run programs without OS containment.",
+                              duration_s=time.monotonic() - started)
+    try:
+        program_filter = seccomp.bpf(True)
+    except seccomp.SeccompUnavailable:
+        program_filter = b""  # process mode on a machine without libseccomp: already marked not contained
     outcome: SandboxOutcome | None = None
     try:
         deadline = time.monotonic() + limits.wall_seconds
-        codec.write_frame(
-            session.to_child,
-            {"op": "start", "program": source, "api": api, "limits": limits.child_limits()},
-        )
-        while outcome is None:
-            try:
-                msg = codec.read_frame(session.from_child, deadline)
-            except codec.FrameTimeout:
-                outcome = SandboxOutcome(
-                    Status.TIMEOUT,
-                    f"the episode exceeded its wall-clock limit of {limits.wall_seconds:g} s; "
-                    "the program was stopped",
-                )
-                break
-            except codec.PeerClosed:
-                outcome = _died(session, limits)
-                break
-            except codec.CodecError as exc:
-                outcome = SandboxOutcome(Status.SANDBOX_CRASH, f"malformed message from the sandbox: {exc}")
-                break
-            op = msg.get("op") if isinstance(msg, dict) else None
-            if op == "done":
-                status = msg.get("status", Status.EXCEPTION)
-                error, line = msg.get("error", ""), int(msg.get("line") or 0)
-                if session.violation:
-                    status, error, line = Status.POLICY_VIOLATION, session.violation, session.violation_line
-                outcome = SandboxOutcome(status, error, line, stdout=msg.get("stdout", ""))
-                break
-            if op != "call":
-                outcome = SandboxOutcome(Status.SANDBOX_CRASH, f"unexpected message from the sandbox: {op!r}")
-                break
-            name = msg.get("name")
-            line = int(msg.get("line") or 0)
-            if name not in allowed:
-                session.violation = f"'{name}' is not a robot API function"
-                session.violation_line = line
-                codec.write_frame(session.to_child, {"error": {"type": "RobotAPIError", "message":
-                                  session.violation, "status": Status.POLICY_VIOLATION}})
-                continue
-            session.calls += 1
-            try:
-                result = dispatch(name, list(msg.get("args") or []), dict(msg.get("kwargs") or {}), line,
-                                  list(msg.get("stack") or []))
-            except Exception as exc:  # every failure of one call goes back to the program
-                if isinstance(exc, ApiError) and exc.status == Status.POLICY_VIOLATION and not session.violation:
-                    session.violation, session.violation_line = str(exc), line
-                _reply_error(session, exc, name)
-            else:
-                if time.monotonic() > deadline:
-                    outcome = SandboxOutcome(
-                        Status.TIMEOUT,
-                        f"the episode exceeded its wall-clock limit of {limits.wall_seconds:g} s "
-                        f"during {name}; the program was stopped",
-                        line,
-                    )
-                    break
-                try:
-                    codec.write_frame(session.to_child, {"ok": result})
-                except codec.CodecError as exc:
-                    _reply_error(session, ApiError(f"{name} returned a value that cannot be sent: {exc}"), name)
+        codec.write_frame(session.to_child, {
+            "op": "start", "program": source, "api": api, "limits": limits.child_limits(),
+            "seccomp": program_filter, "python_policy": bool(python_policy),
+        })
+        outcome = _serve(session, dispatch, limits, deadline, {spec["name"] for spec in api})
     except codec.PeerClosed:
         outcome = _died(session, limits)
     finally:
@@ -255,7 +293,59 @@ def run_program(
     outcome.stderr = stderr
     outcome.duration_s = time.monotonic() - started
     outcome.api_calls = session.calls
+    outcome.sandbox = session.label
     return outcome
+
+
+def _serve(session: _Session, dispatch: Dispatch, limits: SandboxLimits, deadline: float,
+           allowed: set[str]) -> SandboxOutcome:
+    """The request loop: one validated frame at a time until the program ends or the host ends it."""
+    while True:
+        try:
+            msg = codec.read_frame(session.from_child, deadline, limits=codec.CHILD_TO_HOST)
+            frame = protocol.parse_child_message(msg)
+        except codec.FrameTimeout:
+            return _timeout(limits)
+        except codec.PeerClosed:
+            return _died(session, limits)
+        except (codec.CodecError, protocol.ProtocolError) as exc:
+            return SandboxOutcome(Status.SANDBOX_PROTOCOL_ERROR,
+                                  f"the sandbox sent a message the host refuses: {exc}; the program was stopped")
+        if time.monotonic() > deadline:
+            return _timeout(limits)
+        if isinstance(frame, protocol.DoneFrame):
+            if session.violation:
+                return SandboxOutcome(Status.POLICY_VIOLATION, session.violation, session.violation_line,
+                                      stdout=frame.stdout)
+            return SandboxOutcome(frame.status, frame.error, frame.line, stdout=frame.stdout)
+        if frame.name not in allowed:
+            if not session.violation:
+                session.violation = f"'{frame.name}' is not a robot API function"
+                session.violation_line = frame.line
+            codec.write_frame(session.to_child, {"error": {"type": "RobotAPIError", "message": session.violation,
+                                                           "status": Status.POLICY_VIOLATION}})
+            continue
+        session.calls += 1
+        if session.calls > limits.max_calls:
+            return SandboxOutcome(Status.TRACE_LIMIT, f"the program made more than {limits.max_calls} robot API "
+                                  "calls in one episode; it was stopped", frame.line)
+        try:
+            result = dispatch(frame.name, frame.args, frame.kwargs, frame.line, frame.stack)
+        except Exception as exc:  # every failure of one call goes back to the program
+            if isinstance(exc, ApiError) and exc.terminal:
+                return SandboxOutcome(exc.status or Status.SANDBOX_CRASH, str(exc), frame.line)
+            if isinstance(exc, ApiError) and exc.status == Status.POLICY_VIOLATION and not session.violation:
+                session.violation, session.violation_line = str(exc), frame.line
+            if time.monotonic() > deadline:
+                return _timeout(limits, frame.name, frame.line)
+            _reply_error(session, exc, frame.name)
+            continue
+        if time.monotonic() > deadline:
+            return _timeout(limits, frame.name, frame.line)
+        try:
+            codec.write_frame(session.to_child, {"ok": result})
+        except codec.CodecError as exc:
+            _reply_error(session, ApiError(f"{frame.name} returned a value that cannot be sent: {exc}"), frame.name)
 
 
 def _died(session: _Session, limits: SandboxLimits) -> SandboxOutcome:
@@ -264,10 +354,12 @@ def _died(session: _Session, limits: SandboxLimits) -> SandboxOutcome:
     except subprocess.TimeoutExpired:
         _kill(session)
         code = session.proc.returncode
-    if code is not None and code < 0:
-        sig = -code
+    sig = -code if code is not None and code < 0 else 0
+    if session.label == containment.BWRAP_LABEL and code is not None and code > 128:
+        sig = code - 128  # bubblewrap exits with 128 + the signal that killed the sandboxed process
+    if sig:
         if sig == signal.SIGXCPU:
-            return SandboxOutcome(Status.TIMEOUT, f"the program used more than {limits.child_limits()['cpu_seconds']} s of CPU")
+            return SandboxOutcome(Status.TIMEOUT, f"the program used more than {limits.cpu_seconds()} s of CPU")
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return SandboxOutcome(Status.SANDBOX_CRASH, f"the sandbox process died with signal {name}")
     return SandboxOutcome(Status.SANDBOX_CRASH, f"the sandbox process exited unexpectedly with code {code}")
