@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
+from worker.sandbox.containment import PROCESS_LABEL
+
 
 class Task(models.Model):
     """A benchmark task from the catalog (worker.sim.catalog), mirrored here so it can be browsed."""
@@ -107,6 +109,11 @@ class Run(UsageTotals):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def uncontained_episodes(self) -> int:
+        """Episodes of this run whose program ran without OS containment (ASPIRE_SANDBOX=process)."""
+        return self.episodes.filter(sandbox=PROCESS_LABEL).count()
 
 
 class Actor(UsageTotals):
@@ -242,6 +249,11 @@ class Episode(models.Model):
     sim_time = models.FloatField(default=0.0)
     n_calls = models.PositiveIntegerField(default=0)
     program_hash = models.CharField(max_length=64, blank=True)
+    sandbox = models.CharField(
+        max_length=40, blank=True,
+        help_text='How the program was isolated: "bwrap+seccomp" (contained), "process (not contained)" '
+        "(ASPIRE_SANDBOX=process), or empty when no program process ran",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -258,6 +270,11 @@ class Episode(models.Model):
     @property
     def finished(self) -> bool:
         return self.status != self.RUNNING
+
+    @property
+    def contained(self) -> bool:
+        """False when the program ran without OS containment (``ASPIRE_SANDBOX=process``)."""
+        return self.sandbox != PROCESS_LABEL
 
 
 class PrimitiveCall(models.Model):

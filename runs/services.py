@@ -263,10 +263,13 @@ def run_summary(run: Run) -> dict:
                 "error": ep.error,
                 "episode_id": ep.pk,
                 "duration_s": ep.duration_s,
+                "sandbox": ep.sandbox,
+                "contained": ep.contained,
                 "calls": [
                     {"primitive": c.primitive, "status": c.status, "duration_ms": c.duration_ms, "keyframes": len(c.keyframes.all())}
                     for c in ep.calls.all()
                 ],
             }
         )
-    return {"run_id": run.pk, "task": run.scope, "status": run.status, "success_rate": run.success_rate, "episodes": episodes}
+    return {"run_id": run.pk, "task": run.scope, "status": run.status, "success_rate": run.success_rate,
+            "contained": all(ep["contained"] for ep in episodes), "episodes": episodes}

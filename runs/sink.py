@@ -84,6 +84,7 @@ class DjangoSink:
                 duration_s=result.duration_s,
                 sim_time=result.sim_time,
                 n_calls=result.n_calls,
+                sandbox=result.sandbox,
                 finished_at=djtz.now(),
             )
             _save_keyframes(episode_id, None, result.keyframes)

@@ -72,3 +72,41 @@ def test_the_starter_flag_uses_the_built_in_program():
     doc = json.loads(out.getvalue())
     assert doc["episodes"][0]["success"] is True
     assert Episode.objects.get(pk=doc["episodes"][0]["episode_id"]).candidate.origin == "starter"
+
+
+def test_the_published_exploit_finds_no_module_to_walk(tmp_path):
+    doc = run_program(tmp_path, "import numpy as np\nB = np.random.bit_generator.re.enum.bltns\n"
+                      "print(B.open('/etc/hostname').read())")
+    ep = doc["episodes"][0]
+    # The curated np.random has no module attributes: the chain stops at its first step.
+    assert ep["status"] == "EXCEPTION" and ep["success"] is False
+    assert "bit_generator" in ep["error"] and "line 2" in ep["error"]
+
+
+def test_every_episode_records_that_it_was_contained(tmp_path):
+    doc = run_program(tmp_path, "import numpy as np\nfrom math import pi\nprint(np.zeros(3).sum() + pi)")
+    ep = doc["episodes"][0]
+    assert ep["status"] == "OK" and ep["sandbox"] == "bwrap+seccomp" and ep["contained"] is True
+    assert doc["contained"] is True
+    assert Run.objects.get(pk=doc["run_id"]).uncontained_episodes == 0
+
+
+def test_a_run_without_containment_says_so_everywhere(tmp_path, monkeypatch, admin_client):
+    from worker.sandbox import containment
+
+    monkeypatch.setenv(containment.MODE_ENV, "process")
+    containment.reset_cache()
+    try:
+        doc = run_program(tmp_path, "print(get_observation(['agentview'])['robot0_joint_pos'].shape)")
+    finally:
+        monkeypatch.delenv(containment.MODE_ENV)
+        containment.reset_cache()
+    ep = doc["episodes"][0]
+    assert ep["status"] == "OK" and ep["contained"] is False and doc["contained"] is False
+    episode = Episode.objects.get(pk=ep["episode_id"])
+    assert episode.sandbox == containment.PROCESS_LABEL and episode.run.uncontained_episodes == 1
+    assert "Not contained" in admin_client.get(episode.get_absolute_url()).content.decode()
+    assert "Not contained" in admin_client.get(episode.run.get_absolute_url()).content.decode()
+    api = admin_client.get(f"/api/episodes/{episode.pk}/").json()
+    assert api["contained"] is False and api["sandbox"] == containment.PROCESS_LABEL
+    assert admin_client.get(f"/api/runs/{episode.run_id}/").json()["uncontained_episodes"] == 1

@@ -33,11 +33,15 @@ class RunSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     team = serializers.SlugRelatedField(slug_field="name", read_only=True)
     url = serializers.SerializerMethodField(help_text="The run's page")
+    uncontained_episodes = serializers.IntegerField(
+        read_only=True, help_text="Episodes whose program ran without OS containment (ASPIRE_SANDBOX=process); "
+        "0 when every program ran inside the bubblewrap + seccomp sandbox")
 
     class Meta:
         model = Run
         fields = ["id", "url", "task", "scope", "owner", "team", "kind", "status", "source", "seeds", "settings", "success_rate",
                   "n_episodes", "n_success", "error", "created_at", "started_at", "finished_at", "event_seq",
+                  "uncontained_episodes",
                   "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"]
 
     def get_url(self, run) -> str:
@@ -111,13 +115,15 @@ class PrimitiveCallSerializer(serializers.ModelSerializer):
 
 class EpisodeSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="The episode's trace page")
+    contained = serializers.BooleanField(read_only=True, help_text="False when the program ran without OS "
+                                         "containment (the worker was started with ASPIRE_SANDBOX=process)")
     final_keyframes = serializers.SerializerMethodField()
 
     class Meta:
         model = Episode
         fields = ["id", "url", "run", "candidate", "seed", "split", "status", "success", "reward", "error", "error_line",
-                  "stdout", "stderr", "duration_s", "sim_time", "n_calls", "program_hash", "started_at", "finished_at",
-                  "final_keyframes"]
+                  "stdout", "stderr", "duration_s", "sim_time", "n_calls", "program_hash", "sandbox", "contained",
+                  "started_at", "finished_at", "final_keyframes"]
 
     def get_url(self, ep) -> str:
         return ep.get_absolute_url()

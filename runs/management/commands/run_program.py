@@ -84,6 +84,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary))
             return
         self.stdout.write(f"run {run.pk} on {task.key}: {run.status}, success rate {summary['success_rate']}")
+        if not summary["contained"]:
+            self.stdout.write("  NOT CONTAINED: programs ran as plain processes (ASPIRE_SANDBOX=process)")
         for ep in summary["episodes"]:
             flag = "ok  " if ep["success"] else "FAIL"
             self.stdout.write(f"  seed {ep['seed']:>5} {flag} {ep['status']:<17} {len(ep['calls'])} calls  {ep['error']}")

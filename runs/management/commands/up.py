@@ -27,6 +27,19 @@ class Command(BaseCommand):
         parser.add_argument("--no-first-user", action="store_true",
                             help="do not create the first (admin) account on a database that has no users")
 
+    def report_sandbox(self):
+        from worker.sandbox import containment
+
+        try:
+            box = containment.current()
+        except containment.SandboxUnavailable as exc:
+            self.stderr.write(f"WARNING: the worker will refuse to run robot programs: {exc}. Install bubblewrap "
+                              f"(scripts/install.sh does), or set {containment.MODE_ENV}=process to run them "
+                              "without OS containment (every episode is then marked not contained).")
+            return
+        line = f"sandbox: {box.label} ({box.detail})"
+        self.stdout.write(line if box.contained else f"WARNING: {line}")
+
     def handle(self, *args, **opts):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("load_tasks", verbosity=0)
@@ -34,6 +47,7 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         if not opts["no_first_user"]:
             self.first_user()
+        self.report_sandbox()
         children = []
         env = dict(os.environ)
         if not env.get("REDIS_URL"):
