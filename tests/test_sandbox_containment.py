@@ -254,3 +254,33 @@ def test_a_delegated_cgroup_gets_per_episode_memory_and_pids_limits(tmp_path):
         os.unlink(os.path.join(path, name))
     limits.remove()
     assert not os.path.exists(path)
+
+
+# -- the trace a program can make the host store ------------------------------------------------------------------
+
+
+def _tracer(**kw):
+    from worker.robot.tracer import CallContext, Tracer
+
+    records = []
+    tracer = Tracer(enabled=True, media=None, emit=records.append, capture_frame=lambda: (None, ""),
+                    sim_time=lambda: 0.0, **kw)
+    return tracer, records, CallContext
+
+
+def test_one_call_cannot_store_more_than_its_field_cap():
+    from worker.robot import tracer as tr
+
+    tracer, records, ctx = _tracer()
+    nested = {f"k{i}": {f"j{j}": {f"m{m}": "x" * 300 for m in range(24)} for j in range(24)} for i in range(24)}
+    tracer.invoke("noop", lambda c, **kw: nested, {"arg": nested}, 1, [], False, ctx(True))
+    record = records[0]
+    assert "truncated" in record.args and "truncated" in record.result
+    assert tracer.bytes < 4 * tr.MAX_FIELD_BYTES
+
+
+def test_the_trace_byte_budget_is_reported_once_spent():
+    tracer, records, ctx = _tracer(max_bytes=20_000)
+    while not tracer.over_budget():
+        tracer.invoke("noop", lambda c, **kw: "y" * 250, {"text": "x" * 250}, 1, [], False, ctx(True))
+    assert 20_000 < tracer.bytes < 22_000 and 15 < len(records) < 40

@@ -23,7 +23,19 @@ MAX_ITEMS = 24
 MAX_STR = 300
 #: Default per-episode budget of recorded trace bytes (JSON of every call record); past it the engine
 #: stops the program with TRACE_LIMIT. A typical call record is 0.3-2 KiB.
-MAX_TRACE_BYTES = 16 * 1024 * 1024
+MAX_TRACE_BYTES = 4 * 1024 * 1024
+#: Largest JSON of one record field (args, result, artifacts); a bigger summary is replaced by a note.
+MAX_FIELD_BYTES = 32 * 1024
+#: Keyframe images one episode may write; later calls are traced without images.
+MAX_KEYFRAMES = 300
+
+
+def cap_field(value: Any) -> Any:
+    """``value`` if its JSON is at most MAX_FIELD_BYTES, else a note saying how much was dropped."""
+    size = len(json.dumps(value, default=str))
+    if size <= MAX_FIELD_BYTES:
+        return value
+    return {"truncated": f"{size} bytes of summary dropped (limit {MAX_FIELD_BYTES} per call field)"}
 
 
 def summarize(value: Any, depth: int = 0) -> Any:
@@ -127,6 +139,7 @@ class Tracer:
         self.enabled = enabled
         self.max_bytes = max_bytes
         self.bytes = 0
+        self.keyframes = 0
         self.media = media
         self.emit = emit
         self.capture_frame = capture_frame
@@ -142,7 +155,7 @@ class Tracer:
             result = fn(ctx, **bound_args)
             record.status = ctx.status
             if self.enabled:
-                record.result = summarize(result)
+                record.result = cap_field(summarize(result))
             return result
         except (ValueError, TypeError) as exc:
             record.status = st.BAD_ARGUMENT
@@ -155,10 +168,11 @@ class Tracer:
         finally:
             record.duration_ms = round((time.perf_counter() - start) * 1000.0, 3)
             if self.enabled:
-                record.args = summarize(bound_args)
-                record.message = ctx.message or ("" if record.status == st.OK else st.message(record.status))
+                record.args = cap_field(summarize(bound_args))
+                record.message = (ctx.message or ("" if record.status == st.OK else st.message(record.status)))[:MAX_STR * 4]
+                record.error = record.error[:MAX_STR * 8]
                 record.sim_time = round(self.sim_time(), 4)
-                record.artifacts = ctx.artifacts
+                record.artifacts = cap_field(ctx.artifacts)
                 record.keyframes = self._keyframes(record, ctx, after_frame)
                 self.bytes += len(json.dumps(record.as_dict(), default=str))
                 self.records.append(record)
@@ -169,7 +183,7 @@ class Tracer:
         return self.bytes > self.max_bytes
 
     def _keyframes(self, record: CallRecord, ctx: CallContext, after_frame: bool) -> list[KeyframeRecord]:
-        if self.media is None:
+        if self.media is None or self.keyframes >= MAX_KEYFRAMES:
             return []
         images = list(ctx.images)
         if (after_frame or record.status in st.FAILURES) and not any(kind == "frame" for _, kind, _, _ in images):
@@ -183,4 +197,7 @@ class Tracer:
             if callable(image):
                 image = image()
             saved.append(self.media.save(image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"))
+            self.keyframes += 1
+            if self.keyframes >= MAX_KEYFRAMES:
+                break
         return saved
