@@ -1,6 +1,6 @@
 """The admin: every skill (edit proposed ones, validate, retire) and the review queue of validated
 skills with their evidence, highlighted sketch and diff against the parent version; approve/reject one
-at a time or in bulk. Thin: every decision goes through skills.services."""
+at a time or in bulk. Thin: every decision goes through skills.lifecycle."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import services
-from .drafts import SkillDraft, SkillInputError
+from . import lifecycle
+from .content import SkillDraft, SkillInputError
 from .evidence import evidence_rows
 from .highlight import code_html, diff_html
-from .models import Skill, SkillRetrieval, SkillReview, SkillUse, SkillValidation
+from .models import Skill, SkillRetrieval, SkillReview, SkillStateError, SkillUse, SkillValidation
 
 CONTENT_FIELDS = ("title", "description", "kind", "symptom", "trace_signals", "when_to_apply", "when_not_to_apply",
                   "repair_strategy", "code_sketch", "placeholders", "notes", "embodiment", "benchmark", "task_keys",
@@ -39,7 +39,7 @@ class SkillAdminForm(forms.ModelForm):
 
     def _seeds(self, key):
         try:
-            return services.parse_seed_list(self.cleaned_data.get(key), key)
+            return lifecycle.parse_seed_list(self.cleaned_data.get(key), key)
         except SkillInputError as exc:
             raise forms.ValidationError(exc.args[0]) from None
 
@@ -72,7 +72,7 @@ def _decide(modeladmin, request, queryset: QuerySet, verb, label: str) -> None:
         try:
             verb(skill, user=request.user)
             done.append(str(skill))
-        except services.SkillStateError as exc:
+        except SkillStateError as exc:
             refused.append(str(exc))
     if done:
         modeladmin.message_user(request, f"{label} {len(done)}: {', '.join(done)}", messages.SUCCESS)
@@ -82,22 +82,22 @@ def _decide(modeladmin, request, queryset: QuerySet, verb, label: str) -> None:
 
 @admin.action(description="Approve selected validated skills", permissions=["change"])
 def approve_selected(modeladmin, request, queryset):
-    _decide(modeladmin, request, queryset, services.approve_skill, "approved")
+    _decide(modeladmin, request, queryset, lifecycle.approve_skill, "approved")
 
 
 @admin.action(description="Reject selected skills", permissions=["change"])
 def reject_selected(modeladmin, request, queryset):
-    _decide(modeladmin, request, queryset, services.reject_skill, "rejected")
+    _decide(modeladmin, request, queryset, lifecycle.reject_skill, "rejected")
 
 
 @admin.action(description="Retire selected approved skills", permissions=["change"])
 def retire_selected(modeladmin, request, queryset):
-    _decide(modeladmin, request, queryset, services.retire_skill, "retired")
+    _decide(modeladmin, request, queryset, lifecycle.retire_skill, "retired")
 
 
 @admin.action(description="Validate selected proposed skills (re-execute on the worker)", permissions=["change"])
 def validate_selected(modeladmin, request, queryset):
-    _decide(modeladmin, request, queryset, lambda skill, user: services.request_validation(skill), "queued")
+    _decide(modeladmin, request, queryset, lambda skill, user: lifecycle.request_validation(skill), "queued")
 
 
 class _SkillDisplay:
@@ -148,9 +148,11 @@ class _SkillDisplay:
         if obj.source_task_id:
             parts.append(format_html("task {}", obj.source_task))
         if obj.source_run_id:
-            parts.append(format_html('<a href="{}">run #{}</a>', reverse("runs:detail", args=[obj.source_run_id]), obj.source_run_id))
+            url = reverse("runs:detail", args=[obj.source_run_id])
+            parts.append(format_html('<a href="{}">run #{}</a>', url, obj.source_run_id))
         for episode in obj.source_episodes.all()[:20]:
-            parts.append(format_html('<a href="{}">episode #{}</a>', reverse("runs:episode", args=[episode.pk]), episode.pk))
+            url = reverse("runs:episode", args=[episode.pk])
+            parts.append(format_html('<a href="{}">episode #{}</a>', url, episode.pk))
         return mark_safe(" · ".join(parts))
 
     @admin.display(description="before → after")
@@ -196,16 +198,18 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
     """Validated skills waiting for a person."""
 
     change_form_template = "admin/skills/skillreview/change_form.html"
-    list_display = ("name", "version", "kind", "embodiment", "pass_rates", "flipped", "source_task", "parent", "created_at")
+    list_display = ("name", "version", "kind", "embodiment", "pass_rates", "flipped", "source_task", "parent",
+                    "created_at")
     list_filter = ("kind", "embodiment")
     search_fields = ("name", "title", "description")
     actions = [approve_selected, reject_selected]
-    fields = ("name", "version", "kind", "title", "description", "status_line", "evidence", "sketch", "placeholders_table",
-              "parent_diff", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy", "embodiment", "benchmark",
-              "task_keys", "validated_context", "provenance_links")
+    fields = ("name", "version", "kind", "title", "description", "status_line", "evidence", "sketch",
+              "placeholders_table", "parent_diff", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy",
+              "embodiment", "benchmark", "task_keys", "validated_context", "provenance_links")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status=Skill.Status.VALIDATED).select_related("parent", "source_task")
+        validated = super().get_queryset(request).filter(status=Skill.Status.VALIDATED)
+        return validated.select_related("parent", "source_task")
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
@@ -232,14 +236,14 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
         if not self.has_change_permission(request, skill):
             raise PermissionDenied
         decision = request.POST.get("decision")
-        verbs = {"approve": (services.approve_skill, "approved"), "reject": (services.reject_skill, "rejected")}
+        verbs = {"approve": (lifecycle.approve_skill, "approved"), "reject": (lifecycle.reject_skill, "rejected")}
         if decision not in verbs:
             self.message_user(request, "choose approve or reject", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:skills_skillreview_change", args=[pk]))
         verb, label = verbs[decision]
         try:
             verb(skill, user=request.user, note=request.POST.get("note", "")[:2000])
-        except services.SkillStateError as exc:
+        except SkillStateError as exc:
             self.message_user(request, str(exc), messages.WARNING)
         else:
             self.message_user(request, f"{label} {skill}", messages.SUCCESS)

@@ -180,7 +180,8 @@ def _decide(skill: Skill, validation: SkillValidation) -> SkillValidation:
             return _engine_error(skill, validation, "the admission run did not finish every episode")
         crashed = [e for e in episodes.values() if e.status in ENGINE_FAILURES]
         if crashed:
-            return _engine_error(skill, validation, f"seed {crashed[0].seed} ended {crashed[0].status}: {crashed[0].error[:300]}")
+            first = crashed[0]
+            return _engine_error(skill, validation, f"seed {first.seed} ended {first.status}: {first.error[:300]}")
 
     def ok(role: int, seed: int) -> bool:
         return bool(by_role[role][seed].success)
@@ -201,7 +202,9 @@ def _decide(skill: Skill, validation: SkillValidation) -> SkillValidation:
     reasons = []
     need = validation.min_flipped
     admitted = len(flipped) >= need
-    reasons.append(f"flipped {len(flipped)} of {len(claimed)} claimed seeds{_seed_list(flipped)} (needs at least {need})")
+    reasons.append(
+        f"flipped {len(flipped)} of {len(claimed)} claimed seeds{_seed_list(flipped)} (needs at least {need})"
+    )
     passed_claims = [s for s in claimed if ok(ROLE_BEFORE, s)]
     if passed_claims:
         reasons.append(f"claimed seeds{_seed_list(passed_claims)} already succeeded before the repair")
@@ -215,7 +218,8 @@ def _decide(skill: Skill, validation: SkillValidation) -> SkillValidation:
         beats = n_after - n_parent >= margin_seeds
         admitted = admitted and beats
         reasons.append(
-            f"{'beats' if beats else 'does not beat'} the approved parent {skill.parent}: {n_after}/{n} vs {n_parent}/{n} "
+            f"{'beats' if beats else 'does not beat'} the approved parent {skill.parent}: "
+            f"{n_after}/{n} vs {n_parent}/{n} "
             f"(needs at least {margin_seeds} more success(es), margin {validation.replacement_margin:g})"
         )
     summary = f"success {n_before}/{n} before, {n_after}/{n} after"

@@ -39,8 +39,8 @@ def evidence_rows(validation: SkillValidation) -> list[dict]:
                 row[role] = None
                 continue
             episode_id = outcome["episode"]
-            row[role] = {"episode": episodes.get(episode_id), "success": outcome["success"], "status": outcome["status"],
-                         "frames": _telling_frames(frames.get(episode_id, []))}
+            row[role] = {"episode": episodes.get(episode_id), "success": outcome["success"],
+                         "status": outcome["status"], "frames": _telling_frames(frames.get(episode_id, []))}
         row["cells"] = [row["before"], row["after"]] + ([row["parent"]] if row["parent"] is not None else [])
         rows.append(row)
     return rows

@@ -26,7 +26,8 @@ def skill_diff(old: Skill, new: Skill) -> str:
         out = []
         for label, value in (("description", skill.description), ("symptom", skill.symptom),
                              ("when to apply", skill.when_to_apply), ("when not to apply", skill.when_not_to_apply),
-                             ("repair strategy", skill.repair_strategy), ("validated context", skill.validated_context)):
+                             ("repair strategy", skill.repair_strategy),
+                             ("validated context", skill.validated_context)):
             out.append(f"## {label}")
             out.extend((value or "").splitlines())
         out.append("## code sketch")

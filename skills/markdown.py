@@ -35,7 +35,7 @@ import re
 
 import yaml
 
-from .drafts import SkillDraft
+from .content import SkillDraft
 from .models import Skill
 
 SECTIONS = {
@@ -64,8 +64,9 @@ def export_skill_markdown(skill: Skill) -> str:
         front["changes"] = skill.change_note
     front["status"] = str(skill.status)
     front["provenance"] = str(skill.provenance)
-    for key, value in (("embodiment", skill.embodiment), ("benchmark", skill.benchmark), ("tasks", list(skill.task_keys)),
-                       ("failure_signature", skill.trace_signals), ("placeholders", skill.placeholders)):
+    for key, value in (("embodiment", skill.embodiment), ("benchmark", skill.benchmark),
+                       ("tasks", list(skill.task_keys)), ("failure_signature", skill.trace_signals),
+                       ("placeholders", skill.placeholders)):
         if value:
             front[key] = value
     if skill.pass_rate_after is not None:

@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from worker.library.signatures import describe_signals
+
 
 class SkillStateError(ValueError):
     """A life-cycle change that the skill's current status does not allow."""
@@ -59,7 +61,9 @@ class Skill(models.Model):
     }
 
     # -- what the skill says (DESIGN section 5) ------------------------------------------------------
-    name = models.SlugField(max_length=100, help_text="Shared by every version of the skill, e.g. cube-top-face-localisation")
+    name = models.SlugField(
+        max_length=100, help_text="Shared by every version of the skill, e.g. cube-top-face-localisation"
+    )
     version = models.PositiveIntegerField(default=1)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(help_text="One or two sentences: what the skill does and when it helps")
@@ -79,16 +83,24 @@ class Skill(models.Model):
     notes = models.TextField(blank=True, help_text="Further sections (markdown) kept from an imported file")
 
     # -- validated context -------------------------------------------------------------------------
-    embodiment = models.CharField(max_length=50, blank=True, db_index=True, help_text='Robot model, e.g. "Panda"; blank = any')
+    embodiment = models.CharField(
+        max_length=50, blank=True, db_index=True, help_text='Robot model, e.g. "Panda"; blank = any'
+    )
     benchmark = models.CharField(max_length=50, blank=True)
-    task_keys = models.JSONField(default=list, blank=True, help_text='Tasks it was validated on, e.g. ["robosuite:Lift"]')
+    task_keys = models.JSONField(
+        default=list, blank=True, help_text='Tasks it was validated on, e.g. ["robosuite:Lift"]'
+    )
     validated_context = models.TextField(blank=True)
 
     # -- proposal and evidence ---------------------------------------------------------------------
     before_program = models.TextField(blank=True, help_text="The candidate program before the repair")
     after_program = models.TextField(blank=True, help_text="The same program with the repair applied")
-    claimed_seeds = models.JSONField(default=list, blank=True, help_text="Seeds the repair claims to fix (they failed before)")
-    control_seeds = models.JSONField(default=list, blank=True, help_text="Seeds that passed before (re-checked for breakage)")
+    claimed_seeds = models.JSONField(
+        default=list, blank=True, help_text="Seeds the repair claims to fix (they failed before)"
+    )
+    control_seeds = models.JSONField(
+        default=list, blank=True, help_text="Seeds that passed before (re-checked for breakage)"
+    )
     seeds_flipped = models.JSONField(default=list, blank=True)
     pass_rate_before = models.FloatField(null=True, blank=True, help_text="Fraction, on the admission seeds")
     pass_rate_after = models.FloatField(null=True, blank=True, help_text="Fraction, on the admission seeds")
@@ -97,8 +109,12 @@ class Skill(models.Model):
     provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.AGENT)
     proposed_by = models.CharField(max_length=200, blank=True, help_text="Agent, user or file that proposed it")
     agent_call_id = models.BigIntegerField(null=True, blank=True, help_text="The agent call that proposed it")
-    source_task = models.ForeignKey("runs.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="skills")
-    source_run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_skills")
+    source_task = models.ForeignKey(
+        "runs.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="skills"
+    )
+    source_run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_skills"
+    )
     source_candidate = models.ForeignKey(
         "runs.Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_skills"
     )
@@ -110,7 +126,9 @@ class Skill(models.Model):
     status_reason = models.TextField(blank=True, help_text="Why the skill has its status (refusals give the numbers)")
     rejection_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True, default=Stage.NONE)
     policy_issues = models.JSONField(default=list, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     change_note = models.TextField(blank=True, help_text="What this version changes relative to its parent")
@@ -152,8 +170,6 @@ class Skill(models.Model):
     def retrieval_text(self) -> str:
         """The text retrieval indexes: the description (with the title) and the failure signature
         (symptom + trace signals in words)."""
-        from .signatures import describe_signals
-
         parts = [self.label + ".", self.description, self.symptom, describe_signals(self.trace_signals)]
         return "\n".join(p.strip() for p in parts if p and p.strip())
 
@@ -208,7 +224,9 @@ class SkillValidation(models.Model):
     skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="validations")
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
     task = models.ForeignKey("runs.Task", null=True, on_delete=models.SET_NULL, related_name="+")
-    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_validations")
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_validations"
+    )
     claimed_seeds = models.JSONField(default=list)
     control_seeds = models.JSONField(default=list)
     results = models.JSONField(default=list)
@@ -268,8 +286,12 @@ class SkillRetrieval(models.Model):
         default=list, help_text='[{"skill", "name", "version", "score", "dense", "bm25", "signature"}], best first'
     )
     latency_ms = models.FloatField(default=0.0)
-    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_retrievals")
-    candidate = models.ForeignKey("runs.Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_retrievals")
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_retrievals"
+    )
+    candidate = models.ForeignKey(
+        "runs.Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_retrievals"
+    )
     agent_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
@@ -287,7 +309,9 @@ class SkillUse(models.Model):
     skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="uses")
     retrieval = models.ForeignKey(SkillRetrieval, null=True, blank=True, on_delete=models.SET_NULL, related_name="uses")
     run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_uses")
-    candidate = models.ForeignKey("runs.Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_uses")
+    candidate = models.ForeignKey(
+        "runs.Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="skill_uses"
+    )
     agent_call_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, db_index=True)
     baseline_success_rate = models.FloatField(null=True, blank=True)

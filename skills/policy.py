@@ -1,6 +1,6 @@
 """The API-policy check of admission: a skill's code must be portable robot-API code.
 
-Applied to a skill's code sketch (placeholders allowed, see skills.sketch) and to the programs it came
+Applied to a skill's code sketch (placeholders allowed, see worker.library.sketch) and to the programs it came
 from (before/after the repair). On top of the sandbox's own static check
 (worker.sandbox.policy.check_source: no imports, files, dunders, interpreter internals) it requires:
 
@@ -28,12 +28,13 @@ import functools
 import re
 from dataclasses import asdict, dataclass
 
+from worker.library.sketch import placeholder_problems, sketch_as_python
 from worker.sandbox.policy import ALLOWED_DUNDER_NAMES, SAFE_BUILTIN_NAMES, check_source, is_syntax_error
 
-from .sketch import placeholder_problems, sketch_as_python
-
 MODULE_NAMES = frozenset({"np", "numpy", "math"})
-SIMULATOR_NAMES = frozenset({"env", "sim", "physics", "robosuite", "mujoco", "libero", "simulator", "mj_model", "mj_data"})
+SIMULATOR_NAMES = frozenset(
+    {"env", "sim", "physics", "robosuite", "mujoco", "libero", "simulator", "mj_model", "mj_data"}
+)
 SIMULATOR_ATTRIBUTES = frozenset(
     {
         "sim", "env", "physics", "mj_model", "mj_data", "body_xpos", "body_xquat", "xpos", "xquat", "xmat",
@@ -46,8 +47,12 @@ ROBOT_STATE_KEYS = frozenset({"robot0_cartesian_pos", "robot0_joint_pos", "robot
 PRIVILEGED_KEY_RE = re.compile(r"(_pos|_quat|_xpos|_qpos|_qvel|-state)$")
 ASSET_RE = re.compile(r"\.(xml|urdf|bddl|mjcf|usda?|stl|obj|msh)$", re.IGNORECASE)
 SEED_NAME_RE = re.compile(r"(^|_)seeds?($|_)", re.IGNORECASE)
-LOCATION_NAME_RE = re.compile(r"(pos|position|xyz|target|goal|center|centre|location|place|grasp|handle|point)", re.IGNORECASE)
-RELATIVE_NAME_RE = re.compile(r"(offset|delta|shift|step|dir|axis|size|extent|scale|tol|margin|clearance|dims?$)", re.IGNORECASE)
+LOCATION_NAME_RE = re.compile(
+    r"(pos|position|xyz|target|goal|center|centre|location|place|grasp|handle|point)", re.IGNORECASE
+)
+RELATIVE_NAME_RE = re.compile(
+    r"(offset|delta|shift|step|dir|axis|size|extent|scale|tol|margin|clearance|dims?$)", re.IGNORECASE
+)
 MOTION_PREFIXES = ("move_to_pose", "solve_ik")
 EPS = 1e-9
 
@@ -119,7 +124,9 @@ def check_sketch(sketch: str, placeholders: dict) -> list[PolicyIssue]:
     return issues
 
 
-def check_skill_code(sketch: str, placeholders: dict, before_program: str = "", after_program: str = "") -> list[PolicyIssue]:
+def check_skill_code(
+    sketch: str, placeholders: dict, before_program: str = "", after_program: str = ""
+) -> list[PolicyIssue]:
     """Admission step 1: the sketch and the programs the skill came from, all checked."""
     issues = check_sketch(sketch, placeholders)
     for where, source in (("before program", before_program), ("after program", after_program)):
@@ -225,7 +232,8 @@ class _SceneChecker:
             text = key.value
             if text not in ROBOT_STATE_KEYS and (PRIVILEGED_KEY_RE.search(text) or text == "object"):
                 self.flag("SIMULATOR_STATE", node, f"observation key {text!r} is privileged simulator state; "
-                          "get_observation gives camera images and robot0/robot1 joint and cartesian state only", key=text)
+                          "get_observation gives camera images and robot0/robot1 joint and cartesian state only",
+                          key=text)
 
     def _compare(self, node: ast.Compare) -> None:
         for side in [node.left, *node.comparators]:

@@ -1,4 +1,6 @@
-"""Hybrid retrieval over the skill library: sentence embeddings + BM25, filtered by status and embodiment.
+"""Retrieval from the skill library: ``retrieve_skills`` (the verb: validate, search, log a SkillRetrieval),
+``signals_from_episode`` (a stored episode's failure signals, the query's other half during repair) and
+the index behind them: sentence embeddings + BM25, filtered by status and embodiment.
 
 The indexed text of a skill is its description and failure signature (``Skill.retrieval_text``). A
 query is the task instruction plus, during repair, the observed failure signals in words. Scores:
@@ -6,10 +8,11 @@ query is the task instruction plus, during repair, the observed failure signals 
     hybrid    = w_dense * max(cosine, 0) + w_bm25 * bm25 / max(bm25 over the filtered skills)
     score     = hybrid + w_signature * match_signature(skill signature, observed signals)
 
-The signature term re-ranks the best ``RERANK_POOL`` hybrid candidates only (it is a Python loop; the
-rest is vectorised). BM25 is rank-bm25's BM25Okapi (its idf, k1 and b), evaluated as one precomputed
-sparse matrix so a query costs a column sum instead of a loop over every document; idf is computed
-over the whole library, not the filtered part.
+Signatures are read as stored (worker.library.signatures.read_signature) and matched with
+worker.library.signatures.match_signature. The signature term re-ranks the best ``RERANK_POOL`` hybrid
+candidates only (it is a Python loop; the rest is vectorised). BM25 is rank-bm25's BM25Okapi (its idf,
+k1 and b), evaluated as one precomputed sparse matrix so a query costs a column sum instead of a loop
+over every document; idf is computed over the whole library, not the filtered part.
 
 One index per process, rebuilt when the library changes (count and the newest ``content_changed_at``
 of the skills differ from the ones it was built from). Building it computes the embeddings that are
@@ -21,16 +24,29 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import Count, Max
 from scipy import sparse
 
+from runs.models import Candidate, Episode, Run, Task
+from worker.library.signals import extract_signals
+from worker.library.signatures import (
+    SignalsError,
+    describe_signals,
+    match_signature,
+    normalise_observed,
+    read_signature,
+)
+from worker.sim import catalog
+
 from . import embeddings
-from .models import Skill, SkillEmbedding
-from .signatures import match_signature
+from .conf import skills_setting
+from .content import SkillInputError
+from .models import Skill, SkillEmbedding, SkillRetrieval
 
 RERANK_POOL = 64
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
@@ -84,7 +100,7 @@ class LibraryIndex:
         self.statuses = self._encode("status", [s.status for s in skills])
         self.embodiments = self._encode("embodiment", [s.embodiment.strip().lower() for s in skills])
         self.kinds = self._encode("kind", [s.kind for s in skills])
-        self.signatures = [s.trace_signals or {} for s in skills]
+        self.signatures = [read_signature(s.trace_signals) for s in skills]
         self.vectors = vectors
         self.vocab, self.bm25 = _bm25_matrix([tokenize(text) for text in texts])
         self._candidates: dict[tuple, np.ndarray] = {}
@@ -135,8 +151,9 @@ class LibraryIndex:
         for j in order:
             i = int(candidates[j])
             signature = match_signature(self.signatures[i], observed) if observed else 0.0
-            hits.append(Hit(int(self.ids[i]), self.names[i], self.versions[i],
-                            float(hybrid[j] + weights["signature"] * signature), float(dense[j]), float(lexical[j]), signature))
+            score = float(hybrid[j] + weights["signature"] * signature)
+            hits.append(Hit(int(self.ids[i]), self.names[i], self.versions[i], score, float(dense[j]),
+                            float(lexical[j]), signature))
         hits.sort(key=lambda h: (-h.score, h.skill_id))
         return hits[:k]
 
@@ -207,7 +224,8 @@ def ensure_embeddings(skills: list[Skill], texts: list[str]) -> np.ndarray:
         SkillEmbedding.objects.bulk_create(
             [SkillEmbedding(skill_id=skills[i].pk, model_name=model, text_hash=hashes[i], dim=fresh.shape[1],
                             vector=fresh[j].astype("<f4").tobytes()) for j, i in enumerate(stale)],
-            update_conflicts=True, unique_fields=["skill"], update_fields=["model_name", "text_hash", "dim", "vector", "updated_at"],
+            update_conflicts=True, unique_fields=["skill"],
+            update_fields=["model_name", "text_hash", "dim", "vector", "updated_at"],
             batch_size=500,
         )
     if not skills:
@@ -225,3 +243,101 @@ def reset_index() -> None:
     global _index
     with _lock:
         _index = None
+
+
+# -- the verbs -------------------------------------------------------------------------------------------
+@dataclass
+class RetrievalResult:
+    """The ranked hits (each with its Skill attached) and the log row (None when not logged)."""
+
+    hits: list[Hit] = field(default_factory=list)
+    retrieval: SkillRetrieval | None = None
+
+    @property
+    def skills(self) -> list[Skill]:
+        return [h.skill for h in self.hits]
+
+
+def embodiment_of(task: Task) -> str:
+    """The robot model of a task's arms ("Panda"), from the engine catalog; "" when unknown."""
+    spec = catalog.TASKS.get(task.key)
+    return spec.robots[0] if spec and spec.robots else ""
+
+
+def retrieve_skills(
+    *,
+    instruction: str = "",
+    signals: dict | None = None,
+    task: Task | None = None,
+    embodiment: str | None = None,
+    statuses=(Skill.Status.APPROVED,),
+    kinds=None,
+    k: int | None = None,
+    run: Run | None = None,
+    candidate: Candidate | None = None,
+    agent_call_id: int | None = None,
+    log_use: bool = True,
+) -> RetrievalResult:
+    """The top-k skills for a task instruction and, during repair, the failure signals of a trace.
+
+    ``signals``: observed failure signals, with the keys of worker.library.signals (a search episode's
+    ``signals`` as they are; ``signals_from_episode`` reads them from a stored episode).
+    ``task`` supplies the instruction and embodiment when they are not given; ``embodiment`` filters
+    to skills of that robot or of none. Only skills with a status in ``statuses`` (approved by
+    default) are returned. The retrieval is logged as a SkillRetrieval (query, scores, skill ids,
+    run/candidate/agent call) unless ``log_use`` is false. Raises SkillInputError on bad input.
+    """
+    started = time.perf_counter()
+    if task is not None:
+        instruction = instruction or task.instruction
+        embodiment = embodiment_of(task) if embodiment is None else embodiment
+    embodiment = (embodiment or "").strip()
+    try:
+        observed = normalise_observed(signals)
+    except SignalsError as exc:
+        raise SkillInputError("signals", str(exc)) from None
+    instruction = (instruction or "").strip()
+    if not instruction and not observed:
+        raise SkillInputError("instruction", "give a task instruction, failure signals, or both")
+    k = skills_setting("RETRIEVAL_K") if k is None else k
+    if not isinstance(k, int) or not 1 <= k <= 50:
+        raise SkillInputError("k", "k is an integer from 1 to 50")
+    statuses = list(statuses)
+    bad = [s for s in statuses if s not in Skill.Status.values]
+    if bad or not statuses:
+        raise SkillInputError("statuses", f"statuses are among {', '.join(Skill.Status.values)}")
+    kinds = list(kinds or [])
+    if any(kind not in Skill.Kind.values for kind in kinds):
+        raise SkillInputError("kinds", f"kinds are among {', '.join(Skill.Kind.values)}")
+
+    query = "\n".join(p for p in (instruction, describe_signals(observed)) if p)
+    index = current_index()
+    vector = embeddings.encode_query(query)
+    hits = index.search(vector, tokenize(query), observed, statuses=statuses, embodiment=embodiment,
+                        kinds=kinds, k=k, weights=retrieval_weights())
+    by_id = Skill.objects.in_bulk([h.skill_id for h in hits])
+    hits = [h for h in hits if h.skill_id in by_id]
+    for hit in hits:
+        hit.skill = by_id[hit.skill_id]
+    result = RetrievalResult(hits=hits)
+    if log_use:
+        result.retrieval = SkillRetrieval.objects.create(
+            instruction=instruction, signals=observed, query=query, embodiment=embodiment, statuses=statuses, k=k,
+            results=[h.as_dict() for h in hits], latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            run=run, candidate=candidate, agent_call_id=agent_call_id,
+        )
+    return result
+
+
+def retrieval_weights() -> dict:
+    """The weights of the dense, BM25 and signature terms (settings override the defaults)."""
+    weights = {"dense": 0.6, "bm25": 0.4, "signature": 0.2}
+    weights.update(skills_setting("RETRIEVAL_WEIGHTS") or {})
+    return weights
+
+
+def signals_from_episode(episode: Episode) -> dict:
+    """The observed failure signals of a stored episode that a signature is matched on: its calls (the
+    PrimitiveCall rows, in order) through the one extractor (worker.library.signals), validated and kept
+    to the matched keys (worker.library.signatures.normalise_observed)."""
+    return normalise_observed(extract_signals(list(episode.calls.order_by("seq")), episode.status, episode.error))

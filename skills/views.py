@@ -1,5 +1,5 @@
 """Skills pages: list with filters, detail with evidence and versions, markdown export, import (staff).
-Thin: parse, delegate to skills.services, render."""
+Thin: parse, delegate to skills.exchange, render."""
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -10,10 +10,11 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import services
+from . import exchange
 from .evidence import evidence_rows
 from .forms import MAX_FILES, MAX_MARKDOWN_BYTES, SkillFilterForm, SkillImportForm
 from .highlight import code_html
+from .markdown import export_skill_markdown
 from .models import Skill
 
 
@@ -44,7 +45,8 @@ def skill_list(request):
     counts = dict(Skill.objects.values_list("status").annotate(n=Count("id")))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "skills/list.html", {"form": form, "page": page, "counts": counts, "query": query.urlencode()})
+    context = {"form": form, "page": page, "counts": counts, "query": query.urlencode()}
+    return render(request, "skills/list.html", context)
 
 
 @login_required
@@ -67,7 +69,7 @@ def skill_detail(request, pk):
 @require_GET
 def skill_export(request, pk):
     skill = get_object_or_404(Skill.objects.select_related("parent"), pk=pk)
-    response = HttpResponse(services.export_skill_markdown(skill), content_type="text/markdown; charset=utf-8")
+    response = HttpResponse(export_skill_markdown(skill), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{skill.name}-v{skill.version}.md"'
     return response
 
@@ -75,7 +77,7 @@ def skill_export(request, pk):
 @login_required
 @require_GET
 def library_export(request):
-    response = HttpResponse(services.export_library_zip(), content_type="application/zip")
+    response = HttpResponse(exchange.export_library_zip(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="aspire-skills-{timezone.now():%Y%m%d}.zip"'
     return response
 
@@ -87,7 +89,7 @@ def skill_import(request):
         form = SkillImportForm(request.POST, request.FILES)
         if form.is_valid():
             files = [(f.name, f.read()) for f in form.cleaned_data["files"]]
-            outcomes = services.import_skill_files(
+            outcomes = exchange.import_skill_files(
                 files, proposed_by=f"upload by {request.user.get_username()}",
                 default_kind=form.cleaned_data["default_kind"], max_file_bytes=MAX_MARKDOWN_BYTES, max_files=MAX_FILES,
             )

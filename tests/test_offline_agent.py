@@ -5,17 +5,25 @@ from pathlib import Path
 
 from worker.agents import programs as prog
 from worker.agents.offline import NEIGHBOUR_AWARE_YAW, OfflineSearchAgent
-from worker.search.core import Brief, CandidateRecord, EpisodeSummary
+from worker.search.core import Brief, CallSummary, CandidateRecord, EpisodeSummary, trace_signals
 
 STACK = (Path(__file__).resolve().parent.parent / "worker" / "programs" / "robosuite_stack.py").read_text()
 FINGER_ON_CUBE = ("the target configuration is in collision: gripper0_finger2_collision (gripper0_rightfinger) "
                   "x cubeB_g0 (cubeB_main)")
 
 
-def episode(seed, success, blocked=(), statuses=None, error=""):
-    signals = {} if success else {"call_statuses": statuses or {"move_to_pose": ["OK", "PLANNING_ERROR"], "close_gripper": ["GRASP_EMPTY"]},
-                                  "blocked_by": list(blocked), "detections": {}}
-    return EpisodeSummary(seed=seed, success=success, status="OK" if success else "EXCEPTION", error=error, signals=signals)
+def episode(seed, success, blocked=(), error=""):
+    """A debug episode; a failed one approaches (refused with PLANNING_ERROR, naming each ``blocked``
+    pair) and closes the gripper on nothing. Its signals come from the search's extractor."""
+    calls = []
+    if not success:
+        refusals = [CallSummary(2 + i, 2 + i, "move_to_pose", "PLANNING_ERROR", 40, message=m)
+                    for i, m in enumerate(blocked)] or [CallSummary(2, 2, "move_to_pose", "PLANNING_ERROR", 40)]
+        calls = [CallSummary(1, 1, "move_to_pose", "OK", 38), *refusals,
+                 CallSummary(9, 9, "close_gripper", "GRASP_EMPTY", 44, result=0.001)]
+    status = "OK" if success else "EXCEPTION"
+    signals = trace_signals(calls, status, error)
+    return EpisodeSummary(seed=seed, success=success, status=status, error=error, signals=signals)
 
 
 def stack_record(ref=1, code=STACK, **kw):
@@ -27,8 +35,9 @@ def stack_record(ref=1, code=STACK, **kw):
 
 
 def brief(survivors, skills=(), k=3):
-    return Brief(task_key="robosuite:Stack", instruction="stack the red cube on the green cube", arms=1, cameras=("agentview",),
-                 round=1, k=k, debug_seeds=(101, 102, 108, 120), survivors=survivors, eliminated=[], skills=list(skills))
+    return Brief(task_key="robosuite:Stack", instruction="stack the red cube on the green cube", arms=1,
+                 cameras=("agentview",), round=1, k=k, debug_seeds=(101, 102, 108, 120), survivors=survivors,
+                 eliminated=[], skills=list(skills))
 
 
 def test_fingers_blocked_on_several_seeds_give_the_finger_clearance_repair_first():
@@ -39,7 +48,8 @@ def test_fingers_blocked_on_several_seeds_give_the_finger_clearance_repair_first
 
 
 def test_a_library_skill_with_a_matching_signature_comes_before_the_built_in_rule_that_does_the_same():
-    skill = {"id": 7, "name": "fingers-clear-neighbours", "retrieval_id": 3, "repair_strategy": "choose the clear finger line",
+    skill = {"id": 7, "name": "fingers-clear-neighbours", "retrieval_id": 3,
+             "repair_strategy": "choose the clear finger line",
              "failure_signature": {"symptom": "finger on a neighbour", "statuses": ["PLANNING_ERROR"]},
              "code_sketch": NEIGHBOUR_AWARE_YAW.strip(), "placeholders": {}}
     proposals = OfflineSearchAgent().propose(brief([stack_record()], skills=[skill]))
@@ -48,6 +58,10 @@ def test_a_library_skill_with_a_matching_signature_comes_before_the_built_in_rul
     # A skill whose signature names other failures is not applied.
     other = {**skill, "failure_signature": {"statuses": ["NO_DETECTION"]}}
     assert OfflineSearchAgent().propose(brief([stack_record()], skills=[other]))[0].params["rule"] == "finger_clearance"
+    # A signature in the older nested shape is still read.
+    nested = {**skill, "failure_signature": {"symptom": "finger on a neighbour",
+                                             "signals": {"statuses": ["planning_error"]}}}
+    assert OfflineSearchAgent().propose(brief([stack_record()], skills=[nested]))[0].params["skill"] == 7
 
 
 def test_a_placeholder_the_program_does_not_define_takes_the_skills_default():
@@ -63,8 +77,9 @@ def test_findings_turn_a_repair_that_flipped_seeds_into_a_skill_proposal_but_not
     agent = OfflineSearchAgent()
     before = stack_record(ref=1)
     fixed_code = prog.replace_function(STACK, NEIGHBOUR_AWARE_YAW)
-    after = CandidateRecord(ref=2, round=1, index=1, hypothesis="grip across the clear faces", code=fixed_code, parent=1,
-                            episodes=[episode(s, True) for s in (101, 102, 108, 120)], params={"rule": "finger_clearance"})
+    after = CandidateRecord(ref=2, round=1, index=1, hypothesis="grip across the clear faces", code=fixed_code,
+                            parent=1, episodes=[episode(s, True) for s in (101, 102, 108, 120)],
+                            params={"rule": "finger_clearance"})
     [skill] = agent.findings(before, after, [before, after])
     assert skill["provenance"]["claimed_seeds"] == [108, 120] and skill["provenance"]["passing_seeds"] == [101, 102]
     assert skill["provenance"]["before_program"] == STACK and skill["provenance"]["after_program"] == fixed_code

@@ -1,7 +1,16 @@
 """Leaderboard, stop rules, eliminated hypotheses, failure summaries (worker.search.core)."""
 
-from worker.search.core import (CallSummary, CandidateRecord, EpisodeSummary, SearchSettings, eliminated_hypotheses,
-                                implicated_calls, leaderboard, stop_reason, trace_signals)
+from worker.search.core import (
+    CallSummary,
+    CandidateRecord,
+    EpisodeSummary,
+    SearchSettings,
+    eliminated_hypotheses,
+    implicated_calls,
+    leaderboard,
+    stop_reason,
+    trace_signals,
+)
 
 
 def cand(ref, round, index, successes, seeds=(1, 2, 3, 4), parent=None, hypothesis="h"):
@@ -48,5 +57,6 @@ def test_failures_implicate_failing_calls_the_error_line_and_the_last_calls():
     assert picked == [3, 5, 6, 7]
     calls[4] = CallSummary(5, 5, "close_gripper", "GRASP_EMPTY", 15, result=0.002)
     signals = trace_signals(calls, "EXCEPTION", "RuntimeError: missed")
-    assert signals["close_widths"] == [0.002] and signals["exception"] == "RuntimeError"
+    assert signals["gripper_widths_m"] == [0.002] and signals["exception"] == "RuntimeError"
     assert signals["call_statuses"]["move_to_pose"].count("IK_FAILED") == 1
+    assert signals["statuses"] == ["IK_FAILED", "GRASP_EMPTY", "EXCEPTION"] and signals["gripper_width_m"] == 0.002

@@ -15,10 +15,13 @@ pytestmark = pytest.mark.django_db
 def validated():
     """A validated v2 of an approved skill, with admission evidence: seed 105 flipped, 101 kept."""
     task = lift_task()
-    parent = SkillFactory(name="cube-top-face", version=1, code_sketch="def centre(points):\n    return points.mean(axis=0)")
-    skill = SkillFactory(name="cube-top-face", version=2, parent=parent, status=Skill.Status.VALIDATED, source_task=task,
-                         change_note="use the top face only", seeds_flipped=[105], pass_rate_before=0.5, pass_rate_after=1.0,
-                         code_sketch="def centre(points):\n    top = points[points[:, 2] > points[:, 2].max() - {{BAND}}]\n"
+    parent = SkillFactory(name="cube-top-face", version=1,
+                          code_sketch="def centre(points):\n    return points.mean(axis=0)")
+    skill = SkillFactory(name="cube-top-face", version=2, parent=parent, status=Skill.Status.VALIDATED,
+                         source_task=task, change_note="use the top face only", seeds_flipped=[105],
+                         pass_rate_before=0.5, pass_rate_after=1.0,
+                         code_sketch="def centre(points):\n"
+                                     "    top = points[points[:, 2] > points[:, 2].max() - {{BAND}}]\n"
                                      "    return top.mean(axis=0)",
                          placeholders={"BAND": {"default": 0.006, "doc": "m"}})
     run = fake_admission_run(task, {"before": {105: False, 101: True}, "after": {105: True, 101: True}})
@@ -65,7 +68,8 @@ def test_a_reviewer_approves_with_a_note_from_the_review_page(admin_client, vali
     skill.refresh_from_db()
     assert skill.status == Skill.Status.APPROVED and skill.status_reason == "checked seeds 105 and 101"
     assert skill.parent.status == Skill.Status.RETIRED  # superseded
-    again = admin_client.post(reverse("admin:skills_skillreview_decide", args=[skill.pk]), {"decision": "reject"}, follow=True)
+    again = admin_client.post(reverse("admin:skills_skillreview_decide", args=[skill.pk]), {"decision": "reject"},
+                              follow=True)
     assert "v2 is approved; it can move to retired, not to rejected" in again.content.decode()
     skill.refresh_from_db()
     assert skill.status == Skill.Status.APPROVED
@@ -81,7 +85,8 @@ def test_bulk_actions_decide_what_they_may_and_say_why_not_for_the_rest(admin_cl
     response = admin_client.post(reverse("admin:skills_skill_changelist"),
                                  {"action": "approve_selected", "_selected_action": [proposed.pk]}, follow=True)
     assert "v1 is proposed; only a validated skill can be approved" in response.content.decode()
-    assert set(Skill.objects.filter(status=Skill.Status.REJECTED).values_list("rejection_stage", flat=True)) == {"review"}
+    rejected = Skill.objects.filter(status=Skill.Status.REJECTED)
+    assert set(rejected.values_list("rejection_stage", flat=True)) == {"review"}
     proposed.refresh_from_db()
     assert proposed.status == Skill.Status.PROPOSED
 
@@ -103,9 +108,10 @@ def test_a_proposed_skill_is_edited_under_the_proposal_rules_and_a_decided_one_i
     form = admin_client.get(url).content.decode()
     assert 'name="description"' in form and 'name="claimed_seeds"' in form
     data = {"title": "", "description": "", "kind": "localisation", "symptom": "", "trace_signals": "{}",
-            "when_to_apply": "", "when_not_to_apply": "", "repair_strategy": "x", "code_sketch": "", "placeholders": "{}",
-            "notes": "", "embodiment": "", "benchmark": "", "task_keys": "[]", "validated_context": "", "change_note": "",
-            "source_task": "", "before_program": "", "after_program": "", "claimed_seeds": "[-3]", "control_seeds": "[]"}
+            "when_to_apply": "", "when_not_to_apply": "", "repair_strategy": "x", "code_sketch": "",
+            "placeholders": "{}", "notes": "", "embodiment": "", "benchmark": "", "task_keys": "[]",
+            "validated_context": "", "change_note": "", "source_task": "", "before_program": "", "after_program": "",
+            "claimed_seeds": "[-3]", "control_seeds": "[]"}
     page = admin_client.post(url, data).content.decode()
     assert "a skill needs a description" in page or "non-negative" in page
     proposed.refresh_from_db()

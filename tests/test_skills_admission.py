@@ -12,9 +12,12 @@ from django.urls import reverse
 from runs.models import Episode, Keyframe, Run
 from runs.services import create_program_run
 from skills.admission import admit_skill
-from skills.drafts import SkillDraft
+from skills.content import SkillDraft
+from skills.exchange import install_seed_skills
+from skills.lifecycle import propose_skill
 from skills.models import Skill, SkillRetrieval, SkillValidation
-from skills.services import install_seed_skills, propose_skill, record_skill_use, retrieve_skills
+from skills.retrieval import retrieve_skills
+from skills.usage import record_skill_use
 
 from .conftest import wait_for
 from .skills_factories import FAILS_BEFORE, PASSES_BEFORE, STACK_AFTER, STACK_BEFORE, stack_task
@@ -38,12 +41,15 @@ CLEARANCE_SKILL = SkillDraft(
                 "    line = np.array([-math.sin(yaw), math.cos(yaw)])\n"
                 "    tips = [centre + reach * line, centre - reach * line]\n"
                 "    return min(np.min(np.linalg.norm(neighbours_xy - t, axis=1)) for t in tips)",
-    placeholders={"FINGER_REACH": {"default": 0.045, "doc": "how far each open fingertip reaches from the grasp centre, m"}},
+    placeholders={"FINGER_REACH": {"default": 0.045,
+                                   "doc": "how far each open fingertip reaches from the grasp centre, m"}},
     embodiment="Panda", benchmark="robosuite", task_keys=["robosuite:Stack"],
 )
 
 
-def test_a_flipping_repair_is_admitted_on_the_worker_approved_in_the_admin_and_retrieved_later(celery_worker, admin_client):
+def test_a_flipping_repair_is_admitted_on_the_worker_approved_in_the_admin_and_retrieved_later(
+    celery_worker, admin_client
+):
     install_seed_skills()
     task = stack_task()
     skill = propose_skill(CLEARANCE_SKILL, task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER,
@@ -57,7 +63,8 @@ def test_a_flipping_repair_is_admitted_on_the_worker_approved_in_the_admin_and_r
     assert validation.outcome == SkillValidation.Outcome.ADMITTED
     assert (validation.flipped, validation.broken) == ([108, 120], [])
     assert (validation.n_seeds, validation.n_before_success, validation.n_after_success) == (3, 1, 3)
-    assert skill.seeds_flipped == [108, 120] and skill.pass_rate_before == pytest.approx(1 / 3) and skill.pass_rate_after == 1.0
+    assert skill.seeds_flipped == [108, 120]
+    assert skill.pass_rate_before == pytest.approx(1 / 3) and skill.pass_rate_after == 1.0
     assert "flipped 2 of 2 claimed seeds (108, 120)" in skill.status_reason
 
     # The evidence is ordinary episodes of one admission run: traces, keyframes, trace pages.
@@ -112,8 +119,9 @@ def test_a_repair_that_flips_nothing_is_refused_with_the_numbers():
     skill.refresh_from_db()
     assert validation.outcome == SkillValidation.Outcome.REFUSED
     assert skill.status == Skill.Status.REJECTED and skill.rejection_stage == Skill.Stage.VALIDATION
-    assert skill.status_reason == ("refused: flipped 0 of 2 claimed seeds (needs at least 1); broke none of the 1 seed(s) "
-                                   "that succeeded before; success 1/3 before, 1/3 after.")
-    assert (validation.flipped, validation.broken, validation.n_before_success, validation.n_after_success) == ([], [], 1, 1)
+    assert skill.status_reason == ("refused: flipped 0 of 2 claimed seeds (needs at least 1); broke none of the 1 "
+                                   "seed(s) that succeeded before; success 1/3 before, 1/3 after.")
+    counts = (validation.flipped, validation.broken, validation.n_before_success, validation.n_after_success)
+    assert counts == ([], [], 1, 1)
     assert admit_skill(skill.pk) is None  # a redelivered task changes nothing once decided
     assert skill.validations.count() == 1

@@ -3,10 +3,13 @@ sees (scaling runs limit it to the first N source tasks), malformed proposals dr
 
 import pytest
 
-from runs import experiments
+from experiments.coordinator import hand_over_skills
+from experiments.services import create_experiment
 from runs.models import Actor
+from skills.content import SkillInputError
+from skills.lifecycle import submit_agent_proposal
 from skills.models import Skill
-from skills.services import LibraryAccess, SkillInputError, library_sources, submit_agent_proposal
+from skills.usage import LibraryAccess, library_sources
 
 from .skills_factories import STACK_AFTER, STACK_BEFORE, SkillFactory, stack_task
 
@@ -21,7 +24,8 @@ def llm_proposal(**change):
                               "gripper_width_m": [0.0, 0.005], "blocked_by": "gripper0_finger2 x cubeB"},
         "when_to_apply": "boxes with a neighbour within 8 cm", "when_not_to_apply": "round objects",
         "repair_strategy": "compare the fingertips' distances to the neighbour's points",
-        "code_sketch": "def approach(grasp, quat):\n    return move_to_pose(grasp + np.array([0.0, 0.0, {{APPROACH_HEIGHT}}]), quat)",
+        "code_sketch": "def approach(grasp, quat):\n"
+                       "    return move_to_pose(grasp + np.array([0.0, 0.0, {{APPROACH_HEIGHT}}]), quat)",
         "provenance": {"before_program": STACK_BEFORE, "after_program": STACK_AFTER, "claimed_seeds": [108, 120],
                        "passing_seeds": list(range(101, 140)), "before_candidate": "1", "after_candidate": "2"},
     }
@@ -32,7 +36,7 @@ def llm_proposal(**change):
 @pytest.fixture
 def search_run(django_user_model):
     task = stack_task()
-    return experiments.create_experiment(kind="search", tasks=[task], owner=django_user_model.objects.create_user("ada"),
+    return create_experiment(kind="search", tasks=[task], owner=django_user_model.objects.create_user("ada"),
                                          agent={"backend": "claude"}, debug_seeds=[101, 108, 120], heldout_seeds=[1])
 
 
@@ -57,7 +61,7 @@ def test_a_malformed_proposal_is_dropped_with_the_reason_and_the_run_goes_on(sea
         submit_agent_proposal(llm_proposal(kind="teleportation"), run=search_run, task=actor.task)
     actor.proposed_skills = [llm_proposal(kind="teleportation"), llm_proposal(name="Second one")]
     actor.save()
-    assert experiments._hand_over_skills(search_run, [actor]) == 1
+    assert hand_over_skills(search_run, [actor]) == 1
     assert list(Skill.objects.values_list("name", flat=True)) == ["second-one"]
     assert "unknown kind" in Actor.objects.get(pk=actor.pk).error
 
@@ -75,7 +79,8 @@ def test_scaling_libraries_hold_the_first_n_source_tasks_other_than_the_actors_o
     assert library_sources(exclude_task=stack) == ["robosuite:Lift", "robosuite:PickPlaceCan"]
 
     def found(size):
-        return {s["id"] for s in LibraryAccess(run=search_run, task=stack, library_size=size).search("grasp the cube", 10)}
+        access = LibraryAccess(run=search_run, task=stack, library_size=size)
+        return {s["id"] for s in access.search("grasp the cube", 10)}
 
     assert found(0) == set() and found(1) == {first.pk} and found(2) == {first.pk, second.pk}
     everything = found(None)

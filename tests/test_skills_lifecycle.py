@@ -3,29 +3,32 @@
 import pytest
 
 from runs.models import Candidate, Episode, PrimitiveCall, Run
-from skills import admission
-from skills.drafts import SkillDraft, SkillInputError
+from skills import admission, services
+from skills.content import SkillDraft, SkillInputError
+from skills.lifecycle import approve_skill, propose_skill, reject_skill, request_validation, retire_skill
 from skills.models import Skill, SkillStateError, SkillUse, SkillValidation
-from skills.services import (
-    approve_skill,
-    propose_skill,
-    record_skill_outcome,
-    record_skill_use,
-    reject_skill,
-    request_validation,
-    retire_skill,
-    signals_from_episode,
-)
-from skills.signatures import SignalsError, match_signature, normalise_signature
+from skills.retrieval import signals_from_episode
+from skills.usage import record_skill_outcome, record_skill_use
+from worker.library.signatures import SignalsError, match_signature, normalise_signature
 
-from .skills_factories import STACK_AFTER, STACK_BEFORE, STARTER, SkillFactory, fake_admission_run, lift_task, running_validation, stack_task
+from .skills_factories import (
+    STACK_AFTER,
+    STACK_BEFORE,
+    STARTER,
+    SkillFactory,
+    fake_admission_run,
+    lift_task,
+    running_validation,
+    stack_task,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def draft(**kw):
     fields = dict(name="Yaw Nearest Equivalent", description="Wrap the grasp yaw.", kind="grasp constraint",
-                  code_sketch="def wrap(yaw, current):\n    return current + (yaw - current + {{HALF}}) % (2 * {{HALF}}) - {{HALF}}",
+                  code_sketch="def wrap(yaw, current):\n"
+                              "    return current + (yaw - current + {{HALF}}) % (2 * {{HALF}}) - {{HALF}}",
                   placeholders={"HALF": {"default": 0.785, "doc": "rad"}},
                   trace_signals={"statuses": ["ik_failed"], "primitives": ["move_to_pose"]})
     fields.update(kw)
@@ -36,10 +39,12 @@ def test_a_proposal_with_programs_passes_the_policy_check_and_queues_re_executio
     task = stack_task()
     with django_capture_on_commit_callbacks() as callbacks:
         skill = propose_skill(draft(), task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER,
-                              claimed_seeds="105,108", control_seeds=[101, 105], proposed_by="offline agent", agent_call_id=7)
+                              claimed_seeds="105,108", control_seeds=[101, 105], proposed_by="offline agent",
+                              agent_call_id=7)
     assert len(callbacks) == 1  # validate_skill_task.delay(skill.pk), after commit
     assert skill.name == "yaw-nearest-equivalent" and skill.version == 1 and skill.kind == Skill.Kind.GRASP_CONSTRAINT
-    assert skill.status == Skill.Status.PROPOSED and skill.status_reason == "passed the API-policy check; re-execution queued"
+    assert skill.status == Skill.Status.PROPOSED
+    assert skill.status_reason == "passed the API-policy check; re-execution queued"
     assert skill.claimed_seeds == [105, 108] and skill.control_seeds == [101]
     assert skill.trace_signals == {"statuses": ["IK_FAILED"], "primitives": ["move_to_pose"]}
     assert skill.source_task == task and skill.agent_call_id == 7
@@ -69,7 +74,8 @@ def test_bad_proposals_name_the_field_and_create_nothing(change, field, message)
     "kwargs, field, message",
     [
         ({"before_program": STARTER}, "before_program", "needs all of"),
-        ({"before_program": STARTER, "after_program": STARTER, "claimed_seeds": [105]}, "before_program", "needs all of"),
+        ({"before_program": STARTER, "after_program": STARTER, "claimed_seeds": [105]}, "before_program",
+         "needs all of"),
         ({"task": "robosuite:Nope"}, "task", "unknown task"),
         ({"claimed_seeds": "9-1"}, "claimed_seeds", "runs backwards"),
         ({"claimed_seeds": [-1]}, "claimed_seeds", "non-negative"),
@@ -84,15 +90,19 @@ def test_bad_evidence_is_refused_before_anything_is_stored(kwargs, field, messag
     assert not Skill.objects.exists()
 
 
-def test_a_sketch_that_reads_the_simulator_or_hard_codes_a_scene_is_rejected_at_once(django_capture_on_commit_callbacks):
-    sketch = "def grasp_point():\n    return env.sim.data.body_xpos[3]\n\nmove_to_pose([0.12, -0.05, 0.83], [0, 1, 0, 0])"
+def test_a_sketch_that_reads_the_simulator_or_hard_codes_a_scene_is_rejected_at_once(
+    django_capture_on_commit_callbacks
+):
+    sketch = ("def grasp_point():\n    return env.sim.data.body_xpos[3]\n\n"
+              "move_to_pose([0.12, -0.05, 0.83], [0, 1, 0, 0])")
     with django_capture_on_commit_callbacks() as callbacks:
         skill = propose_skill(draft(code_sketch=sketch, placeholders={}), task=lift_task(), before_program=STARTER,
                               after_program=STARTER, claimed_seeds=[105])
     assert not callbacks and not Run.objects.exists()  # nothing is re-executed
     assert skill.status == Skill.Status.REJECTED and skill.rejection_stage == Skill.Stage.POLICY
     assert "refused by the API-policy check" in skill.status_reason
-    assert "'env' refers to the simulator" in skill.status_reason and "absolute position [0.12, -0.05, 0.83]" in skill.status_reason
+    assert "'env' refers to the simulator" in skill.status_reason
+    assert "absolute position [0.12, -0.05, 0.83]" in skill.status_reason
     assert {i["code"] for i in skill.policy_issues} == {"SIMULATOR_STATE", "SCENE_CONSTANT"}
 
 
@@ -128,20 +138,22 @@ def test_the_life_cycle_allows_only_its_transitions():
 
 def _decide(outcomes, claimed, control, parent=None):
     task = lift_task()
-    skill = SkillFactory(name="rule-under-test", version=2, status=Skill.Status.PROPOSED, source_task=task, parent=parent)
+    skill = SkillFactory(name="rule-under-test", version=2, status=Skill.Status.PROPOSED, source_task=task,
+                         parent=parent)
     run = fake_admission_run(task, outcomes)
     return admission._decide(skill, running_validation(skill, run, claimed, control)), skill
 
 
 def test_admission_admits_a_repair_that_flips_claimed_seeds_and_breaks_nothing():
-    validation, skill = _decide({"before": {105: False, 108: False, 101: True}, "after": {105: True, 108: True, 101: True}},
-                                [105, 108], [101])
+    outcomes = {"before": {105: False, 108: False, 101: True}, "after": {105: True, 108: True, 101: True}}
+    validation, skill = _decide(outcomes, [105, 108], [101])
     skill.refresh_from_db()
     assert validation.outcome == SkillValidation.Outcome.ADMITTED and skill.status == Skill.Status.VALIDATED
     assert validation.flipped == [105, 108] and validation.broken == []
-    assert skill.seeds_flipped == [105, 108] and skill.pass_rate_before == pytest.approx(1 / 3) and skill.pass_rate_after == 1.0
-    assert skill.status_reason == ("admitted: flipped 2 of 2 claimed seeds (105, 108) (needs at least 1); broke none of the "
-                                   "1 seed(s) that succeeded before; success 1/3 before, 3/3 after.")
+    assert skill.seeds_flipped == [105, 108]
+    assert skill.pass_rate_before == pytest.approx(1 / 3) and skill.pass_rate_after == 1.0
+    assert skill.status_reason == ("admitted: flipped 2 of 2 claimed seeds (105, 108) (needs at least 1); broke none "
+                                   "of the 1 seed(s) that succeeded before; success 1/3 before, 3/3 after.")
     assert [r["after"]["success"] for r in validation.results] == [True, True, True]
 
 
@@ -160,7 +172,8 @@ def test_a_new_version_must_beat_its_approved_parent_by_the_margin():
                 "parent": {105: True, 108: False, 101: True}}
     validation, skill = _decide(outcomes, [105, 108], [101], parent=parent)
     assert validation.outcome == SkillValidation.Outcome.REFUSED and validation.n_parent_success == 2
-    assert "does not beat the approved parent rule-under-test v1: 2/3 vs 2/3 (needs at least 1 more success(es)" in validation.reason
+    assert ("does not beat the approved parent rule-under-test v1: 2/3 vs 2/3 (needs at least 1 more success(es)"
+            in validation.reason)
     SkillValidation.objects.all().delete()
     Skill.objects.filter(name="rule-under-test", version=2).delete()
     outcomes["after"][108] = True
@@ -176,7 +189,8 @@ def test_admission_decides_nothing_when_the_engine_failed():
     validation = admission._decide(skill, running_validation(skill, run, [105], []))
     skill.refresh_from_db()
     assert validation.outcome == SkillValidation.Outcome.ERROR and skill.status == Skill.Status.PROPOSED
-    assert "ended INTERNAL_ERROR: renderer crashed" in skill.status_reason and "validate it again" in skill.status_reason
+    assert "ended INTERNAL_ERROR: renderer crashed" in skill.status_reason
+    assert "validate it again" in skill.status_reason
 
 
 def test_uses_count_and_wins_are_settled_once_when_the_candidate_improved():
@@ -208,8 +222,8 @@ def test_failure_signals_are_read_from_a_stored_trace_and_matched_to_signatures(
         PrimitiveCall.objects.create(episode=episode, seq=seq, primitive=primitive, status=status, artifacts=artifacts,
                                      started_at="2026-01-01T00:00:00Z", duration_ms=1)
     signals = signals_from_episode(episode)
-    assert signals == {"statuses": ["GRASP_EMPTY", "EXCEPTION"], "primitives": ["close_gripper"], "gripper_width_m": 0.0012,
-                       "detections": 1, "error": "RuntimeError: grasp missed the cube"}
+    assert signals == {"statuses": ["GRASP_EMPTY", "EXCEPTION"], "primitives": ["close_gripper"],
+                       "gripper_width_m": 0.0012, "detections": 1, "error": "RuntimeError: grasp missed the cube"}
     signature = normalise_signature({"statuses": ["GRASP_EMPTY"], "gripper_width_m": [0, 0.005], "detections": [0, 0],
                                      "error_contains": ["MISSED"]})
     assert match_signature(signature, signals) == pytest.approx(3 / 4)  # all but the detection count
@@ -220,8 +234,8 @@ def test_failure_signals_are_read_from_a_stored_trace_and_matched_to_signatures(
 
 def test_validation_is_requested_once_at_a_time_and_a_stalled_one_can_be_resumed(django_capture_on_commit_callbacks):
     task = stack_task()
-    skill = propose_skill(draft(), task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER, claimed_seeds=[105],
-                          validate=False)
+    skill = propose_skill(draft(), task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER,
+                          claimed_seeds=[105], validate=False)
     run = fake_admission_run(task, {"before": {105: False}, "after": {105: True}})
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
     running_validation(skill, run, [105], [])
@@ -236,20 +250,22 @@ def test_validation_is_requested_once_at_a_time_and_a_stalled_one_can_be_resumed
 def test_admission_runs_before_after_and_parent_programs_on_claimed_and_default_control_seeds():
     task = stack_task()
     SkillFactory(name="yaw-nearest-equivalent", version=1, after_program="# the parent's program")
-    skill = propose_skill(draft(), task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER, claimed_seeds=[105],
-                          validate=False)
+    skill = propose_skill(draft(), task=task, before_program=STACK_BEFORE, after_program=STACK_AFTER,
+                          claimed_seeds=[105], validate=False)
     stalled_run = fake_admission_run(task, {"before": {105: False}, "after": {105: True}})
     Run.objects.filter(pk=stalled_run.pk).update(status=Run.Status.CANCELLED)
     stalled = running_validation(skill, stalled_run, [105], [])
     validation = admission._start(skill)
     stalled.refresh_from_db()
     assert stalled.outcome == SkillValidation.Outcome.ERROR and validation.pk != stalled.pk
-    assert validation.claimed_seeds == [105] and validation.control_seeds == [101, 102, 103]  # CONTROL_SEEDS debug seeds
+    assert validation.claimed_seeds == [105]
+    assert validation.control_seeds == [101, 102, 103]  # the CONTROL_SEEDS debug seeds
     assert validation.replacement_margin == 0.1 and validation.min_flipped == 1
     run = validation.run
     assert run.source == "admission" and run.seeds == [105, 101, 102, 103] and run.status == Run.Status.QUEUED
     assert [(c.index, c.origin, c.program) for c in run.candidates.order_by("index")] == [
-        (0, "skill-before", STACK_BEFORE), (1, "skill-after", STACK_AFTER), (2, "skill-parent", "# the parent's program")]
+        (0, "skill-before", STACK_BEFORE), (1, "skill-after", STACK_AFTER),
+        (2, "skill-parent", "# the parent's program")]
     assert admission._start(skill) == validation  # a redelivered task resumes the same validation and run
 
 
@@ -261,3 +277,13 @@ def test_admission_that_cannot_start_its_run_says_why_and_keeps_the_proposal(set
     skill.refresh_from_db()
     assert skill.status == Skill.Status.PROPOSED and not Run.objects.exists()
     assert skill.status_reason == "admission could not start the re-execution: 5 seeds requested; a run takes at most 2"
+
+
+def test_services_re_exports_each_verb_from_the_module_that_holds_it():
+    from skills import exchange, lifecycle, retrieval, usage
+
+    assert services.propose_skill is lifecycle.propose_skill
+    assert services.retrieve_skills is retrieval.retrieve_skills
+    assert services.LibraryAccess is usage.LibraryAccess
+    assert services.install_seed_skills is exchange.install_seed_skills
+    assert all(hasattr(services, name) for name in services.__all__)

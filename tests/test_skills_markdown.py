@@ -7,10 +7,10 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from skills.drafts import SkillDraft
+from skills.content import SkillDraft
+from skills.exchange import export_library_zip, import_skill_files, import_skill_markdown
 from skills.markdown import SkillFormatError, export_skill_markdown, parse_skill_markdown
 from skills.models import Skill
-from skills.services import export_library_zip, import_skill_files, import_skill_markdown
 
 from .skills_factories import SkillFactory
 
@@ -95,9 +95,11 @@ def test_an_exported_file_imports_as_a_proposed_new_version_of_the_approved_skil
 def test_it_imports_a_file_in_the_published_layout_keeping_unknown_sections():
     skill = import_skill_markdown(PUBLISHED_STYLE, default_kind="recovery")
     assert skill.kind == Skill.Kind.RECOVERY and skill.title == "Wrist turn for arm-body blocking"
-    assert skill.symptom.startswith("The descent stops") and skill.repair_strategy == "Turn joint 7 by a quarter turn after solving IK."
+    assert skill.symptom.startswith("The descent stops")
+    assert skill.repair_strategy == "Turn joint 7 by a quarter turn after solving IK."
     assert skill.code_sketch.startswith("def turned(joints):") and "out[6] += math.pi / 2" in skill.code_sketch
-    assert skill.when_to_apply == "- The approach is right but blocked." and skill.when_not_to_apply == "- The tip itself collides."
+    assert skill.when_to_apply == "- The approach is right but blocked."
+    assert skill.when_not_to_apply == "- The tip itself collides."
     assert skill.notes == "## Cross-reference rule\n\nCheck the other blocking skills first."
     assert skill.validated_context == "Panda, shelves at the side."
     assert skill.status == Skill.Status.PROPOSED
@@ -112,7 +114,8 @@ def test_it_imports_a_file_in_the_published_layout_keeping_unknown_sections():
         ("---\n- a list\n---\n", "must be a YAML mapping"),
         ("---\ndescription: d\nkind: recovery\n---\n", "has no name"),
         ("---\nname: n\ndescription: d\n---\n", "has no kind"),
-        ("---\nname: n\ndescription: d\nkind: recovery\nplaceholders: [1]\n---\n", "placeholders in the front matter must be a mapping"),
+        ("---\nname: n\ndescription: d\nkind: recovery\nplaceholders: [1]\n---\n",
+         "placeholders in the front matter must be a mapping"),
     ],
 )
 def test_malformed_files_are_refused_with_the_reason_and_create_nothing(text, message):

@@ -69,8 +69,9 @@ def test_the_list_filters_by_status_kind_embodiment_and_text(client):
 def test_the_detail_page_shows_the_skill_its_evidence_and_versions(client, admin_client):
     task = lift_task()
     v1 = SkillFactory(name="cube-top-face", version=1, status=Skill.Status.RETIRED)
-    skill = SkillFactory(name="cube-top-face", version=2, parent=v1, status=Skill.Status.VALIDATED, change_note="top face only",
-                         when_not_to_apply="Cans.", placeholders={"BAND": {"default": 0.006, "doc": "top band, m"}},
+    skill = SkillFactory(name="cube-top-face", version=2, parent=v1, status=Skill.Status.VALIDATED,
+                         change_note="top face only", when_not_to_apply="Cans.",
+                         placeholders={"BAND": {"default": 0.006, "doc": "top band, m"}},
                          code_sketch="def f(p):\n    return p[p[:, 2] > p[:, 2].max() - {{BAND}}]")
     run = fake_admission_run(task, {"before": {105: False}, "after": {105: True}})
     validation = running_validation(skill, run, [105], [])
@@ -86,7 +87,8 @@ def test_the_detail_page_shows_the_skill_its_evidence_and_versions(client, admin
                  reverse("runs:detail", args=[run.pk]), v1.get_absolute_url(), "top face only", "flipped"):
         assert text in page, text
     assert reverse("admin:skills_skillreview_change", args=[skill.pk]) not in page  # staff only
-    assert reverse("admin:skills_skillreview_change", args=[skill.pk]) in admin_client.get(skill.get_absolute_url()).content.decode()
+    staff_page = admin_client.get(skill.get_absolute_url()).content.decode()
+    assert reverse("admin:skills_skillreview_change", args=[skill.pk]) in staff_page
     assert client.get(reverse("skills:detail", args=[999])).status_code == 404
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from skills.policy import check_program, check_sketch, check_skill_code, describe_issues
-from skills.sketch import SketchError, fill_sketch, normalise_placeholders, placeholder_names, sketch_as_python
+from worker.library.sketch import SketchError, fill_sketch, normalise_placeholders, placeholder_names, sketch_as_python
 
 from .skills_factories import STARTER
 
@@ -19,7 +19,8 @@ def test_it_passes_the_camera_only_reference_program():
 @pytest.mark.parametrize(
     "source, code, fragment",
     [
-        ("obs = get_observation()\ncube = env.sim.data.body_xpos[3]", "SIMULATOR_STATE", "'env' refers to the simulator"),
+        ("obs = get_observation()\ncube = env.sim.data.body_xpos[3]", "SIMULATOR_STATE",
+         "'env' refers to the simulator"),
         ("def f(state):\n    return state.body_xpos", "SIMULATOR_STATE", "'.body_xpos' reads simulator state"),
         ("obs = get_observation()\np = obs['cube_pos']", "SIMULATOR_STATE", "observation key 'cube_pos'"),
         ("obs = get_observation()\np = obs['object-state']", "SIMULATOR_STATE", "'object-state'"),
@@ -64,7 +65,9 @@ def test_it_allows_offsets_relative_to_perceived_positions():
     assert check_program(source) == []
 
 
-@pytest.mark.parametrize("source", ["if seed == 3:\n    x = 1", "seed_id = 3\nprint(seed_id)", "def f(cfg):\n    return cfg.seed > 4"])
+@pytest.mark.parametrize(
+    "source", ["if seed == 3:\n    x = 1", "seed_id = 3\nprint(seed_id)", "def f(cfg):\n    return cfg.seed > 4"]
+)
 def test_it_refuses_seed_specific_branches(source):
     assert "SEED_BRANCH" in codes(check_program(source))
 
@@ -75,7 +78,8 @@ def test_it_reports_a_syntax_error_with_its_line_and_nothing_else():
 
 
 def test_it_checks_sketch_placeholders_against_their_declarations():
-    sketch = "def approach(p, q):\n    return move_to_pose(p + np.array([0.0, 0.0, {{HEIGHT}}]), q)\nx = {{lower}} + {{MISSING}}"
+    sketch = ("def approach(p, q):\n    return move_to_pose(p + np.array([0.0, 0.0, {{HEIGHT}}]), q)\n"
+              "x = {{lower}} + {{MISSING}}")
     issues = check_sketch(sketch, {"HEIGHT": {"default": 0.1, "doc": "m"}, "UNUSED": {"default": 1, "doc": ""},
                                    "GOAL_POSITION": {"default": [0.5, 0.1, 0.9], "doc": ""}})
     text = describe_issues(issues)
@@ -93,7 +97,8 @@ def test_it_checks_the_programs_a_skill_came_from_and_says_which():
 
 def test_placeholders_fill_with_defaults_or_chosen_values():
     sketch = "h = {{APPROACH_HEIGHT}}\nprompts = {{PROMPTS}}\nname = {{ OBJECT }}"
-    declared = normalise_placeholders({"APPROACH_HEIGHT": 0.1, "PROMPTS": {"default": ["cube", "block"]}, "OBJECT": "red cube"})
+    declared = normalise_placeholders({"APPROACH_HEIGHT": 0.1, "PROMPTS": {"default": ["cube", "block"]},
+                                       "OBJECT": "red cube"})
     assert placeholder_names(sketch) == ["APPROACH_HEIGHT", "PROMPTS", "OBJECT"]
     assert fill_sketch(sketch, declared) == "h = 0.1\nprompts = ['cube', 'block']\nname = 'red cube'"
     assert fill_sketch(sketch, declared, {"APPROACH_HEIGHT": 0.2}).startswith("h = 0.2\n")

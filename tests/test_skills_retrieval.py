@@ -6,9 +6,10 @@ from rank_bm25 import BM25Okapi
 
 from runs.models import Candidate, Run
 from skills import embeddings, retrieval
-from skills.drafts import SkillInputError
+from skills.content import SkillInputError
 from skills.models import Skill, SkillEmbedding, SkillRetrieval
-from skills.services import record_skill_use, retrieve_skills
+from skills.retrieval import retrieve_skills
+from skills.usage import record_skill_use
 
 from .skills_factories import SkillFactory, lift_task
 
@@ -28,18 +29,22 @@ def library():
     cube = SkillFactory(name="cube-top-face", title="Cube localisation from the top face",
                         description="Find the red cube on the table from its top-face points and the table height.",
                         trace_signals={"statuses": ["GRASP_EMPTY"], "primitives": ["close_gripper"]})
-    drawer = SkillFactory(name="drawer-pull", title="Pull a drawer open by its handle", kind=Skill.Kind.MOTION_PRIMITIVE,
+    drawer = SkillFactory(name="drawer-pull", title="Pull a drawer open by its handle",
+                          kind=Skill.Kind.MOTION_PRIMITIVE,
                           description="Seat the fingers behind the drawer handle and pull along the drawer axis.",
                           symptom="The drawer stays shut.", trace_signals={"statuses": ["NOT_REACHED"]})
-    prompt = SkillFactory(name="cube-prompt-fallback", title="Prompt fallback for the cube", kind=Skill.Kind.PERCEPTION_PROMPT,
+    prompt = SkillFactory(name="cube-prompt-fallback", title="Prompt fallback for the cube",
+                          kind=Skill.Kind.PERCEPTION_PROMPT,
                           description="Try several prompts for the cube when segmentation finds nothing.",
                           symptom="segment_text_prompt returns no detections.",
-                          trace_signals={"statuses": ["NO_DETECTION"], "primitives": ["segment_text_prompt"], "detections": [0, 0]})
+                          trace_signals={"statuses": ["NO_DETECTION"], "primitives": ["segment_text_prompt"],
+                                         "detections": [0, 0]})
     generic = SkillFactory(name="trace-triage", title="Trace triage", kind=Skill.Kind.DEBUGGING_WORKFLOW, embodiment="",
                            description="Debug from the first failing call of the trace.", trace_signals={})
     proposed = SkillFactory(name="cube-proposed", status=Skill.Status.PROPOSED,
                             description="Lift the red cube off the table with a better grasp.")
-    sawyer = SkillFactory(name="cube-sawyer", embodiment="Sawyer", description="Lift the red cube off the table on a Sawyer.")
+    sawyer = SkillFactory(name="cube-sawyer", embodiment="Sawyer",
+                          description="Lift the red cube off the table on a Sawyer.")
     return {s.name: s for s in (cube, drawer, prompt, generic, proposed, sawyer)}
 
 
@@ -58,7 +63,8 @@ def test_the_bm25_matrix_scores_exactly_as_rank_bm25():
         tokens = retrieval.tokenize(query)
         expected = BM25Okapi(corpus).get_scores(tokens)
         assert np.allclose(index._bm25_scores(tokens, np.arange(len(docs))), expected), query
-    assert retrieval.tokenize("GRASP_EMPTY on the close_gripper") == ["grasp_empty", "grasp", "empty", "close_gripper", "close", "gripper"]
+    assert retrieval.tokenize("GRASP_EMPTY on the close_gripper") == [
+        "grasp_empty", "grasp", "empty", "close_gripper", "close", "gripper"]
 
 
 def test_it_ranks_the_related_skill_first_and_filters_by_status_embodiment_and_kind(library):
@@ -79,10 +85,12 @@ def test_it_ranks_the_related_skill_first_and_filters_by_status_embodiment_and_k
 def test_failure_signals_steer_retrieval_during_repair(library):
     instruction = "Lift the red cube off the table."
     empty_hand = retrieve_skills(instruction=instruction, embodiment="Panda",
-                                 signals={"statuses": ["GRASP_EMPTY"], "primitives": ["close_gripper"], "gripper_width_m": 0.001})
+                                 signals={"statuses": ["GRASP_EMPTY"], "primitives": ["close_gripper"],
+                                          "gripper_width_m": 0.001})
     assert empty_hand.hits[0].name == "cube-top-face" and empty_hand.hits[0].signature == 1.0
     nothing_seen = retrieve_skills(instruction=instruction, embodiment="Panda",
-                                   signals={"statuses": ["NO_DETECTION"], "primitives": ["segment_text_prompt"], "detections": 0})
+                                   signals={"statuses": ["NO_DETECTION"], "primitives": ["segment_text_prompt"],
+                                            "detections": 0})
     assert nothing_seen.hits[0].name == "cube-prompt-fallback" and nothing_seen.hits[0].signature == 1.0
     assert "NO_DETECTION: perception found nothing" in nothing_seen.retrieval.query
 
@@ -90,9 +98,11 @@ def test_failure_signals_steer_retrieval_during_repair(library):
 def test_each_retrieval_is_logged_with_its_query_scores_and_links(library):
     run = Run.objects.create(task=lift_task(), seeds=[1])
     candidate = Candidate.objects.create(run=run, program="x", program_hash="x")
-    result = retrieve_skills(instruction="lift the cube", embodiment="Panda", run=run, candidate=candidate, agent_call_id=9)
+    result = retrieve_skills(instruction="lift the cube", embodiment="Panda", run=run, candidate=candidate,
+                             agent_call_id=9)
     logged = SkillRetrieval.objects.get()
-    assert logged == result.retrieval and logged.run == run and logged.candidate == candidate and logged.agent_call_id == 9
+    assert logged == result.retrieval and logged.run == run
+    assert logged.candidate == candidate and logged.agent_call_id == 9
     assert [r["skill"] for r in logged.results] == [h.skill_id for h in result.hits]
     assert set(logged.results[0]) == {"skill", "name", "version", "score", "dense", "bm25", "signature"}
     assert logged.embodiment == "Panda" and logged.statuses == ["approved"] and logged.latency_ms > 0

@@ -6,13 +6,13 @@ import shutil
 import pytest
 from django.core.management import CommandError, call_command
 
+from skills.exchange import SEED_DIR, install_seed_skills
 from skills.markdown import parse_skill_markdown
 from skills.models import Skill
 from skills.policy import check_skill_code
-from skills.services import SEED_DIR, install_seed_skills
-from skills.sketch import fill_sketch
 from worker.engine import EngineSettings, run_episode
 from worker.events import MemorySink
+from worker.library.sketch import fill_sketch
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,8 @@ def test_the_drawer_sketch_alone_closes_the_libero_drawer():
     from worker.sim.catalog import get_task
 
     draft = seed_drafts()["drawer-push-closed"]
-    program = fill_sketch(draft.code_sketch, draft.placeholders) + '\n\nprint("pushed", round(push_drawer_closed(), 3))\n'
+    program = (fill_sketch(draft.code_sketch, draft.placeholders)
+               + '\n\nprint("pushed", round(push_drawer_closed(), 3))\n')
     spec = get_task(draft.task_keys[0])
     for seed in (51, 52, 53):
         result = run_episode(spec, program, seed, MemorySink(), EngineSettings(trace=False), None)

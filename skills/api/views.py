@@ -1,4 +1,4 @@
-"""REST endpoints of the skill library. Thin: validate input with a serializer, call skills.services."""
+"""REST endpoints of the skill library. Thin: validate input with a serializer, call skills.lifecycle."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -8,8 +8,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
-from ..models import Skill
+from .. import lifecycle
+from ..models import Skill, SkillStateError
 from ..views import filter_skills
 from .serializers import ReviewSerializer, SkillDetailSerializer, SkillFilterSerializer, SkillSummarySerializer
 
@@ -57,7 +57,7 @@ class _ReviewView(APIView):
         body.is_valid(raise_exception=True)
         try:
             type(self).verb(skill, user=request.user, note=body.validated_data["note"])
-        except services.SkillStateError as exc:
+        except SkillStateError as exc:
             return Response({"detail": str(exc), "status": skill.status}, status=status.HTTP_409_CONFLICT)
         return Response(SkillDetailSerializer(skill, context={"request": request}).data)
 
@@ -65,10 +65,10 @@ class _ReviewView(APIView):
 class SkillApproveView(_ReviewView):
     """Approve a validated skill (staff); the previously approved version of the same name is retired."""
 
-    verb = services.approve_skill
+    verb = lifecycle.approve_skill
 
 
 class SkillRejectView(_ReviewView):
     """Reject a proposed or validated skill (staff)."""
 
-    verb = services.reject_skill
+    verb = lifecycle.reject_skill

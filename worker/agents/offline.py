@@ -7,18 +7,22 @@ trace signals (a prompt that finds nothing, IK failures, a finger blocked by a n
 an empty grasp, blocked or stalled moves), then parameter mutations of the best program (heights,
 offsets, depths, scaled), each candidate carrying one stated hypothesis and none repeating a
 hypothesis already eliminated. Approved skills whose code sketch defines a function the program has
-are offered as repairs too. After the search, every repair that flipped seeds becomes a proposed skill
-(DESIGN section 5 fields with before/after programs as provenance) for the coordinator to validate.
+are offered as repairs too, when their failure signature fits the failures (worker.library reads the
+signals and signatures and fills the sketch, as the skills app does). After the search, every repair
+that flipped seeds becomes a proposed skill (DESIGN section 5 fields with before/after programs as
+provenance) for the coordinator to validate.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import re
 from dataclasses import dataclass
 
+from worker.library.signals import failed_call_statuses
+from worker.library.signatures import read_signature, signature_applies
+from worker.library.sketch import fill_for_program, placeholder
 from worker.search.core import Brief, CandidateRecord, Proposal
 
 from . import programs as prog
@@ -48,8 +52,8 @@ def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
 HEIGHT_WORDS = ("HEIGHT", "CLEARANCE", "APPROACH", "LIFT", "ABOVE", "STANDOFF", "GAP")
 DEPTH_WORDS = ("BELOW_TOP", "DEPTH", "BAND")
 SYNONYMS = {
-    "cube": ["block", "box"], "can": ["cylinder", "tin"], "bowl": ["dish"], "plate": ["dish"], "basket": ["bin", "container"],
-    "drawer": ["drawer of the cabinet"], "handle": ["grip"],
+    "cube": ["block", "box"], "can": ["cylinder", "tin"], "bowl": ["dish"], "plate": ["dish"],
+    "basket": ["bin", "container"], "drawer": ["drawer of the cabinet"], "handle": ["grip"],
 }
 COLOURS = ("red", "green", "blue", "black", "white", "yellow", "orange")
 
@@ -113,7 +117,8 @@ class OfflineSearchAgent:
                 if _digest(repair.code) not in seen:
                     seen.add(_digest(repair.code))
                     repairs.append((repair, best))
-        return [Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params}) for r, parent in repairs[:wanted]]
+        return [Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params})
+                for r, parent in repairs[:wanted]]
 
     # -- repairs matched on trace signals -----------------------------------------------------------
     def _repairs_for(self, candidate: CandidateRecord, brief: Brief) -> list[Repair]:
@@ -123,44 +128,52 @@ class OfflineSearchAgent:
             return out
         consts = prog.constants(candidate.code)
         funcs = prog.functions(candidate.code)
-        statuses = [s for e in failed for v in e.signals.get("call_statuses", {}).values() for s in v]
+        statuses = {s for e in failed for s in e.signals.get("statuses", [])}
         blocked = "\n".join(m for e in failed for m in e.signals.get("blocked_by", []))  # one pair per line
         errors = " ".join(e.error for e in failed)
         n = len(failed)
+
+        def knob(key: str, hypothesis: str, rule: str, name: str, value) -> Repair:
+            """A repair that sets one constant of the program."""
+            return Repair(key, hypothesis, prog.set_constants(candidate.code, {name: value}), rule, {name: value})
 
         # Library skills first (validated by re-execution, approved by a person): those whose sketch
         # defines one of this program's functions and whose failure signature matches these failures.
         for skill in brief.skills:
             sketch = skill.get("code_sketch") or ""
+            signature = read_signature(skill.get("failure_signature"))
             for fname in funcs:
-                if f"def {fname}(" in sketch and self._signature_matches(skill, failed):
+                if f"def {fname}(" in sketch and signature_applies(signature, [e.signals for e in failed]):
                     try:
-                        values = {**{k: v.get("default") for k, v in (skill.get("placeholders") or {}).items()}, **consts}
-                        code = prog.replace_function(candidate.code, self._fill_sketch(sketch, values, fname))
+                        filled = fill_for_program(sketch, skill.get("placeholders"), consts)
+                        code = prog.replace_function(candidate.code, prog.function_source(filled, fname))
                     except (KeyError, ValueError, SyntaxError):
                         continue
                     if code == candidate.code:
                         continue
-                    out.append(Repair(f"skill:{skill.get('name')}", f"apply skill '{skill.get('name')}': {skill.get('repair_strategy', '')[:120]}",
-                                      code, f"skill:{skill.get('name')}", {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")}))
+                    name = skill.get("name")
+                    hypothesis = f"apply skill '{name}': {skill.get('repair_strategy', '')[:120]}"
+                    out.append(Repair(f"skill:{name}", hypothesis, code, f"skill:{name}",
+                                      {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")}))
 
         # A finger lands on a neighbouring object: choose the grasp line that keeps fingers clear.
         if "choose_grasp_yaw" in funcs and self._finger_hits_object(blocked):
             code = prog.replace_function(candidate.code, NEIGHBOUR_AWARE_YAW)
             if code != candidate.code:
-                out.append(Repair("finger_clearance", f"{n} failed seeds: the open fingers land on a neighbouring object "
-                                  "(PLANNING_ERROR naming a finger): grip across the faces whose fingers stay clear of neighbours",
-                                  code, "finger_clearance", {}))
+                hypothesis = (f"{n} failed seeds: the open fingers land on a neighbouring object (PLANNING_ERROR "
+                              "naming a finger): grip across the faces whose fingers stay clear of neighbours")
+                out.append(Repair("finger_clearance", hypothesis, code, "finger_clearance", {}))
 
         # A prompt finds nothing: ask for the object another way.
         for name, value in consts.items():
             if not name.endswith("PROMPT") or not isinstance(value, str):
                 continue
-            missing = any(e.signals.get("detections", {}).get(value) == 0 for e in failed) or f"no '{value}'" in errors
+            missing = (any(e.signals.get("detections_by_prompt", {}).get(value) == 0 for e in failed)
+                       or f"no '{value}'" in errors)
             if missing:
                 for alt in self._prompt_alternatives(value, brief.instruction)[:2]:
-                    out.append(Repair(f"prompt:{name}={alt}", f"'{value}' finds nothing in the image on {n} seeds: ask for '{alt}'",
-                                      prog.set_constants(candidate.code, {name: alt}), "prompt_alternative", {name: alt}))
+                    out.append(knob(f"prompt:{name}={alt}", f"'{value}' finds nothing in the image on {n} seeds: "
+                                    f"ask for '{alt}'", "prompt_alternative", name, alt))
 
         numeric = {k: v for k, v in consts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         # The arm cannot reach a pose: lower the heights and stand-offs that put it there.
@@ -168,26 +181,27 @@ class OfflineSearchAgent:
             for name, value in numeric.items():
                 if any(w in name for w in HEIGHT_WORDS) and value > 0:
                     new = round(value * 0.7, 4)
-                    out.append(Repair(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} keeps targets within reach",
-                                      prog.set_constants(candidate.code, {name: new}), "reach", {name: new}))
+                    out.append(knob(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} keeps "
+                                    "targets within reach", "reach", name, new))
                 elif name.startswith("TOWARD") and value > 0:
                     new = round(value * 1.4, 4)
-                    out.append(Repair(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} moves targets towards the robot",
-                                      prog.set_constants(candidate.code, {name: new}), "reach", {name: new}))
+                    out.append(knob(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} moves "
+                                    "targets towards the robot", "reach", name, new))
         # The fingers closed on nothing: grip deeper, or judge the top face more loosely.
         if "GRASP_EMPTY" in statuses or "missed" in errors:
             for name, value in numeric.items():
                 if any(w in name for w in DEPTH_WORDS) and value > 0:
                     new = round(value * 1.5, 4)
-                    out.append(Repair(f"grasp:{name}={new}", f"the gripper closed on nothing on {n} seeds: {name} {value} -> {new}",
-                                      prog.set_constants(candidate.code, {name: new}), "grasp_depth", {name: new}))
+                    out.append(knob(f"grasp:{name}={new}", f"the gripper closed on nothing on {n} seeds: "
+                                    f"{name} {value} -> {new}", "grasp_depth", name, new))
         # Moves refused or stopped by the scene: give them more room.
-        if ("PLANNING_ERROR" in statuses and "finger" not in blocked) or "COLLISION" in statuses or "NOT_REACHED" in statuses:
+        refused = "PLANNING_ERROR" in statuses and "finger" not in blocked
+        if refused or "COLLISION" in statuses or "NOT_REACHED" in statuses:
             for name, value in numeric.items():
                 if any(w in name for w in ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")) and value > 0:
                     new = round(value * 1.4, 4)
-                    out.append(Repair(f"room:{name}={new}", f"moves blocked or stopped by the scene on {n} seeds: {name} {value} -> {new}",
-                                      prog.set_constants(candidate.code, {name: new}), "clearance", {name: new}))
+                    out.append(knob(f"room:{name}={new}", f"moves blocked or stopped by the scene on {n} seeds: "
+                                    f"{name} {value} -> {new}", "clearance", name, new))
         return out
 
     @staticmethod
@@ -201,29 +215,6 @@ class OfflineSearchAgent:
                 if "finger" in finger and not re.search(r"table|robot\d|gripper\d|mount\d", other):
                     return True
         return False
-
-    @staticmethod
-    def _signature_matches(skill: dict, failed) -> bool:
-        signature = skill.get("failure_signature") or {}
-        wanted = signature.get("statuses") or signature.get("signals", {}).get("statuses") if isinstance(signature, dict) else None
-        if not wanted:
-            return True
-        seen = {s for e in failed for v in e.signals.get("call_statuses", {}).values() for s in v} | {e.status for e in failed}
-        return bool(set(wanted) & seen)
-
-    @staticmethod
-    def _fill_sketch(sketch: str, consts: dict, fname: str) -> str:
-        def value(match):
-            name = match.group(1)
-            return repr(consts[name]) if name in consts else match.group(0)
-
-        filled = re.sub(r"\{\{\s*([A-Z_][A-Z0-9_]*)\s*\}\}", value, sketch)
-        tree = __import__("ast").parse(filled)
-        for node in tree.body:
-            if getattr(node, "name", None) == fname:
-                lines = filled.split("\n")
-                return "\n".join(lines[node.lineno - 1 : node.end_lineno])
-        raise KeyError(fname)
 
     @staticmethod
     def _prompt_alternatives(prompt: str, instruction: str) -> list[str]:
@@ -243,15 +234,18 @@ class OfflineSearchAgent:
         return list(dict.fromkeys(a for a in alternatives if a and a != prompt))
 
     # -- parameter mutations ------------------------------------------------------------------------
-    def _mutations(self, code: str, parent: CandidateRecord | None, rng: random.Random, count: int, eliminated: set) -> list[Repair]:
-        numeric = {k: v for k, v in prog.constants(code).items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0}
+    def _mutations(self, code: str, parent: CandidateRecord | None, rng: random.Random, count: int,
+                   eliminated: set) -> list[Repair]:
+        numeric = {k: v for k, v in prog.constants(code).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0}
         options = []
         for name, value in sorted(numeric.items()):
             for factor in (0.7, 0.85, 1.2, 1.4):
                 new = round(value * factor, 4)
                 hypothesis = f"{name} {value} -> {new}"
                 if hypothesis not in eliminated:
-                    options.append(Repair(f"mut:{name}={new}", hypothesis, prog.set_constants(code, {name: new}), "mutation", {name: new}))
+                    options.append(Repair(f"mut:{name}={new}", hypothesis, prog.set_constants(code, {name: new}),
+                                          "mutation", {name: new}))
         rng.shuffle(options)
         chosen, used = [], set()
         for option in options:  # one knob per candidate, different knobs first
@@ -276,7 +270,8 @@ class OfflineSearchAgent:
                 break
             rule = node.params.get("rule", "")
             # A library skill that worked again is evidence for that skill (its use is logged as a win), not a new one.
-            if rule not in ("mutation", "start", "") and not rule.startswith("skill:") and node.success_rate > parent.success_rate:
+            repaired = rule not in ("mutation", "start", "") and not rule.startswith("skill:")
+            if repaired and node.success_rate > parent.success_rate:
                 out.append(self._skill_from(rule, parent, node))
             node = parent
         return out
@@ -285,7 +280,7 @@ class OfflineSearchAgent:
         fixed = sorted({e.seed for e in before.failed} - {e.seed for e in after.failed})
         passing = sorted(e.seed for e in before.episodes if e.success)
         signals = [e.signals for e in before.failed if e.seed in fixed]
-        statuses = sorted({s for sig in signals for v in sig.get("call_statuses", {}).values() for s in v if s != "OK"})
+        statuses = sorted({s for sig in signals for s in failed_call_statuses(sig)})
         blocked = [b for sig in signals for b in sig.get("blocked_by", [])][:3]
         texts = RULE_TEXT.get(rule.split(":")[0], RULE_TEXT["mutation"])
         placeholders = {}
@@ -294,8 +289,9 @@ class OfflineSearchAgent:
         else:
             knobs = {k: v for k, v in after.params.items() if k != "rule"}
             was = prog.constants(before.code)
-            sketch = "\n".join(f"{k} = {{{{{k}}}}}" for k in knobs)
-            placeholders = {k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"} for k, v in knobs.items()}
+            sketch = "\n".join(f"{k} = {placeholder(k)}" for k in knobs)
+            placeholders = {k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"}
+                            for k, v in knobs.items()}
         return {
             "name": texts["name"],
             "description": texts["description"],
@@ -315,15 +311,18 @@ class OfflineSearchAgent:
 RULE_TEXT = {
     "finger_clearance": {
         "name": "Grip across the faces whose fingers clear the neighbours",
-        "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) that keeps both open fingers away from nearby objects.",
+        "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) "
+                       "that keeps both open fingers away from nearby objects.",
         "kind": "grasp constraint",
-        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR naming a finger and a neighbouring object; close_gripper then reports GRASP_EMPTY",
+        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR naming a finger and a "
+                   "neighbouring object; close_gripper then reports GRASP_EMPTY",
         "when": "top-down grasps of boxes or cubes with another object within about 8 cm",
         "when_not": "round objects (every yaw is equivalent) or when the neighbour is what you mean to push",
     },
     "prompt_alternative": {
         "name": "Re-phrase a prompt that finds nothing",
-        "description": "A text prompt that returns no detection is replaced by a simpler or synonymous phrase (drop colours, use the head noun, use the instruction's wording).",
+        "description": "A text prompt that returns no detection is replaced by a simpler or synonymous phrase "
+                       "(drop colours, use the head noun, use the instruction's wording).",
         "kind": "perception prompt",
         "symptom": "segment_text_prompt returns NO_DETECTION and the program stops with 'no ... in view'",
         "when": "NO_DETECTION for an object the instruction names",
@@ -331,7 +330,8 @@ RULE_TEXT = {
     },
     "reach": {
         "name": "Keep targets within the arm's reach",
-        "description": "Lower approach heights and stand-offs, or move release points towards the robot, when IK cannot reach them.",
+        "description": "Lower approach heights and stand-offs, or move release points towards the robot, when IK "
+                       "cannot reach them.",
         "kind": "motion primitive",
         "symptom": "move_to_pose or solve_ik returns IK_FAILED for poses far from the base or high above the table",
         "when": "IK_FAILED on approach, carry or release poses",
@@ -339,7 +339,8 @@ RULE_TEXT = {
     },
     "grasp_depth": {
         "name": "Grip deeper when the fingers close on air",
-        "description": "Move the grasp point further below the object's top, or widen the band that defines the top face.",
+        "description": "Move the grasp point further below the object's top, or widen the band that defines the "
+                       "top face.",
         "kind": "grasp constraint",
         "symptom": "close_gripper reports GRASP_EMPTY (width under 5 mm) after a top-down approach",
         "when": "tall objects grasped from above whose top rim the fingers slide off",
@@ -347,7 +348,8 @@ RULE_TEXT = {
     },
     "clearance": {
         "name": "Give blocked moves more room",
-        "description": "Raise carry heights, stand-offs or release gaps when moves are refused or stopped by the scene.",
+        "description": "Raise carry heights, stand-offs or release gaps when moves are refused or stopped by the "
+                       "scene.",
         "kind": "motion primitive",
         "symptom": "PLANNING_ERROR or COLLISION naming a fixed part of the scene during transport",
         "when": "moves over bins, drawers or other objects",

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.library.sketch import placeholder
+
 PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "programs"
 
 
@@ -22,7 +24,8 @@ def constants(code: str) -> dict:
     for node in ast.parse(code).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            if name.isupper() and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, float, str, bool)):
+            literal = isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, float, str, bool))
+            if name.isupper() and literal:
                 out[name] = node.value.value
     return out
 
@@ -56,6 +59,13 @@ def functions(code: str) -> dict[str, tuple[int, int]]:
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
             out[node.name] = (first, node.end_lineno)
     return out
+
+
+def function_source(code: str, name: str) -> str:
+    """The source of the top-level function ``name`` of ``code`` (decorators included); raises KeyError
+    when there is none."""
+    first, last = functions(code)[name]
+    return "\n".join(code.split("\n")[first - 1 : last])
 
 
 def replace_function(code: str, new_source: str) -> str:
@@ -105,7 +115,7 @@ def self_contained(sketch: str, program: str) -> tuple[str, dict]:
             parts.insert(0, "\n".join(lines[first - 1 : last]))
     defined, used = _defined_and_used(ast.parse("\n\n".join(parts)))
     knobs = sorted(n for n in used - defined if n in values)
-    header = "\n".join(f"{name} = {{{{{name}}}}}" for name in knobs)
+    header = "\n".join(f"{name} = {placeholder(name)}" for name in knobs)
     text = "\n\n\n".join(([header] if header else []) + parts)
     return text, {name: {"default": values[name], "doc": "the value in the program it was found in"} for name in knobs}
 
@@ -133,11 +143,15 @@ TEMPLATES = {
 
 _ARTICLE = r"(?:the |a |an )?"
 _PATTERNS = [
-    ("close_drawer", re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)")),
-    ("put_in", re.compile(rf"(?:pick up|pick|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
+    ("close_drawer", re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?"
+                                rf"(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)")),
+    ("put_in", re.compile(rf"(?:pick up|pick|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?"
+                          rf"(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
     ("put_in", re.compile(rf"(?:put|place|drop|set|move) {_ARTICLE}(?P<a>.+?) (?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
-    ("place_on", re.compile(rf"(?:pick up|pick|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
-    ("place_on", re.compile(rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
+    ("place_on", re.compile(rf"(?:pick up|pick|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?"
+                            rf"(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
+    ("place_on", re.compile(rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) "
+                            rf"{_ARTICLE}(?P<b>.+)")),
     ("lift", re.compile(rf"(?:lift|pick up|raise) {_ARTICLE}(?P<a>.+?)(?: off .*| from .*)?$")),
 ]
 _LEVELS = {"upper": "top", "lower": "bottom"}

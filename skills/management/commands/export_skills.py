@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from skills.markdown import export_skill_markdown
 from skills.models import Skill
-from skills.services import export_skill_markdown
 
 
 class Command(BaseCommand):

@@ -2,8 +2,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from skills.content import SkillInputError
+from skills.exchange import import_skill_markdown
+from skills.markdown import SkillFormatError
 from skills.models import Skill
-from skills.services import SkillFormatError, SkillInputError, import_skill_markdown
 
 
 class Command(BaseCommand):

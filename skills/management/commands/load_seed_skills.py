@@ -2,14 +2,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from skills.services import SEED_DIR, SeedError, install_seed_skills
+from skills.exchange import SEED_DIR, SeedError, install_seed_skills
 
 
 class Command(BaseCommand):
     help = "Load the seed skill library (skills/seed/*.md) as approved skills. Safe to run again."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dir", default=str(SEED_DIR), help="directory of seed markdown files (default: the shipped library)")
+        parser.add_argument("--dir", default=str(SEED_DIR),
+                            help="directory of seed markdown files (default: the shipped library)")
 
     def handle(self, *args, **opts):
         directory = Path(opts["dir"])

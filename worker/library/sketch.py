@@ -13,8 +13,11 @@ The skill declares each placeholder with a default and what it means::
      "OBJECT_PROMPT": {"default": "red cube", "doc": "text prompt for the object"}}
 
 ``fill_sketch`` turns a sketch into runnable Python (defaults overridden by the values an agent
-chooses); ``sketch_as_python`` replaces each placeholder by its bare NAME so the sketch can be parsed
-and checked without choosing values. Plain Python, no Django.
+chooses); ``fill_for_program`` fills it for one program (the program's constants of the same names
+first), as the offline agent applies a skill; ``declare_from_constants`` declares the placeholders a
+sketch took from a program; ``sketch_as_python`` replaces each placeholder by its bare NAME so the
+sketch can be parsed and checked without choosing values. Plain Python, no Django: the skills app
+(admission's policy check, drafts) and the agents use the same functions.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ MAX_LIST = 16
 
 class SketchError(ValueError):
     """A malformed placeholder declaration or fill value; the message names the placeholder."""
+
+
+def placeholder(name: str) -> str:
+    """How a sketch writes the placeholder NAME: ``{{NAME}}``."""
+    return "{{" + name + "}}"
 
 
 def placeholder_names(sketch: str) -> list[str]:
@@ -58,7 +66,8 @@ def _check_value(name: str, value) -> None:
         for v in value:
             _check_value(name, v)
         return
-    raise SketchError(f"placeholder {name}: values are numbers, strings, booleans or short lists of numbers or strings")
+    raise SketchError(f"placeholder {name}: values are numbers, strings, booleans or short lists of numbers "
+                      "or strings")
 
 
 def normalise_placeholders(raw) -> dict:
@@ -96,12 +105,13 @@ def placeholder_problems(sketch: str, placeholders: dict) -> list[str]:
     used = placeholder_names(sketch)
     for name in used:
         if not NAME_RE.match(name):
-            problems.append(f"placeholder {{{{{name}}}}} must be UPPER_CASE")
+            problems.append(f"placeholder {placeholder(name)} must be UPPER_CASE")
         elif name not in placeholders:
-            problems.append(f"placeholder {{{{{name}}}}} is used but not declared (declare a default and what it means)")
+            problems.append(f"placeholder {placeholder(name)} is used but not declared "
+                            "(declare a default and what it means)")
     for name in placeholders:
         if name not in used:
-            problems.append(f"placeholder {name} is declared but the sketch never uses {{{{{name}}}}}")
+            problems.append(f"placeholder {name} is declared but the sketch never uses {placeholder(name)}")
     return problems
 
 
@@ -130,7 +140,26 @@ def fill_sketch(sketch: str, placeholders: dict, values: dict | None = None) -> 
     def literal(match):
         name = match.group(1)
         if name not in chosen:
-            raise SketchError(f"placeholder {{{{{name}}}}} is not declared")
+            raise SketchError(f"placeholder {placeholder(name)} is not declared")
         return repr(chosen[name])
 
     return PLACEHOLDER_RE.sub(literal, sketch or "")
+
+
+def declare_from_constants(sketch: str, placeholders: dict, constants: dict, doc: str) -> dict:
+    """``placeholders`` plus a declaration for each placeholder the sketch uses undeclared that
+    ``constants`` (a program's module-level constants) define: the program's value is its default."""
+    declared = dict(placeholders or {})
+    for name in placeholder_names(sketch):
+        if name not in declared and name in constants:
+            declared[name] = {"default": constants[name], "doc": doc}
+    return declared
+
+
+def fill_for_program(sketch: str, placeholders: dict, constants: dict) -> str:
+    """Runnable Python for one program: a placeholder the program defines as a constant takes the
+    program's value (an applied skill keeps the program's tuning), any other its declared default.
+    Raises SketchError for a placeholder that is neither declared nor a constant of the program, or a
+    malformed declaration or value."""
+    declared = declare_from_constants(sketch, normalise_placeholders(placeholders), constants, "")
+    return fill_sketch(sketch, declared, {name: constants[name] for name in declared if name in constants})

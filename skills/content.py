@@ -1,7 +1,9 @@
-"""What a skill says, before it is a row: the fields of DESIGN section 5 and their validation.
+"""A skill's content before it is a row: ``SkillDraft`` (the fields of DESIGN section 5), the one place
+they are checked (``SkillDraft.cleaned()``), ``SkillInputError`` naming the field that breaks a rule,
+and ``parse_kind``.
 
 Agents (through the coordinator), markdown imports, the seed library and the admin all describe a skill
-with a ``SkillDraft``; ``SkillDraft.cleaned()`` is the one place those fields are checked.
+with a ``SkillDraft``; the failure signature and placeholders are checked by worker.library.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from django.utils.text import slugify
 
+from worker.library.signatures import SignalsError, normalise_signature
+from worker.library.sketch import SketchError, normalise_placeholders
+
 from .models import Skill
-from .signatures import SignalsError, normalise_signature
-from .sketch import SketchError, normalise_placeholders
 
 TASK_KEY_RE = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)?$")  # LIBERO keys hold "suite/task"
 MAX_TEXT = 20_000
@@ -113,7 +116,10 @@ class SkillDraft:
         keys = self.task_keys or []
         if isinstance(keys, str):
             keys = [keys]
-        if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) and TASK_KEY_RE.match(k.strip()) for k in keys):
+        well_formed = isinstance(keys, (list, tuple)) and all(
+            isinstance(k, str) and TASK_KEY_RE.match(k.strip()) for k in keys
+        )
+        if not well_formed:
             raise SkillInputError("task_keys", 'tasks are "benchmark:task" keys, e.g. robosuite:Lift')
         out.task_keys = list(dict.fromkeys(k.strip() for k in keys))
         return out
