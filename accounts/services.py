@@ -1,12 +1,8 @@
-"""Who may see what. One place decides, so pages, the REST API and websockets agree.
-
-A run is visible to its owner, to every member of its team, and to staff (who review the skill library
-and so need every run's evidence). Runs without an owner (launched from the command line) are staff-only.
-"""
+"""Teams and memberships: who is in which team (runs.access decides what that lets them see)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from .models import Membership, Team
 
@@ -15,23 +11,6 @@ def teams_of(user) -> QuerySet:
     if not getattr(user, "is_authenticated", False):
         return Team.objects.none()
     return Team.objects.filter(memberships__user=user)
-
-
-def visible_runs(user, runs: QuerySet | None = None) -> QuerySet:
-    """``runs`` (default: every run) narrowed to the ones ``user`` may read."""
-    from runs.models import Run
-
-    runs = Run.objects.all() if runs is None else runs
-    if not getattr(user, "is_authenticated", False):
-        return runs.none()
-    if user.is_staff:
-        return runs
-    team_ids = Membership.objects.filter(user=user).values("team_id")
-    return runs.filter(Q(owner=user) | Q(team_id__in=team_ids))
-
-
-def can_view_run(user, run) -> bool:
-    return visible_runs(user).filter(pk=run.pk).exists()
 
 
 def add_member(team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:

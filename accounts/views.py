@@ -1,4 +1,4 @@
-"""The signed-in user's page: teams, API token, share links they made."""
+"""The signed-in user's page: teams, API token, and what other apps add (accounts.sections)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -6,9 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from sharing.models import ShareLink
-
 from . import services
+from .sections import sections_for
 
 
 @login_required
@@ -16,7 +15,7 @@ def home(request):
     return render(request, "accounts/home.html", {
         "teams": services.teams_of(request.user).prefetch_related("memberships__user"),
         "has_token": Token.objects.filter(user=request.user).exists(),
-        "share_links": ShareLink.objects.filter(created_by=request.user).select_related("run"),
+        "sections": sections_for(request),
     })
 
 

@@ -1,4 +1,5 @@
-"""Celery application. Tasks live in worker/tasks.py (thin: ids in, one service call)."""
+"""Celery application. Each app's tasks live in its own tasks.py (thin: ids in, one service call), found
+by autodiscovery: runs.tasks, experiments.tasks, skills.tasks."""
 
 import os
 
@@ -8,4 +9,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aspire_web.settings.local")
 
 app = Celery("aspire_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.imports = ("worker.tasks",)
+app.autodiscover_tasks()

@@ -239,7 +239,7 @@ def main():
                                           settings={"wall_seconds": 600})
 
         def start():
-            from worker.tasks import execute_run_task
+            from runs.tasks import execute_run_task
 
             execute_run_task.delay(run.pk)
 

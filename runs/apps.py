@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class RunsConfig(AppConfig):
     name = "runs"
     verbose_name = "Runs and traces"
+
+    def ready(self):
+        from .shares import register_share_kinds
+
+        register_share_kinds()

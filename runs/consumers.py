@@ -31,12 +31,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.template.loader import render_to_string
 
-from accounts.services import can_view_run
 from sharing import services as sharing
 
-from . import live, pages
+from . import live, presenters
+from .access import can_view_run
 from .api.serializers import PrimitiveCallSerializer
 from .models import Episode, PrimitiveCall, Run
+from .shares import covers_episode, covers_run
 
 log = logging.getLogger(__name__)
 REFUSED = 4403
@@ -75,8 +76,7 @@ def _access(scope, run: Run, episode: Episode | None = None):
             link = sharing.resolve(token)
         except sharing.ShareError:
             return False, None
-        s = sharing.Scope(link)
-        return (s.allows_episode(episode) if episode is not None else s.allows_run(run.pk)), link
+        return (covers_episode(link, episode) if episode is not None else covers_run(link, run.pk)), link
     return can_view_run(scope.get("user"), run), None
 
 
@@ -166,7 +166,7 @@ class RunConsumer(_LiveConsumer):
     def _render(self, candidate_id):
         """(run event_seq, fragments); candidate_id None renders everything, "all" every candidate."""
         run = Run.objects.select_related("task", "owner", "team").get(pk=self.run_id)
-        ctx = pages.run_context(run, share_token=self.token())
+        ctx = presenters.run_context(run, share_token=self.token())
         frag = [{"id": "run-summary", "html": render_to_string("runs/_run_summary.html", ctx)},
                 {"id": "leaderboard", "html": render_to_string("runs/_leaderboard.html", ctx)}]
         for candidate in ctx["candidates"]:
@@ -206,14 +206,14 @@ class EpisodeConsumer(_LiveConsumer):
 
     def _calls_after(self, after: int) -> list[dict]:
         qs = PrimitiveCall.objects.filter(episode_id=self.episode_id, seq__gt=after).prefetch_related("keyframes").order_by("seq")
-        return pages.with_page_urls(PrimitiveCallSerializer(qs[:REPLAY_BATCH], many=True).data, self.token())
+        return presenters.with_page_urls(PrimitiveCallSerializer(qs[:REPLAY_BATCH], many=True).data, self.token())
 
     async def send_episode(self):
         data = await database_sync_to_async(self._episode)()
         await self.send_json({"type": "episode", "episode": data})
 
     def _episode(self) -> dict:
-        return pages.episode_data(Episode.objects.prefetch_related("keyframes").get(pk=self.episode_id), self.token())
+        return presenters.episode_data(Episode.objects.prefetch_related("keyframes").get(pk=self.episode_id), self.token())
 
     async def live_call(self, event):
         if event["episode"] != self.episode_id or self.last_seq is None or event["seq"] <= self.last_seq:
@@ -221,7 +221,7 @@ class EpisodeConsumer(_LiveConsumer):
         if event["seq"] > self.last_seq + 1:
             return await self.replay(self.last_seq)
         self.last_seq = event["seq"]
-        call = pages.with_page_urls([event["call"]], self.token())[0]
+        call = presenters.with_page_urls([event["call"]], self.token())[0]
         await self.send_json({"type": "calls", "calls": [call], "committed_at": event.get("committed_at")})
 
     async def live_episode(self, event):

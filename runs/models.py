@@ -32,9 +32,13 @@ class Task(models.Model):
         return self.key
 
 
+#: The token and cost counters of UsageTotals rows and AgentCall.
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+
+
 class UsageTotals(models.Model):
-    """Token and cost totals of agent calls (None until an agent is involved), summed by
-    runs.workbench.add_usage; AgentCall rows hold the per-call figures."""
+    """Token and cost totals of agent calls (None until an agent is involved), summed by the experiments'
+    workbench (experiments.workbench.add_usage); AgentCall rows hold the per-call figures."""
 
     input_tokens = models.PositiveBigIntegerField(null=True, blank=True)
     output_tokens = models.PositiveBigIntegerField(null=True, blank=True)
@@ -156,11 +160,15 @@ class Actor(UsageTotals):
         return f"{self.task.key}{size} in run {self.run_id}"
 
     def get_absolute_url(self):
-        return reverse("runs:actor", args=[self.pk])
+        return reverse("experiments:actor", args=[self.pk])
 
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    def search_candidates(self):
+        """This actor's round candidates: its agent's quick experiments (origin "experiment") left out."""
+        return self.candidates.exclude(origin="experiment")
 
     @property
     def wall_s(self) -> float | None:

@@ -1,13 +1,13 @@
-"""Domain verbs for runs: sync the catalog, create and start runs, execute them, keep their numbers.
+"""Domain verbs for runs: sync the catalog, create and start runs, execute them, cancel them, sum them up.
 
-Views, management commands and Celery tasks stay thin and call these.
+Views, management commands and Celery tasks (runs.tasks) stay thin and call these.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
+from celery import current_app
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +21,7 @@ from .sink import DjangoSink
 
 log = logging.getLogger(__name__)
 
-PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "worker" / "programs"
+EXECUTE_RUN = "aspire.execute_run"  # runs.tasks.execute_run_task
 
 
 class LaunchError(ValueError):
@@ -30,12 +30,6 @@ class LaunchError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
-
-
-def starter_program(spec: catalog.TaskSpec) -> str:
-    if not spec.starter_program:
-        return ""
-    return (PROGRAMS_DIR / spec.starter_program).read_text()
 
 
 def sync_catalog() -> int:
@@ -52,7 +46,7 @@ def sync_catalog() -> int:
                 arms=spec.arms,
                 debug_seeds=list(spec.debug_seeds),
                 heldout_seeds=list(spec.heldout_seeds),
-                starter_program=starter_program(spec),
+                starter_program=catalog.starter_source(spec),
             ),
         )
     return len(catalog.TASKS)
@@ -131,10 +125,8 @@ def create_program_run(
 
 
 def start_run(run: Run) -> None:
-    """Queue the run on the worker pool once the creating transaction commits."""
-    from worker.tasks import execute_run_task
-
-    transaction.on_commit(lambda: execute_run_task.delay(run.pk))
+    """Queue the run on the worker pool (runs.tasks, sent by name) once the creating transaction commits."""
+    transaction.on_commit(lambda: current_app.send_task(EXECUTE_RUN, (run.pk,)))
 
 
 def execute_run(run_id: int) -> Run:
@@ -195,60 +187,6 @@ def cancel_run(run: Run, by=None) -> Run:
         live.run_changed(run.pk, "status", status=locked.status)
     log.info("run %s cancelled by %s", run.pk, by)
     return locked
-
-
-def progress(run: Run) -> dict:
-    """Progress of a run, each part ``{"done", "total", "percent"}`` or None when it does not apply:
-    ``episodes`` (all candidates on their seeds), ``rounds`` (search rounds finished of the planned
-    number in settings["rounds"]), ``heldout`` (held-out episodes of the planned held-out seeds)."""
-
-    if run.is_experiment:
-        from .experiments import experiment_progress
-
-        return experiment_progress(run)
-
-    def part(done, total):
-        return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0} if total else None
-
-    candidates = list(run.candidates.all())
-    finished = Episode.objects.filter(run=run).exclude(status=Episode.RUNNING)
-    heldout_done = finished.filter(split=Episode.Split.HELDOUT).count()
-    planned_rounds = int(run.settings.get("rounds") or 0)
-    rounds_done = len({c.round for c in candidates if c.n_episodes >= len(run.seeds)})
-    heldout_seeds = run.settings.get("heldout_seeds") or []
-    return {
-        "episodes": part(finished.exclude(split=Episode.Split.HELDOUT).count() if heldout_seeds else finished.count(),
-                         len(run.seeds) * max(1, len(candidates))),
-        "rounds": part(min(rounds_done, planned_rounds), planned_rounds) if planned_rounds else None,
-        "heldout": part(heldout_done, len(heldout_seeds)) if heldout_seeds else None,
-    }
-
-
-USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
-
-
-def usage(obj) -> dict | None:
-    """Token and cost totals of a run or candidate when the agents code records them (fields named in
-    USAGE_FIELDS on the row); None when it does not, so pages leave the section out."""
-    found = {name: getattr(obj, name) for name in USAGE_FIELDS if getattr(obj, name, None) is not None}
-    return found or None
-
-
-def leaderboard(run: Run, actor=None) -> list[dict]:
-    """Candidates grouped by round, best first: ``[{"round", "candidates": [Candidate...], "best"}]``.
-    Unscored candidates sort last; ties keep the order they were made in. ``actor`` narrows an
-    experiment to one task's search; agents' quick experiments are left out."""
-    rounds: dict[int, list] = {}
-    candidates = run.candidates.exclude(origin="experiment")
-    if actor is not None:
-        candidates = candidates.filter(actor=actor)
-    for c in candidates.prefetch_related("episodes").order_by("round", "index"):
-        rounds.setdefault(c.round, []).append(c)
-    out = []
-    for number, cands in sorted(rounds.items()):
-        ranked = sorted(cands, key=lambda c: (c.success_rate is None, -(c.success_rate or 0.0), c.index))
-        out.append({"round": number, "candidates": ranked, "best": ranked[0] if ranked[0].success_rate is not None else None})
-    return out
 
 
 def run_summary(run: Run) -> dict:

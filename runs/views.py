@@ -1,5 +1,5 @@
-"""Pages: runs list, launch form, run page, cancel, episode trace, keyframe images, candidate comparison,
-experiment plots. Thin: parse, check access, delegate to services/pages."""
+"""Pages: runs list, launch form, run page, cancel, episode trace, keyframe images, candidate comparison.
+Thin: parse, check access (runs.access), delegate to services, presenters and compare."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,14 +8,14 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.services import visible_runs
 from sharing.services import links_for
 
-from . import pages, services
-from . import experiments
-from .forms import ExperimentForm, LaunchForm
-from .http import keyframe_response
-from .models import Actor, Candidate, Episode, Keyframe, Run, Task
+from . import compare as comparison
+from . import presenters, services
+from .access import visible_runs
+from .forms import LaunchForm
+from .media import keyframe_response
+from .models import Candidate, Episode, Keyframe, Run, Task
 
 RUN_STATUSES = [s for s, _ in Run.Status.choices]
 
@@ -70,42 +70,9 @@ def run_create(request):
 
 
 @login_required
-def experiment_create(request):
-    if not Task.objects.exists():
-        services.sync_catalog()
-    form = ExperimentForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            run = experiments.create_experiment(
-                kind=data["kind"], tasks=data["task_list"], owner=request.user, team=data.get("team"),
-                agent={"backend": data["agent"], **({"model": data["model"]} if data["model"] else {}),
-                       **({"base_url": data["base_url"]} if data["base_url"] else {})},
-                search={k: data[k] for k in ("candidates_per_round", "max_rounds", "survivors", "target_success",
-                                             "plateau_points", "max_replays")},
-                engine={"wall_seconds": data["wall_seconds"]},
-                library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
-                debug_seeds=data["debug_seeds"], heldout_seeds=data["heldout_seeds"],
-            )
-        except services.LaunchError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
-        else:
-            experiments.start_experiment(run)
-            return redirect(run)
-    return render(request, "runs/experiment_launch.html", {"form": form})
-
-
-@login_required
-def actor_detail(request, pk):
-    actor = get_object_or_404(Actor.objects.select_related("run", "task", "best").filter(
-        run__in=visible_runs(request.user).values("pk")), pk=pk)
-    return render(request, "runs/actor.html", pages.actor_context(actor))
-
-
-@login_required
 def run_detail(request, pk):
     run = _run_or_404(request, pk)
-    ctx = pages.run_context(run)
+    ctx = presenters.run_context(run)
     ctx["share_links"] = links_for("run", run.pk)
     return render(request, "runs/detail.html", ctx)
 
@@ -126,7 +93,7 @@ def run_cancel(request, pk):
 def episode_detail(request, pk):
     episode = get_object_or_404(
         Episode.objects.select_related("candidate", "run__task").filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
-    ctx = pages.trace_context(episode)
+    ctx = presenters.trace_context(episode)
     ctx["share_links"] = links_for("episode", episode.pk)
     return render(request, "runs/episode.html", ctx)
 
@@ -146,7 +113,7 @@ def compare(request):
         b = get_object_or_404(visible.prefetch_related("episodes"), pk=int(request.GET["b"]))
     except (KeyError, ValueError):
         return HttpResponseBadRequest("compare needs two candidate ids: ?a=<id>&b=<id>")
-    outcomes = pages.seed_outcomes(a, b)
+    outcomes = comparison.seed_outcomes(a, b)
     both = [o for o in outcomes if o["a"] and o["b"]]
     chosen = None
     if request.GET.get("seed"):
@@ -154,24 +121,9 @@ def compare(request):
     chosen = chosen or next((o for o in both if o["change"] != "same"), None) or (both[0] if both else None)
     alignment, first = ([], None)
     if chosen:
-        alignment, first = pages.align_calls(list(chosen["a"].calls.all()), list(chosen["b"].calls.all()))
+        alignment, first = comparison.align_calls(list(chosen["a"].calls.all()), list(chosen["b"].calls.all()))
     return render(request, "runs/compare.html", {
-        "a": a, "b": b, "diff": pages.code_diff(a.program, b.program), "outcomes": outcomes, "chosen": chosen,
+        "a": a, "b": b, "diff": comparison.code_diff(a.program, b.program), "outcomes": outcomes, "chosen": chosen,
         "alignment": alignment, "first_divergence": first,
         "changes": {k: sum(1 for o in outcomes if o["change"] == k) for k in ("fixed", "broken", "same")},
-    })
-
-
-@login_required
-def experiment_plots(request):
-    """Success vs round for chosen runs (default: the latest eight), held-out success per task and
-    success vs library size over every run the viewer can read."""
-    runs = visible_runs(request.user, Run.objects.all())
-    ids = [int(x) for x in request.GET.getlist("run") if x.isdigit()]
-    chosen_ids = list(runs.filter(pk__in=ids).values_list("pk", flat=True)) if ids else list(runs.values_list("pk", flat=True)[:8])
-    overall = pages.experiment_plots(runs)
-    return render(request, "runs/plots.html", {
-        "success_by_round": pages.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
-        "heldout_by_task": overall["heldout_by_task"], "success_by_library": overall["success_by_library"],
-        "runs": runs.select_related("task")[:200], "chosen_ids": set(chosen_ids),
     })

@@ -1,4 +1,5 @@
-"""Make, resolve and revoke share links, and decide what a link lets its holder read.
+"""Make, resolve and revoke share links, and decide who may. What a link opens is up to the app that owns
+its target (sharing.targets).
 
 Token format in URLs: ``<random>:<signature>``. The random part is 32 bytes from ``secrets`` (the
 unguessable part); the signature (Django's Signer, salted) rejects tampered or made-up tokens before
@@ -10,17 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 
-from django.apps import apps
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import can_view_run
-
+from . import targets
 from .models import ShareLink
+from .signals import link_revoked
 
 log = logging.getLogger(__name__)
 SALT = "aspire.sharing.link"
@@ -42,36 +41,28 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def get_target(kind: str, target_id: int):
-    """The object a link of ``kind`` points at; raises ShareError (404) when it does not exist."""
-    model = {
-        ShareLink.Kind.RUN: ("runs", "Run"),
-        ShareLink.Kind.EPISODE: ("runs", "Episode"),
-        ShareLink.Kind.SKILL: ("skills", "Skill"),
-    }.get(kind)
-    if model is None:
+def _share_target(kind: str) -> targets.ShareTarget:
+    found = targets.target(kind)
+    if found is None:
         raise ShareError(f"unknown share kind {kind!r}", 400)
-    obj = apps.get_model(*model).objects.filter(pk=target_id).first()
+    return found
+
+
+def get_target(kind: str, target_id: int):
+    """The object a link of ``kind`` points at; raises ShareError (404) when it does not exist, 400 for an
+    unknown kind."""
+    obj = _share_target(kind).get(target_id)
     if obj is None:
         raise ShareError(f"no {kind} {target_id}")
     return obj
 
 
-def _run_of(kind: str, target):
-    if kind == ShareLink.Kind.RUN:
-        return target
-    if kind == ShareLink.Kind.EPISODE:
-        return target.run
-    return None
-
-
 def can_share(user, kind: str, target) -> bool:
-    """Anyone who can read a run (or an episode of it) may share it; skills are the lab's shared
-    library, readable by every signed-in user."""
+    """A signed-in user may share what they may read (the kind's owner decides: runs and their traces for
+    whoever can read the run, skills for everyone signed in)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    run = _run_of(kind, target)
-    return can_view_run(user, run) if run is not None else True
+    return _share_target(kind).readable_by(user, target)
 
 
 def create_link(user, kind: str, target_id: int, *, label: str = "", expires_in_days: int | None = None) -> tuple[ShareLink, str]:
@@ -82,7 +73,7 @@ def create_link(user, kind: str, target_id: int, *, label: str = "", expires_in_
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise ShareError("expiry must be between 1 and 3650 days", 400)
     raw = secrets.token_urlsafe(32)
-    run = _run_of(kind, target)
+    run = _share_target(kind).run_of(target)
     link = ShareLink.objects.create(
         kind=kind, target_id=target.pk, run=run, token_hash=_digest(raw), label=label[:200], created_by=user,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
@@ -113,49 +104,26 @@ def touch(link: ShareLink) -> None:
 
 
 def can_manage(user, link: ShareLink) -> bool:
+    """Staff, the link's maker, and anyone who can read the run the link belongs to may revoke it."""
     if not getattr(user, "is_authenticated", False):
         return False
     if user.is_staff or link.created_by_id == user.pk:
         return True
-    return link.run is not None and can_view_run(user, link.run)
+    return link.run is not None and _share_target(ShareLink.Kind.RUN).readable_by(user, link.run)
 
 
 def revoke(link: ShareLink, user) -> bool:
-    """Revoke ``link`` for good; False when it already was. Open live connections using it are closed
-    (after commit) so a revoked link stops showing new data at once."""
+    """Revoke ``link`` for good; False when it already was. After commit, ``link_revoked`` is sent, so
+    open live connections using it are closed (runs does) and a revoked link stops showing new data at once."""
     if not can_manage(user, link):
         raise ShareError("no such share link")
     with transaction.atomic():
-        updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_by=user)
-        if updated and link.run_id:
-            from runs import live
-
-            run_id, link_id = link.run_id, link.pk
-            transaction.on_commit(lambda: live.publish(run_id, {"type": "share.revoked", "link": link_id}))
+        updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now(),
+                                                                                      revoked_by=user)
+        if updated:
+            transaction.on_commit(lambda: link_revoked.send(sender=ShareLink, link=link))
     return bool(updated)
 
 
 def links_for(kind: str, target_id: int):
     return ShareLink.objects.filter(kind=kind, target_id=target_id).select_related("created_by")
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one share link lets its holder read: its target, and for a run the run's episodes and keyframes."""
-
-    link: ShareLink
-
-    @property
-    def kind(self) -> str:
-        return self.link.kind
-
-    def allows_run(self, run_id: int) -> bool:
-        return self.link.kind == ShareLink.Kind.RUN and self.link.target_id == run_id
-
-    def allows_episode(self, episode) -> bool:
-        if self.link.kind == ShareLink.Kind.EPISODE:
-            return episode.pk == self.link.target_id
-        return self.allows_run(episode.run_id)
-
-    def allows_keyframe(self, keyframe) -> bool:
-        return self.allows_episode(keyframe.episode)

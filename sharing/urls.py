@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import targets, views
 
 app_name = "sharing"
 urlpatterns = [
     path("new/", views.create, name="create"),
     path("links/<int:pk>/revoke/", views.revoke, name="revoke"),
     path("<str:token>/", views.view, name="view"),
-    path("<str:token>/episodes/<int:pk>/", views.episode, name="episode"),
-    path("<str:token>/keyframes/<int:pk>.jpg", views.keyframe, name="keyframe"),
 ]
+# Pages a link opens beyond its target, registered by the apps that own them (runs: a shared run's traces
+# and keyframe images).
+urlpatterns += [path(f"<str:token>/{p.route}", views.page, {"shared_page": p}, name=p.name) for p in targets.pages()]

@@ -3,7 +3,7 @@
 A shared page is the ordinary template rendered with ``share_token`` set: base.html then shows no
 navigation, no launch, no admin, and every link and image goes through the same token, which grants
 nothing beyond its target (a run share covers the run's episodes and keyframes; an episode share only
-that trace).
+that trace). The pages themselves come from the apps that own the targets (sharing.targets).
 """
 
 from django.contrib import messages
@@ -14,11 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from runs import pages
-from runs.http import keyframe_response
-from runs.models import Episode, Keyframe
-
-from . import services
+from . import services, targets
 from .models import ShareLink
 
 
@@ -59,13 +55,14 @@ def revoke(request, pk):
 
 
 def _resolve(request, token):
+    """(link, None) for a usable token, else (None, the refusal page)."""
     try:
         link = services.resolve(token)
     except services.ShareError as exc:
         response = render(request, "sharing/refused.html", {"reason": str(exc)}, status=exc.status)
         return None, response
     services.touch(link)
-    return services.Scope(link), None
+    return link, None
 
 
 def _private(response):
@@ -76,37 +73,21 @@ def _private(response):
 
 
 def view(request, token):
-    scope, refused = _resolve(request, token)
+    """The link's target, rendered read-only by the app that owns it."""
+    link, refused = _resolve(request, token)
     if refused:
         return refused
     try:
-        target = services.get_target(scope.kind, scope.link.target_id)
+        target = services.get_target(link.kind, link.target_id)
     except services.ShareError:
         raise Http404("the shared item no longer exists") from None
-    if scope.kind == ShareLink.Kind.RUN:
-        return _private(render(request, "runs/detail.html", pages.run_context(target, share_token=token)))
-    if scope.kind == ShareLink.Kind.EPISODE:
-        return _private(render(request, "runs/episode.html", pages.trace_context(target, share_token=token)))
-    return _private(render(request, "sharing/skill.html", {"skill": target, "share_token": token}))
+    return _private(targets.target(link.kind).render(request, target, token))
 
 
-def episode(request, token, pk):
-    scope, refused = _resolve(request, token)
+def page(request, token, shared_page: targets.SharedPage, **kwargs):
+    """A page under the link beyond its target (see targets.SharedPage); 404 for what it does not cover."""
+    link, refused = _resolve(request, token)
     if refused:
         return refused
-    ep = get_object_or_404(Episode.objects.select_related("candidate", "run__task"), pk=pk)
-    if not scope.allows_episode(ep):
-        raise Http404("not part of this share")
-    ctx = pages.trace_context(ep, share_token=token)
-    ctx["shared_run"] = scope.kind == ShareLink.Kind.RUN
-    return _private(render(request, "runs/episode.html", ctx))
-
-
-def keyframe(request, token, pk):
-    scope, refused = _resolve(request, token)
-    if refused:
-        return refused
-    kf = get_object_or_404(Keyframe.objects.select_related("episode"), pk=pk)
-    if not scope.allows_keyframe(kf):
-        raise Http404("not part of this share")
-    return keyframe_response(kf)
+    response = shared_page.view(request, link, token, **kwargs)
+    return _private(response) if shared_page.private else response

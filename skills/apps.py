@@ -6,6 +6,6 @@ class SkillsConfig(AppConfig):
     verbose_name = "Skill library"
 
     def ready(self):
-        # Registers validate_skill_task with Celery in every process that loads Django: the worker
-        # imports only worker.tasks itself.
-        from . import tasks  # noqa: F401
+        from .shares import register_share_kind
+
+        register_share_kind()

@@ -59,7 +59,8 @@ def fake_admission_run(task: Task, outcomes: dict[str, dict[int, bool]]) -> Run:
     successes per seed, as admission would have left it, without the simulator."""
     seeds = sorted(next(iter(outcomes.values())))
     run = Run.objects.create(task=task, seeds=seeds, status=Run.Status.FINISHED, source="admission",
-                             settings={"split": "debug", "wall_seconds": 60, "memory_mb": 1024, "trace": True, "keyframes": True})
+                             settings={"split": "debug", "wall_seconds": 60, "memory_mb": 1024, "trace": True,
+                                       "keyframes": True})
     for index, role in enumerate(("before", "after", "parent")):
         if role not in outcomes:
             continue

@@ -4,7 +4,10 @@ Redis broker, the offline agent searching robosuite Stack on real MuJoCo."""
 import pytest
 from django.urls import reverse
 
-from runs import experiments, services
+from experiments import coordinator
+from experiments.agents import skill_source
+from experiments.services import create_experiment, start_experiment
+from runs import services
 from runs.models import Actor, AgentCall, Candidate, Episode, Run, Task
 
 from .conftest import wait_for
@@ -29,11 +32,11 @@ def stack(db):
 
 
 def launch(stack, user, **search):
-    run = experiments.create_experiment(
+    run = create_experiment(
         kind="search", tasks=[stack], owner=user, agent={"backend": "offline"},
         search={"candidates_per_round": 3, "max_rounds": 3, **search}, debug_seeds=DEBUG, heldout_seeds=HELDOUT,
     )
-    experiments.start_experiment(run)
+    start_experiment(run)
     return run
 
 
@@ -112,22 +115,22 @@ def test_cancelling_stops_the_actors(user, stack, celery_worker):
 
 def test_redelivered_tasks_resume_without_duplicates(user, stack):
     """A worker killed mid-task gets its task redelivered: running each step twice changes nothing."""
-    run = experiments.create_experiment(kind="search", tasks=[stack], owner=user, agent={"backend": "offline"},
+    run = create_experiment(kind="search", tasks=[stack], owner=user, agent={"backend": "offline"},
                                         search={"candidates_per_round": 2, "max_rounds": 1}, debug_seeds=[101], heldout_seeds=[1])
     actor = run.actors.get()
-    experiments.actor_step(actor.pk)
-    experiments.actor_step(actor.pk)  # redelivered: the round already exists
+    coordinator.actor_step(actor.pk)
+    coordinator.actor_step(actor.pk)  # redelivered: the round already exists
     candidates = list(Candidate.objects.filter(actor=actor))
     assert len(candidates) == 2
     for c in candidates:
-        experiments.evaluate_candidate(c.pk, Episode.Split.DEBUG)
-        experiments.evaluate_candidate(c.pk, Episode.Split.DEBUG)  # redelivered: finished seeds are skipped
+        coordinator.evaluate_candidate(c.pk, Episode.Split.DEBUG)
+        coordinator.evaluate_candidate(c.pk, Episode.Split.DEBUG)  # redelivered: finished seeds are skipped
     assert Episode.objects.filter(candidate__actor=actor, split=Episode.Split.DEBUG).count() == 2
-    experiments.actor_step(actor.pk)  # round budget reached -> held-out evaluation of the best
+    coordinator.actor_step(actor.pk)  # round budget reached -> held-out evaluation of the best
     actor.refresh_from_db()
     assert actor.status == Actor.Status.HELDOUT and actor.stop_reason in ("round_budget", "target")
-    experiments.evaluate_candidate(actor.best_id, Episode.Split.HELDOUT)
-    experiments.actor_step(actor.pk)
+    coordinator.evaluate_candidate(actor.best_id, Episode.Split.HELDOUT)
+    coordinator.actor_step(actor.pk)
     actor.refresh_from_db()
     assert actor.status == Actor.Status.FINISHED and actor.heldout_rate is not None
 
@@ -149,20 +152,20 @@ def test_an_approved_skill_from_another_task_repairs_the_program_and_counts_as_a
         code_sketch=NEIGHBOUR_AWARE_YAW.strip(), status=Skill.Status.APPROVED,
         source_task=Task.objects.get(key="robosuite:PickPlaceCan"), embodiment="Panda",
     )
-    run = experiments.create_experiment(kind="scaling", tasks=[stack], owner=user, agent={"backend": "offline"},
+    run = create_experiment(kind="scaling", tasks=[stack], owner=user, agent={"backend": "offline"},
                                         search={"candidates_per_round": 3, "max_rounds": 2}, library_sizes=[0, 1],
                                         debug_seeds=DEBUG, heldout_seeds=HELDOUT)
     empty, one = run.actors.order_by("library_size")
-    assert experiments.skill_source(empty)("stack the red cube on the green cube", 5) == []
-    assert [s["id"] for s in experiments.skill_source(one)("stack the red cube on the green cube", 5)] == [skill.pk]
+    assert skill_source(empty)("stack the red cube on the green cube", 5) == []
+    assert [s["id"] for s in skill_source(one)("stack the red cube on the green cube", 5)] == [skill.pk]
 
     def finish_round(actor):
         for candidate in Candidate.objects.filter(actor=actor, round=Actor.objects.get(pk=actor.pk).current_round):
-            experiments.evaluate_candidate(candidate.pk, Episode.Split.DEBUG)
+            coordinator.evaluate_candidate(candidate.pk, Episode.Split.DEBUG)
 
-    experiments.actor_step(one.pk)
+    coordinator.actor_step(one.pk)
     finish_round(one)
-    experiments.actor_step(one.pk)  # round 1: repairs of the round-0 failures
+    coordinator.actor_step(one.pk)  # round 1: repairs of the round-0 failures
     applied = Candidate.objects.get(actor=one, round=1, params__skill=skill.pk)
     use = SkillUse.objects.get(skill=skill)
     assert use.candidate == applied and use.outcome == SkillUse.Outcome.PENDING

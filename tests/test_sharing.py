@@ -120,3 +120,13 @@ def test_it_shares_a_skill_as_a_minimal_read_only_page(owner_client):
     path = make_link(owner_client, "skill", skill.pk)
     html = Client().get(path).content.decode()
     assert "top-face centring" in html and "center = top_face.mean(axis=0)" in html and 'id="nav-launch"' not in html
+
+
+def test_the_account_page_lists_the_links_you_made_with_a_revoke_button(owner_client, user, traced_run):
+    link, _ = sharing.create_link(user, "run", traced_run.pk, label="for the reviewer")
+    page = owner_client.get("/account/").content.decode()
+    assert "Share links you made" in page and f'id="share-link-{link.pk}"' in page and "for the reviewer" in page
+    assert f"/s/links/{link.pk}/revoke/" in page
+    stranger = Client()
+    stranger.force_login(UserFactory(username="stranger"))
+    assert f'id="share-link-{link.pk}"' not in stranger.get("/account/").content.decode()

@@ -104,13 +104,13 @@ def test_the_launch_form_takes_a_task_split_by_name():
 
 
 def test_the_experiment_form_launches_a_search_and_refuses_bad_input(client, tasks, django_capture_on_commit_callbacks):
-    page = client.get(reverse("runs:experiment_create")).content.decode()
+    page = client.get(reverse("experiments:create")).content.decode()
     assert 'name="tasks"' in page and "<optgroup" in page and 'name="debug_seeds"' in page
-    bad = client.post(reverse("runs:experiment_create"), {"kind": "search", "agent": "offline", "tasks": ["robosuite:Stack"],
+    bad = client.post(reverse("experiments:create"), {"kind": "search", "agent": "offline", "tasks": ["robosuite:Stack"],
                                                           "debug_seeds": "1-5", "heldout_seeds": "5-9", **FORM_DEFAULTS})
     assert bad.status_code == 200 and "in both splits" in bad.content.decode() and not Run.objects.exists()
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(reverse("runs:experiment_create"), {"kind": "search", "agent": "offline",
+        response = client.post(reverse("experiments:create"), {"kind": "search", "agent": "offline",
                                                                    "tasks": ["robosuite:Stack", "robosuite:Lift"],
                                                                    "debug_seeds": "101-103", **FORM_DEFAULTS})
     run = Run.objects.get()

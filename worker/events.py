@@ -1,7 +1,8 @@
 """Events the execution engine emits, and the sink protocol that persists them.
 
-The engine never imports Django: it hands these plain records to a sink. ``runs.sink.DjangoSink``
-writes rows and broadcasts after commit; tests and benchmarks use :class:`MemorySink`.
+The engine never imports Django: it hands these plain records to a :class:`Sink`. ``runs.sink.DjangoSink``
+writes rows and broadcasts after commit; tests and benchmarks use :class:`MemorySink` (or
+:class:`NullSink` to keep nothing).
 """
 
 from __future__ import annotations
@@ -72,15 +73,30 @@ class EpisodeResult:
 
 
 class Sink(Protocol):
-    def episode_started(self, start: EpisodeStart) -> Any: ...
+    """Where the engine (worker.engine.run_episode) sends one episode's record as it happens.
 
-    def call_recorded(self, handle: Any, record: CallRecord) -> None: ...
+    For each episode, in order: ``episode_started`` once, before the simulator is reset; ``call_recorded``
+    for every robot API call as it finishes, in ``seq`` order, its keyframe images already written under
+    the media root (only when tracing is on); ``episode_finished`` once, whatever the ending (success,
+    exception, timeout, sandbox failure, engine error). A sink may also define ``media_prefix(handle) ->
+    str``: the folder under the media root for the episode's keyframes (default ``keyframes/<random>``).
+    An exception from ``episode_started`` or ``episode_finished`` reaches the engine's caller."""
 
-    def episode_finished(self, handle: Any, result: EpisodeResult) -> None: ...
+    def episode_started(self, start: EpisodeStart) -> Any:
+        """An episode begins; returns a handle the engine passes back with its calls and its result."""
+        ...
+
+    def call_recorded(self, handle: Any, record: CallRecord) -> None:
+        """One call of the episode ``handle`` finished (it is logged even when the call failed)."""
+        ...
+
+    def episode_finished(self, handle: Any, result: EpisodeResult) -> None:
+        """The episode ``handle`` ended; ``result`` says how, and whether the task was achieved."""
+        ...
 
 
 class MemorySink:
-    """Keeps everything in lists; ``episodes[i]`` is ``{"start", "calls", "result"}``."""
+    """A Sink that keeps everything in lists; ``episodes[i]`` is ``{"start", "calls", "result"}``."""
 
     def __init__(self):
         self.episodes: list[dict] = []
@@ -97,6 +113,8 @@ class MemorySink:
 
 
 class NullSink:
+    """A Sink that keeps nothing (benchmarks that time the engine alone)."""
+
     def episode_started(self, start):
         return None
 

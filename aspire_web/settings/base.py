@@ -24,10 +24,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # The apps, lowest layer first: each imports only the apps listed before it (and worker/).
     "accounts",
+    "sharing",
     "runs",
     "skills",
-    "sharing",
+    "experiments",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,5 @@
-"""REST shapes of tasks, runs, candidates, episodes, calls and keyframes.
+"""REST shapes of tasks, runs, candidates, episodes, calls and keyframes (experiments.api adds actors and
+agent calls).
 
 The call shape is also what live pages receive (runs.live) and what the trace page embeds, so a script,
 a websocket listener and the browser all read one format.
@@ -12,7 +13,7 @@ from rest_framework import serializers
 
 from worker.sim.catalog import parse_seeds
 
-from ..models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -48,6 +49,8 @@ class RunSerializer(serializers.ModelSerializer):
         return run.get_absolute_url()
 
 
+@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "integer"}},
+                                {"type": "string", "example": "101-103"}]})
 class SeedsField(serializers.Field):
     """Seeds as a list of integers or a string of ranges and lists ("101-103", "1,4,9")."""
 
@@ -67,18 +70,13 @@ class SeedsField(serializers.Field):
         return value
 
 
-@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string", "example": "101-103"}]})
-class _SeedsSchemaField(SeedsField):
-    pass
-
-
 class RunCreateSerializer(serializers.Serializer):
     """Launch a run: one program (the task's starter, or your own) on seeds."""
 
     task = serializers.CharField(help_text='Task key, e.g. "robosuite:Lift"')
     program = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                     help_text="Program source; leave out to run the task's starter program")
-    seeds = _SeedsSchemaField()
+    seeds = SeedsField()
     wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600, help_text="Per-episode limit, s")
     memory_mb = serializers.IntegerField(required=False, min_value=128, max_value=16384)
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
@@ -139,44 +137,3 @@ class CandidateSerializer(serializers.ModelSerializer):
         fields = ["id", "run", "actor", "round", "index", "label", "hypothesis", "origin", "parent", "params", "program",
                   "program_hash", "success_rate", "n_episodes", "n_success", "heldout_rate", "agent_call",
                   "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "created_at"]
-
-
-class ActorSerializer(serializers.ModelSerializer):
-    task = serializers.SlugRelatedField(slug_field="key", read_only=True)
-
-    class Meta:
-        model = Actor
-        fields = ["id", "run", "task", "library_size", "status", "settings", "current_round", "stop_reason", "best",
-                  "first_debug_rate", "final_debug_rate", "heldout_rate", "proposed_skills", "error",
-                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-                  "created_at", "started_at", "finished_at"]
-
-
-class AgentCallSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AgentCall
-        fields = ["id", "run", "actor", "round", "backend", "model", "purpose", "input_tokens", "output_tokens",
-                  "cache_read_tokens", "cache_write_tokens", "cost_usd", "turns", "duration_s", "tool_calls",
-                  "retrieved_skills", "error", "created_at"]
-
-
-class ExperimentCreateSerializer(serializers.Serializer):
-    """Launch an experiment: one actor per task searches with an agent, then held-out evaluation."""
-
-    kind = serializers.ChoiceField(choices=["fix_loop", "search", "zero_shot", "scaling"])
-    tasks = serializers.ListField(child=serializers.CharField(), required=False, default=list, help_text="Task keys")
-    suite = serializers.CharField(required=False, allow_blank=True, help_text="Or every task of this suite")
-    agent = serializers.ChoiceField(choices=["offline", "claude", "openai"], default="offline")
-    model = serializers.CharField(required=False, allow_blank=True)
-    base_url = serializers.URLField(required=False, allow_blank=True, help_text="OpenAI-compatible endpoint")
-    candidates_per_round = serializers.IntegerField(required=False, min_value=1, max_value=32)
-    max_rounds = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    survivors = serializers.IntegerField(required=False, min_value=1, max_value=16)
-    target_success = serializers.FloatField(required=False, min_value=0.01, max_value=1.0)
-    plateau_points = serializers.FloatField(required=False, min_value=0, max_value=100)
-    max_replays = serializers.IntegerField(required=False, min_value=1, max_value=10)
-    library_sizes = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list)
-    debug_seeds = _SeedsSchemaField(required=False, help_text="Replace every task's debug seeds")
-    heldout_seeds = _SeedsSchemaField(required=False, help_text="Replace every task's held-out seeds")
-    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600)
-    team = serializers.CharField(required=False, allow_blank=True)

@@ -1,5 +1,6 @@
-"""REST endpoints. Thin: visibility comes from accounts.services, launching and cancelling from
-runs.services; every queryset is narrowed to what the caller may read, so other people's ids are 404."""
+"""REST endpoints of tasks, runs and their traces (experiments.api adds experiments, actors and agent calls).
+Thin: visibility comes from runs.access, launching and cancelling from runs.services; every queryset is
+narrowed to what the caller may read, so other people's ids are 404."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.services import teams_of, visible_runs
+from accounts.services import teams_of
 
-from .. import experiments, services
-from ..http import keyframe_response
-from ..models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+from .. import services
+from ..access import visible_runs
+from ..media import keyframe_response
+from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from . import filters as F
-from .serializers import (ActorSerializer, AgentCallSerializer, CandidateSerializer, EpisodeSerializer,
-                          ExperimentCreateSerializer, KeyframeSerializer, PrimitiveCallSerializer, RunCreateSerializer,
-                          RunSerializer, TaskSerializer)
+from .serializers import (
+    CandidateSerializer,
+    EpisodeSerializer,
+    KeyframeSerializer,
+    PrimitiveCallSerializer,
+    RunCreateSerializer,
+    RunSerializer,
+    TaskSerializer,
+)
 
 
 class FilteredViewSet(viewsets.GenericViewSet):
@@ -28,14 +36,15 @@ class FilteredViewSet(viewsets.GenericViewSet):
         return F.apply(queryset, self.request.query_params, self.filters)
 
 
-def _listed(filters):
+def listed(filters):
+    """Class decorator: the list endpoint's OpenAPI parameters from the viewset's declared filters."""
     return extend_schema_view(list=extend_schema(parameters=F.parameters(filters)))
 
 
 TASK_FILTERS = (F.Filter("benchmark", "benchmark", str), F.Filter("suite", "suite", str), F.Filter("key", "key", str))
 
 
-@_listed(TASK_FILTERS)
+@listed(TASK_FILTERS)
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredViewSet):
     """Benchmark tasks that runs can be launched on."""
 
@@ -51,7 +60,7 @@ RUN_FILTERS = (
 )
 
 
-@_listed(RUN_FILTERS)
+@listed(RUN_FILTERS)
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, FilteredViewSet):
     """Runs you own or that are shared with your teams. Creating one launches it on the worker pool."""
 
@@ -113,76 +122,11 @@ class RunScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Filtere
         return self.queryset.filter(**{f"{self.run_field}__in": visible_runs(self.request.user).values("pk")})
 
 
-class ExperimentViewSet(viewsets.GenericViewSet):
-    """Launch experiments (fix loop, evolutionary search, zero-shot transfer, library scaling). The
-    created run is read and cancelled through /api/runs/; its actors through /api/actors/."""
-
-    serializer_class = ExperimentCreateSerializer
-
-    @extend_schema(request=ExperimentCreateSerializer, responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")})
-    def create(self, request):
-        data = ExperimentCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        tasks = []
-        try:
-            for key in v["tasks"]:
-                tasks.append(services.get_task(key))
-            if v.get("suite"):
-                suite = list(Task.objects.filter(suite=v["suite"]))
-                if not suite:
-                    raise services.LaunchError("suite", f"no tasks in suite {v['suite']!r}")
-                tasks += [t for t in suite if t not in tasks]
-            team = None
-            if v.get("team"):
-                team = teams_of(request.user).filter(name=v["team"]).first()
-                if team is None:
-                    raise services.LaunchError("team", f"you are not a member of a team named {v['team']!r}")
-            search_keys = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points", "max_replays")
-            run = experiments.create_experiment(
-                kind=v["kind"], tasks=tasks, owner=request.user, team=team, source="api",
-                agent={"backend": v["agent"], **({"model": v["model"]} if v.get("model") else {}),
-                       **({"base_url": v["base_url"]} if v.get("base_url") else {})},
-                search={k: v[k] for k in search_keys if k in v},
-                engine={"wall_seconds": v["wall_seconds"]} if "wall_seconds" in v else None,
-                library_sizes=v.get("library_sizes") or None,
-                debug_seeds=v.get("debug_seeds"), heldout_seeds=v.get("heldout_seeds"),
-            )
-        except services.LaunchError as exc:
-            raise ValidationError({exc.field: [str(exc)]}) from None
-        experiments.start_experiment(run)
-        return Response(RunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
-
-
-ACTOR_FILTERS = (F.Filter("run", "run_id"), F.Filter("status", "status", str), F.Filter("task", "task__key", str))
-
-
-@_listed(ACTOR_FILTERS)
-class ActorViewSet(RunScopedViewSet):
-    """One task's search in an experiment: rounds, best program, debug and held-out success, cost."""
-
-    queryset = Actor.objects.select_related("task").order_by("id")
-    serializer_class = ActorSerializer
-    filters = ACTOR_FILTERS
-
-
-AGENT_CALL_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"))
-
-
-@_listed(AGENT_CALL_FILTERS)
-class AgentCallViewSet(RunScopedViewSet):
-    """Every agent conversation with its tokens, cost, tools used and the skills it was offered."""
-
-    queryset = AgentCall.objects.order_by("id")
-    serializer_class = AgentCallSerializer
-    filters = AGENT_CALL_FILTERS
-
-
 CANDIDATE_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"),
                      F.Filter("origin", "origin", str))
 
 
-@_listed(CANDIDATE_FILTERS)
+@listed(CANDIDATE_FILTERS)
 class CandidateViewSet(RunScopedViewSet):
     """Programs evaluated in runs, with their success on the run's seeds."""
 
@@ -198,7 +142,7 @@ EPISODE_FILTERS = (
 )
 
 
-@_listed(EPISODE_FILTERS)
+@listed(EPISODE_FILTERS)
 class EpisodeViewSet(RunScopedViewSet):
     """One candidate on one seed: how the program ended and whether the task was achieved."""
 
@@ -213,7 +157,7 @@ CALL_FILTERS = (
 )
 
 
-@_listed(CALL_FILTERS)
+@listed(CALL_FILTERS)
 class PrimitiveCallViewSet(RunScopedViewSet):
     """Trace records: one per robot API call, in episode order."""
 
@@ -226,7 +170,7 @@ class PrimitiveCallViewSet(RunScopedViewSet):
 KEYFRAME_FILTERS = (F.Filter("episode", "episode_id"), F.Filter("call", "call_id"), F.Filter("kind", "kind", str))
 
 
-@_listed(KEYFRAME_FILTERS)
+@listed(KEYFRAME_FILTERS)
 class KeyframeViewSet(RunScopedViewSet):
     """Camera frames and overlays the engine wrote; ``image_url`` serves the JPEG."""
 

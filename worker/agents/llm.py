@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from worker.search.core import Brief, Proposal
+from worker.search.core import Brief, CandidateRecord, Proposal
 
 from .pricing import DEFAULT_CLAUDE_MODEL, AgentUsage
 from .prompts import round_message, system_prompt
@@ -53,6 +53,11 @@ class _ToolLoopAgent:
             for fields in runner.proposed_skills:
                 workbench.propose_skill(fields)
         return runner.submitted
+
+    def findings(self, first: CandidateRecord, best: CandidateRecord, everything: list[CandidateRecord]) -> list[dict]:
+        """Nothing to distil after the search: the model proposes skills with its propose_skill tool during
+        the rounds, and they reach the workbench then."""
+        return []
 
     def _conversation(self, brief, runner, usage):
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """The search loop's shared parts: settings, candidate records, failure summaries, leaderboard, stop rules.
 
 Plain Python: the local driver (worker/search/local.py; benchmarks, CLI, tests) and the Celery actors
-(runs/experiments.py) use the same functions, so both follow one protocol.
+(experiments/) use the same functions and the same round (worker/search/rounds.py), so both follow one
+protocol.
 
 Protocol defaults mirror the published ASPIRE evolutionary search (NVlabs/ASPIRE,
 aspire/sim/.claude/robosuite/evosearch): K = 8 candidates per round, at most 5 rounds, the top 3
@@ -116,22 +117,11 @@ def implicated_calls(calls: list[CallSummary], error_line: int = 0, context: int
 
 
 def trace_signals(calls: list[CallSummary], status: str, error: str) -> dict:
-    """Machine-readable failure signals of one episode (what skills' failure signatures match on):
-    statuses per primitive, gripper widths after closing, detection counts per prompt, blocking
-    objects named by the planner, the exception type."""
-    signals: dict = {"episode_status": status, "call_statuses": {}, "close_widths": [], "detections": {}, "blocked_by": []}
-    for c in calls:
-        signals["call_statuses"].setdefault(c.primitive, []).append(c.status)
-        if c.primitive.startswith("close_gripper") and isinstance(c.result, (int, float)):
-            signals["close_widths"].append(round(float(c.result), 4))
-        if c.primitive.startswith("segment_") and isinstance(c.result, list):
-            prompt = c.args.get("text_prompt") if isinstance(c.args, dict) else None
-            signals["detections"][str(prompt)] = len(c.result)
-        if c.status in ("PLANNING_ERROR", "COLLISION") and c.message:
-            signals["blocked_by"].append(c.message)
-    if error:
-        signals["exception"] = error.split(":", 1)[0]
-    return signals
+    """Machine-readable failure signals of one episode, from the one extractor the skill library's
+    failure signatures are matched on too (worker.library.signals, which lists the keys)."""
+    from worker.library.signals import extract_signals
+
+    return extract_signals(calls, status, error)
 
 
 def leaderboard(candidates: list[CandidateRecord]) -> list[CandidateRecord]:
@@ -211,20 +201,43 @@ def eliminated_hypotheses(candidates: list[CandidateRecord]) -> list[str]:
 
 
 class Workbench(Protocol):
-    """Where candidates run and traces are read: the local engine or the Django/Celery deployment."""
+    """What an agent works with during a round of one task's search: where programs run, where traces,
+    keyframes and skills are read, where skill proposals and usage go.
 
-    def evaluate(self, proposals: list[Proposal], round: int, seeds: tuple[int, ...], split: str = "debug") -> list[CandidateRecord]: ...
+    Two implementations: worker.search.local.LocalWorkbench (engine in this process, records in memory:
+    benchmarks, tests) and experiments.workbench.DjangoWorkbench (the Celery actors: rows in the database).
+    Refs (episodes, calls, keyframes, skills) are opaque ids the workbench handed out; an unknown ref
+    raises KeyError (the agents' tools report it to the model)."""
 
-    def calls(self, episode_ref, status: str | None = None, primitive: str | None = None) -> list[CallSummary]: ...
+    def evaluate(self, proposals: list[Proposal], round: int, seeds: tuple[int, ...],
+                 split: str = "debug") -> list[CandidateRecord]:
+        """Run each proposal on ``seeds`` now and return its record (episodes with failure summaries)."""
+        ...
 
-    def call(self, call_ref) -> dict: ...
+    def calls(self, episode_ref, status: str | None = None, primitive: str | None = None) -> list[CallSummary]:
+        """An episode's calls in order, optionally only those with ``status`` or of ``primitive``."""
+        ...
 
-    def keyframe(self, keyframe_ref) -> bytes: ...
+    def call(self, call_ref) -> dict:
+        """One call's full trace record: arguments, result, status, message, artifacts, keyframe refs."""
+        ...
 
-    def skills(self, query: str, k: int = 5) -> list[dict]: ...
+    def keyframe(self, keyframe_ref) -> bytes:
+        """A keyframe image (JPEG bytes)."""
+        ...
 
-    def skill(self, skill_ref) -> dict: ...
+    def skills(self, query: str, k: int = 5) -> list[dict]:
+        """Up to ``k`` skills matching ``query`` (best first, each with its ``score``)."""
+        ...
 
-    def propose_skill(self, fields: dict) -> Any: ...
+    def skill(self, skill_ref) -> dict:
+        """One skill by id or name."""
+        ...
 
-    def record_usage(self, usage) -> None: ...
+    def propose_skill(self, fields: dict) -> Any:
+        """Keep a skill proposal (the fields of the propose_skill tool) for validation after the search."""
+        ...
+
+    def record_usage(self, usage) -> None:
+        """Record one agent call's usage (worker.agents.pricing.AgentUsage: tokens, cost, tools, time)."""
+        ...

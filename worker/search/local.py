@@ -1,34 +1,35 @@
 """Run a search on this machine without Django: candidates evaluated by the engine, traces in memory.
 
-Used by bench/search_results.py and the tests; the deployment path (runs/experiments.py) persists
-everything and spreads candidates over Celery workers instead, with the same search functions.
+Used by bench/search_results.py and the tests; the deployment path (experiments/: the coordinator and its
+Celery actors) persists everything and spreads candidates over Celery workers instead, with the same
+round (worker.search.rounds.propose_round) and the same search functions.
 """
 
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-import multiprocessing as mp
+from pathlib import Path
 
 from worker.engine import EngineSettings, run_episode
 from worker.events import MemorySink
 from worker.sim.catalog import TaskSpec, get_task
 
 from .core import (
-    Brief,
     CallSummary,
     CandidateRecord,
     EpisodeSummary,
     Proposal,
     SearchSettings,
-    eliminated_hypotheses,
     implicated_calls,
     leaderboard,
     stop_reason,
     trace_signals,
 )
+from .rounds import Agent, propose_round
 
 
 def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str | None, trace: bool):
@@ -37,7 +38,8 @@ def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str 
     out = []
     for seed in seeds:
         sink = MemorySink()
-        result = run_episode(spec, code, seed, sink, EngineSettings(trace=trace, keyframes=bool(media_root)), media_root)
+        settings = EngineSettings(trace=trace, keyframes=bool(media_root))
+        result = run_episode(spec, code, seed, sink, settings, media_root)
         out.append((result, sink.episodes[0]["calls"]))
     return out
 
@@ -81,8 +83,9 @@ class LocalWorkbench:
             outputs = [_evaluate(*job) for job in jobs]
         records = []
         for index, (proposal, output) in enumerate(zip(proposals, outputs)):
-            record = CandidateRecord(ref=f"c{next(self._ids)}", round=round, index=index, hypothesis=proposal.hypothesis,
-                                     code=proposal.code, parent=proposal.parent, params=dict(proposal.params))
+            record = CandidateRecord(ref=f"c{next(self._ids)}", round=round, index=index,
+                                     hypothesis=proposal.hypothesis, code=proposal.code, parent=proposal.parent,
+                                     params=dict(proposal.params))
             for result, calls in output:
                 ep_ref = f"e{next(self._ids)}"
                 summaries = []
@@ -105,7 +108,8 @@ class LocalWorkbench:
         calls = self._episode_calls.get(episode_ref)
         if calls is None:
             raise KeyError(f"no episode {episode_ref!r}")
-        return [c for c in calls if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)]
+        return [c for c in calls
+                if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)]
 
     def call(self, call_ref) -> dict:
         if call_ref not in self._calls:
@@ -115,8 +119,6 @@ class LocalWorkbench:
     def keyframe(self, keyframe_ref) -> bytes:
         if not self.media_root:
             raise KeyError("keyframes were not recorded")
-        from pathlib import Path
-
         path = (Path(self.media_root) / keyframe_ref).resolve()
         if Path(self.media_root).resolve() not in path.parents or not path.is_file():
             raise KeyError(f"no keyframe {keyframe_ref!r}")
@@ -124,7 +126,8 @@ class LocalWorkbench:
 
     def skills(self, query: str, k: int = 5) -> list[dict]:
         words = set(query.lower().split())
-        scored = [(len(words & set((s.get("description", "") + " " + s.get("name", "")).lower().split())), s) for s in self.skill_library]
+        scored = [(len(words & set((s.get("description", "") + " " + s.get("name", "")).lower().split())), s)
+                  for s in self.skill_library]
         return [dict(s, score=score) for score, s in sorted(scored, key=lambda t: -t[0])[:k] if score > 0]
 
     def skill(self, skill_ref) -> dict:
@@ -164,31 +167,15 @@ class SearchOutcome:
         }
 
 
-def run_search(spec: TaskSpec, agent, workbench, settings: SearchSettings, heldout: bool = True, log=print) -> SearchOutcome:
+def run_search(spec: TaskSpec, agent: Agent, workbench: LocalWorkbench, settings: SearchSettings, heldout: bool = True,
+               log=print) -> SearchOutcome:
     """The whole loop for one task: rounds until a stop rule, then one held-out evaluation of the best."""
     started = time.monotonic()
     rounds: list[list[CandidateRecord]] = []
     everything: list[CandidateRecord] = []
-    starter = ""
-    if spec.starter_program:
-        from pathlib import Path
-
-        starter = (Path(__file__).resolve().parent.parent / "programs" / spec.starter_program).read_text()
     reason = None
     while reason is None:
-        ranked = leaderboard(everything)
-        k = settings.candidates_per_round if settings.mode == "search" else 1
-        brief = Brief(
-            task_key=spec.key, instruction=spec.instruction, arms=spec.arms, cameras=spec.cameras,
-            round=len(rounds), k=k, debug_seeds=settings.debug_seeds,
-            survivors=ranked[: settings.survivors], eliminated=eliminated_hypotheses(everything),
-            skills=workbench.skills(spec.instruction), starter=starter, mode=settings.mode,
-        )
-        proposals = agent.propose(brief, workbench)
-        if rounds and ranked and settings.mode == "search":
-            # Candidate A keeps the current best as a floor (it is re-run: scenes are deterministic,
-            # so this costs time, not noise, and keeps every round's table complete).
-            proposals = [Proposal("keep the current best (floor)", ranked[0].code, ranked[0].ref, ranked[0].params)] + proposals[: k - 1]
+        proposals = propose_round(agent, workbench, spec, settings, rounds)
         records = workbench.evaluate(proposals, len(rounds), settings.debug_seeds)
         rounds.append(records)
         everything.extend(records)
@@ -196,7 +183,11 @@ def run_search(spec: TaskSpec, agent, workbench, settings: SearchSettings, heldo
         log(f"{spec.key} round {len(rounds) - 1}: best {best.outcome_line()} ({best.hypothesis[:70]})")
         reason = stop_reason(settings, rounds)
     best = leaderboard(everything)[0]
-    held = workbench.evaluate([Proposal(best.hypothesis, best.code, best.ref, best.params)], len(rounds), settings.heldout_seeds, "heldout")[0] if heldout and settings.heldout_seeds else None
-    for fields in agent.findings(rounds[0][0], best, everything) if hasattr(agent, "findings") else []:
+    held = None
+    if heldout and settings.heldout_seeds:
+        final = Proposal(best.hypothesis, best.code, best.ref, best.params)
+        held = workbench.evaluate([final], len(rounds), settings.heldout_seeds, "heldout")[0]
+    for fields in agent.findings(rounds[0][0], best, everything):
         workbench.propose_skill(fields)
-    return SearchOutcome(rounds, best, rounds[0][0], reason, held, time.monotonic() - started, list(getattr(workbench, "proposed_skills", [])))
+    return SearchOutcome(rounds, best, rounds[0][0], reason, held, time.monotonic() - started,
+                         list(workbench.proposed_skills))

@@ -7,6 +7,9 @@ Default splits follow the published ASPIRE protocol (robosuite debug 101-125, he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "programs"
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,11 @@ def get_task(key: str) -> TaskSpec:
             f"unknown task {key!r}; robosuite tasks: {', '.join(robosuite)}; LIBERO tasks are "
             "'libero:<suite>/<task name or index>' (manage.py load_tasks lists them)"
         ) from None
+
+
+def starter_source(spec: TaskSpec) -> str:
+    """The source of the task's reference program (its ``starter_program`` under worker/programs/), or ""."""
+    return (PROGRAMS_DIR / spec.starter_program).read_text() if spec.starter_program else ""
 
 
 def parse_seeds(text: str) -> list[int]:

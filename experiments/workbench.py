@@ -1,4 +1,5 @@
-"""The Workbench (worker.search.core) backed by the database: what agents read and run during a round.
+"""The Workbench (worker.search.core) backed by the database: what the Celery actors' agents read and run
+during a round.
 
 Traces come from PrimitiveCall rows; experiments an agent runs with run_candidate are stored as
 candidates of origin "experiment" (kept out of the leaderboard) so their traces can be read like any
@@ -11,16 +12,12 @@ from pathlib import Path
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F
 
+from runs.models import USAGE_FIELDS, Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run
+from runs.sink import DjangoSink
 from worker.engine import EngineSettings, program_hash, run_episode
 from worker.search.core import CallSummary, CandidateRecord, EpisodeSummary, Proposal, implicated_calls, trace_signals
 from worker.sim import catalog
-
-from .models import Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run
-from .sink import DjangoSink
-
-USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
 
 
 def call_summary(call: PrimitiveCall) -> CallSummary:
@@ -33,8 +30,9 @@ def call_summary(call: PrimitiveCall) -> CallSummary:
 
 def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> CandidateRecord:
     """A candidate and its finished episodes on ``split`` as the search functions see them."""
-    record = CandidateRecord(ref=candidate.pk, round=candidate.round, index=candidate.index, hypothesis=candidate.hypothesis,
-                             code=candidate.program, parent=candidate.parent_id, params=dict(candidate.params or {}))
+    record = CandidateRecord(ref=candidate.pk, round=candidate.round, index=candidate.index,
+                             hypothesis=candidate.hypothesis, code=candidate.program, parent=candidate.parent_id,
+                             params=dict(candidate.params or {}))
     episodes = candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).order_by("seed")
     for ep in episodes:
         summary = EpisodeSummary(seed=ep.seed, success=bool(ep.success), status=ep.status, error=ep.error,
@@ -48,6 +46,11 @@ def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> 
 
 
 class DjangoWorkbench:
+    """One actor's round: runs quick experiments as candidates of origin "experiment", reads traces and
+    keyframes of this actor's episodes only, retrieves skills from ``skill_source`` (logging what was
+    offered), queues proposed skills on the actor, and stores usage as an AgentCall (``agent_call``, which
+    the round's candidates then point at)."""
+
     def __init__(self, actor: Actor, round: int, skill_source=None):
         self.actor = actor
         self.round = round
@@ -56,7 +59,8 @@ class DjangoWorkbench:
         self.retrieved: list[dict] = []
 
     # -- running ------------------------------------------------------------------------------------
-    def evaluate(self, proposals: list[Proposal], round: int, seeds, split: str = "experiment") -> list[CandidateRecord]:
+    def evaluate(self, proposals: list[Proposal], round: int, seeds,
+                 split: str = "experiment") -> list[CandidateRecord]:
         """Run programs now, in this process (agents' quick experiments on a few seeds)."""
         spec = catalog.get_task(self.actor.task.key)
         run = self.actor.run
@@ -64,7 +68,8 @@ class DjangoWorkbench:
         records = []
         for proposal in proposals:
             with transaction.atomic():
-                index = (Candidate.objects.filter(actor=self.actor, round=round).order_by("-index").values_list("index", flat=True).first() or 0) + 1000
+                slots = Candidate.objects.filter(actor=self.actor, round=round).order_by("-index")
+                index = (slots.values_list("index", flat=True).first() or 0) + 1000
                 candidate = Candidate.objects.create(
                     run=run, actor=self.actor, round=round, index=index, label=f"experiment {index - 999}",
                     hypothesis=proposal.hypothesis, program=proposal.code, program_hash=program_hash(proposal.code),
@@ -92,12 +97,14 @@ class DjangoWorkbench:
         return [call_summary(c) for c in calls]
 
     def call(self, call_ref) -> dict:
-        call = PrimitiveCall.objects.filter(pk=int(call_ref), episode__candidate__actor=self.actor).prefetch_related("keyframes").first()
+        calls = PrimitiveCall.objects.filter(pk=int(call_ref), episode__candidate__actor=self.actor)
+        call = calls.prefetch_related("keyframes").first()
         if call is None:
             raise KeyError(f"no call {call_ref} in this task's search")
-        return {"id": call.pk, "seq": call.seq, "primitive": call.primitive, "status": call.status, "message": call.message,
-                "error": call.error, "line": call.line, "stack": call.stack, "args": call.args, "result": call.result,
-                "artifacts": call.artifacts, "duration_ms": call.duration_ms, "keyframes": [str(k.pk) for k in call.keyframes.all()]}
+        return {"id": call.pk, "seq": call.seq, "primitive": call.primitive, "status": call.status,
+                "message": call.message, "error": call.error, "line": call.line, "stack": call.stack, "args": call.args,
+                "result": call.result, "artifacts": call.artifacts, "duration_ms": call.duration_ms,
+                "keyframes": [str(k.pk) for k in call.keyframes.all()]}
 
     def keyframe(self, keyframe_ref) -> bytes:
         kf = Keyframe.objects.filter(pk=int(keyframe_ref), episode__candidate__actor=self.actor).first()

@@ -1,4 +1,4 @@
-"""HTTP helpers shared by the pages, the REST API and share links."""
+"""Serving keyframe images: one response for the pages, the REST API and share links."""
 
 from pathlib import Path
 

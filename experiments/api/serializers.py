@@ -1,0 +1,49 @@
+"""REST shapes of actors, agent calls and the experiment launch request."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from runs.api.serializers import SeedsField
+from runs.models import Actor, AgentCall
+
+
+class ActorSerializer(serializers.ModelSerializer):
+    task = serializers.SlugRelatedField(slug_field="key", read_only=True)
+
+    class Meta:
+        model = Actor
+        fields = ["id", "run", "task", "library_size", "status", "settings", "current_round", "stop_reason", "best",
+                  "first_debug_rate", "final_debug_rate", "heldout_rate", "proposed_skills", "error",
+                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+                  "created_at", "started_at", "finished_at"]
+
+
+class AgentCallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgentCall
+        fields = ["id", "run", "actor", "round", "backend", "model", "purpose", "input_tokens", "output_tokens",
+                  "cache_read_tokens", "cache_write_tokens", "cost_usd", "turns", "duration_s", "tool_calls",
+                  "retrieved_skills", "error", "created_at"]
+
+
+class ExperimentCreateSerializer(serializers.Serializer):
+    """Launch an experiment: one actor per task searches with an agent, then held-out evaluation."""
+
+    kind = serializers.ChoiceField(choices=["fix_loop", "search", "zero_shot", "scaling"])
+    tasks = serializers.ListField(child=serializers.CharField(), required=False, default=list, help_text="Task keys")
+    suite = serializers.CharField(required=False, allow_blank=True, help_text="Or every task of this suite")
+    agent = serializers.ChoiceField(choices=["offline", "claude", "openai"], default="offline")
+    model = serializers.CharField(required=False, allow_blank=True)
+    base_url = serializers.URLField(required=False, allow_blank=True, help_text="OpenAI-compatible endpoint")
+    candidates_per_round = serializers.IntegerField(required=False, min_value=1, max_value=32)
+    max_rounds = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    survivors = serializers.IntegerField(required=False, min_value=1, max_value=16)
+    target_success = serializers.FloatField(required=False, min_value=0.01, max_value=1.0)
+    plateau_points = serializers.FloatField(required=False, min_value=0, max_value=100)
+    max_replays = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    library_sizes = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list)
+    debug_seeds = SeedsField(required=False, help_text="Replace every task's debug seeds")
+    heldout_seeds = SeedsField(required=False, help_text="Replace every task's held-out seeds")
+    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600)
+    team = serializers.CharField(required=False, allow_blank=True)

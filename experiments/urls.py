@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "experiments"
+urlpatterns = [
+    path("experiments/new/", views.experiment_create, name="create"),
+    path("actors/<int:pk>/", views.actor_detail, name="actor"),
+    path("plots/", views.experiment_plots, name="plots"),
+]

@@ -1,0 +1,65 @@
+"""Experiment pages: the launch form, an actor's page, and the plots over the runs the viewer can read.
+Thin: parse, check access (runs.access), delegate to experiments.services and the presenters."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+
+from runs.access import visible_runs
+from runs.models import Actor, Run, Task
+from runs.services import LaunchError, sync_catalog
+
+from . import plots, presenters
+from .forms import ExperimentForm
+from .services import create_experiment, start_experiment
+
+SEARCH_FIELDS = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points", "max_replays")
+
+
+@login_required
+def experiment_create(request):
+    if not Task.objects.exists():
+        sync_catalog()
+    form = ExperimentForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = create_experiment(
+                kind=data["kind"], tasks=data["task_list"], owner=request.user, team=data.get("team"),
+                agent={"backend": data["agent"], **({"model": data["model"]} if data["model"] else {}),
+                       **({"base_url": data["base_url"]} if data["base_url"] else {})},
+                search={k: data[k] for k in SEARCH_FIELDS},
+                engine={"wall_seconds": data["wall_seconds"]},
+                library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
+                debug_seeds=data["debug_seeds"], heldout_seeds=data["heldout_seeds"],
+            )
+        except LaunchError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            start_experiment(run)
+            return redirect(run)
+    return render(request, "experiments/launch.html", {"form": form})
+
+
+@login_required
+def actor_detail(request, pk):
+    actor = get_object_or_404(Actor.objects.select_related("run", "task", "best").filter(
+        run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return render(request, "experiments/actor.html", presenters.actor_context(actor))
+
+
+@login_required
+def experiment_plots(request):
+    """Success vs round for chosen runs (default: the latest eight), held-out success per task and
+    success vs library size over every run the viewer can read."""
+    runs = visible_runs(request.user, Run.objects.all())
+    ids = [int(x) for x in request.GET.getlist("run") if x.isdigit()]
+    if ids:
+        chosen_ids = list(runs.filter(pk__in=ids).values_list("pk", flat=True))
+    else:
+        chosen_ids = list(runs.values_list("pk", flat=True)[:8])
+    overall = plots.experiment_plots(runs)
+    return render(request, "experiments/plots.html", {
+        "success_by_round": plots.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
+        "heldout_by_task": overall["heldout_by_task"], "success_by_library": overall["success_by_library"],
+        "runs": runs.select_related("task")[:200], "chosen_ids": set(chosen_ids),
+    })
