@@ -12,11 +12,15 @@ from .sections import sections_for
 
 @login_required
 def home(request):
-    return render(request, "accounts/home.html", {
-        "teams": services.teams_of(request.user).prefetch_related("memberships__user"),
-        "has_token": Token.objects.filter(user=request.user).exists(),
-        "sections": sections_for(request),
-    })
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "teams": services.teams_of(request.user).prefetch_related("memberships__user"),
+            "has_token": Token.objects.filter(user=request.user).exists(),
+            "sections": sections_for(request),
+        },
+    )
 
 
 @login_required

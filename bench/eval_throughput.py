@@ -94,10 +94,16 @@ def _raw_floor(steps_by_seed):
 
 def _mode(wall, rows):
     seconds = [r[2] for r in rows]
-    return {"wall_s": round(wall, 2), "episodes_per_s": round(len(rows) / wall, 3),
-            "success_rate": sum(r[1] for r in rows) / len(rows),
-            "episode_s": {"median": round(statistics.median(seconds), 3), "mean": round(statistics.mean(seconds), 3),
-                          "max": round(max(seconds), 3)}}
+    return {
+        "wall_s": round(wall, 2),
+        "episodes_per_s": round(len(rows) / wall, 3),
+        "success_rate": sum(r[1] for r in rows) / len(rows),
+        "episode_s": {
+            "median": round(statistics.median(seconds), 3),
+            "mean": round(statistics.mean(seconds), 3),
+            "max": round(max(seconds), 3),
+        },
+    }
 
 
 def main(argv=None):
@@ -133,7 +139,22 @@ def main(argv=None):
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps({k: doc[k] for k in ("one_worker", "two_workers", "one_worker_repeat", "raw_floor", "speedup_two_vs_one", "one_worker_vs_raw_floor")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: doc[k]
+                for k in (
+                    "one_worker",
+                    "two_workers",
+                    "one_worker_repeat",
+                    "raw_floor",
+                    "speedup_two_vs_one",
+                    "one_worker_vs_raw_floor",
+                )
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

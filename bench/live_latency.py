@@ -58,8 +58,17 @@ def percentile(values, q):
 
 
 def summary(ms: list[float]) -> dict:
-    return {"n": len(ms), "p50_ms": round(percentile(ms, 0.5), 1), "p95_ms": round(percentile(ms, 0.95), 1),
-            "max_ms": round(max(ms), 1), "mean_ms": round(statistics.fmean(ms), 1)} if ms else {"n": 0}
+    return (
+        {
+            "n": len(ms),
+            "p50_ms": round(percentile(ms, 0.5), 1),
+            "p95_ms": round(percentile(ms, 0.95), 1),
+            "max_ms": round(max(ms), 1),
+            "mean_ms": round(statistics.fmean(ms), 1),
+        }
+        if ms
+        else {"n": 0}
+    )
 
 
 class Stack:
@@ -75,7 +84,9 @@ class Stack:
 
         redis_proc, url = localredis.start(self.var / "redis")
         self.procs.append(redis_proc)
-        os.environ.update({"ASPIRE_VAR_DIR": str(self.var), "REDIS_URL": url, "DJANGO_SETTINGS_MODULE": "aspire_web.settings.local"})
+        os.environ.update(
+            {"ASPIRE_VAR_DIR": str(self.var), "REDIS_URL": url, "DJANGO_SETTINGS_MODULE": "aspire_web.settings.local"}
+        )
         import django
 
         django.setup()
@@ -85,10 +96,33 @@ class Stack:
         call_command("load_tasks", verbosity=0)
         logs = self.var / "logs"
         logs.mkdir()
-        worker = [sys.executable, "-m", "celery", "-A", "aspire_web", "worker", "-l", "WARNING", "-c", "1", "-Q", "aspire", "-n", "bench@%h"]
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "aspire_web",
+            "worker",
+            "-l",
+            "WARNING",
+            "-c",
+            "1",
+            "-Q",
+            "aspire",
+            "-n",
+            "bench@%h",
+        ]
         web = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "aspire_web.asgi:application"]
         for name, cmd in (("worker", worker), ("web", web)):
-            self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=ROOT,
+                    env=dict(os.environ),
+                    stdout=open(logs / f"{name}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         # Only this process: Playwright's sync API runs an event loop here while the ORM is used plainly.
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         deadline = time.monotonic() + 60
@@ -133,7 +167,9 @@ def browser_latency(base: str, username: str, password: str, program: str, seeds
 
     latencies, pages, missing = [], [], 0
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
         page = browser.new_page()
         page.goto(f"{base}/accounts/login/")
         page.fill("#id_username", username)
@@ -159,13 +195,23 @@ def browser_latency(base: str, username: str, password: str, program: str, seeds
                 continue
             seen.add(running.pk)
             page.goto(f"{base}/episodes/{running.pk}/")
-            page.wait_for_function("document.getElementById('episode-status').textContent.trim() !== 'RUNNING'", timeout=600_000)
+            page.wait_for_function(
+                "document.getElementById('episode-status').textContent.trim() !== 'RUNNING'", timeout=600_000
+            )
             stats = page.evaluate("Aspire.liveStats")
             shown = page.eval_on_selector_all("#calls li.call", "els => els.map(e => Number(e.dataset.seq))")
             n = PrimitiveCall.objects.filter(episode=running).count()
             missing += n - len(set(shown))
             latencies += [1000.0 * (s["shown_at"] - s["committed_at"]) for s in stats]
-            pages.append({"episode": running.pk, "calls": n, "live": len(stats), "shown": len(shown), "in_order": shown == list(range(1, n + 1))})
+            pages.append(
+                {
+                    "episode": running.pk,
+                    "calls": n,
+                    "live": len(stats),
+                    "shown": len(shown),
+                    "in_order": shown == list(range(1, n + 1)),
+                }
+            )
         browser.close()
     return {"run": run_id, "pages": pages, "latency": summary(latencies), "calls_missing_on_pages": missing}
 
@@ -190,7 +236,7 @@ async def fan_out(base: str, cookie: str, run_id: int, viewers: int, start) -> l
                 elif msg["type"] == "fragments":
                     results[i]["run_seqs"].append(msg["run_seq"])
                     html = next((f["html"] for f in msg["fragments"] if f["id"] == "run-summary"), "")
-                    if any(s in html for s in ('>FINISHED<', '>FAILED<', '>CANCELLED<')):
+                    if any(s in html for s in (">FINISHED<", ">FAILED<", ">CANCELLED<")):
                         results[i]["final"] = msg["run_seq"]
                         return
 
@@ -219,7 +265,7 @@ def main():
         from django.test import Client
 
         from runs import services
-        from runs.models import PrimitiveCall, Run
+        from runs.models import PrimitiveCall
         from worker.sim.catalog import parse_seeds
 
         program = PROGRAM.format(loops=args.loops)
@@ -235,8 +281,14 @@ def main():
         client.force_login(user)
         cookie = f"sessionid={client.cookies['sessionid'].value}"
         task = services.get_task("robosuite:Lift")
-        run = services.create_program_run(task=task, program=program, seeds=parse_seeds(args.seeds), origin="pasted", owner=user,
-                                          settings={"wall_seconds": 600})
+        run = services.create_program_run(
+            task=task,
+            program=program,
+            seeds=parse_seeds(args.seeds),
+            origin="pasted",
+            owner=user,
+            settings={"wall_seconds": 600},
+        )
 
         def start():
             from runs.tasks import execute_run_task
@@ -250,14 +302,25 @@ def main():
         per_viewer = []
         for v in views:
             got = v["calls"]
-            per_viewer.append({"missing": len(expected - set(got)), "duplicates": len(got) - len(set(got)),
-                               "extra": len(set(got) - expected), "saw_end": v["final"] is not None,
-                               # fragments are state rendered from the database, so each must be newer than the last
-                               "run_seq_increasing": all(a < b for a, b in zip(v["run_seqs"], v["run_seqs"][1:]))})
+            per_viewer.append(
+                {
+                    "missing": len(expected - set(got)),
+                    "duplicates": len(got) - len(set(got)),
+                    "extra": len(set(got) - expected),
+                    "saw_end": v["final"] is not None,
+                    # fragments are state rendered from the database, so each must be newer than the last
+                    "run_seq_increasing": all(a < b for a, b in zip(v["run_seqs"], v["run_seqs"][1:])),
+                }
+            )
         lat = [x for v in views for x in v["latency_ms"]]
         part_b = {
-            "run": run.pk, "viewers": args.viewers, "calls_in_db": len(expected), "episodes": run.episodes.count(),
-            "viewers_with_every_call_once": sum(1 for p in per_viewer if not p["missing"] and not p["duplicates"] and not p["extra"]),
+            "run": run.pk,
+            "viewers": args.viewers,
+            "calls_in_db": len(expected),
+            "episodes": run.episodes.count(),
+            "viewers_with_every_call_once": sum(
+                1 for p in per_viewer if not p["missing"] and not p["duplicates"] and not p["extra"]
+            ),
             "calls_missing_total": sum(p["missing"] for p in per_viewer),
             "duplicates_total": sum(p["duplicates"] for p in per_viewer),
             "viewers_that_saw_the_run_end": sum(1 for p in per_viewer if p["saw_end"]),
@@ -265,14 +328,22 @@ def main():
             "delivery_latency": summary(lat),
             "wall_s": round(time.monotonic() - t0, 1),
         }
-        print("B", json.dumps({k: v for k, v in part_b.items() if k != "delivery_latency"}), json.dumps(part_b["delivery_latency"]), flush=True)
+        print(
+            "B",
+            json.dumps({k: v for k, v in part_b.items() if k != "delivery_latency"}),
+            json.dumps(part_b["delivery_latency"]),
+            flush=True,
+        )
         result = {
             "target_p95_ms": TARGET_P95_MS,
             "browser": part_a,
             "fan_out": part_b,
-            "meets_target": bool(part_a["latency"].get("p95_ms") is not None and part_a["latency"]["p95_ms"] < TARGET_P95_MS
-                                 and part_b["viewers_with_every_call_once"] == args.viewers
-                                 and part_b["viewers_that_saw_the_run_end"] == args.viewers),
+            "meets_target": bool(
+                part_a["latency"].get("p95_ms") is not None
+                and part_a["latency"]["p95_ms"] < TARGET_P95_MS
+                and part_b["viewers_with_every_call_once"] == args.viewers
+                and part_b["viewers_that_saw_the_run_end"] == args.viewers
+            ),
             "settings": {"seeds": args.seeds, "loops": args.loops, "calls_per_episode": 3 * args.loops},
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         }

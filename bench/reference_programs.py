@@ -40,9 +40,14 @@ def evaluate(spec, limit=None):
         t0 = time.perf_counter()
         result = run_episode(spec, program, seed, NullSink(), EngineSettings(trace=False, keyframes=False), None)
         results.append((seed, result, time.perf_counter() - t0))
-        print(f"{spec.key} seed {seed}: {'ok ' if result.success else 'FAIL'} {result.status} {result.error[:80]}", flush=True)
+        print(
+            f"{spec.key} seed {seed}: {'ok ' if result.success else 'FAIL'} {result.status} {result.error[:80]}",
+            flush=True,
+        )
     failures = collections.Counter(
-        f"{r.status}: {(r.error.splitlines() or ['task not achieved'])[0][:120]}" if r.error else f"{r.status}: task not achieved"
+        f"{r.status}: {(r.error.splitlines() or ['task not achieved'])[0][:120]}"
+        if r.error
+        else f"{r.status}: task not achieved"
         for _, r, _ in results
         if not r.success
     )

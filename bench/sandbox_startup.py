@@ -79,8 +79,12 @@ def main() -> None:
 
     def stats(xs):
         xs = sorted(xs)
-        return {"median_ms": round(statistics.median(xs), 2), "p90_ms": round(xs[int(0.9 * (len(xs) - 1))], 2),
-                "min_ms": round(xs[0], 2), "max_ms": round(xs[-1], 2)}
+        return {
+            "median_ms": round(statistics.median(xs), 2),
+            "p90_ms": round(xs[int(0.9 * (len(xs) - 1))], 2),
+            "min_ms": round(xs[0], 2),
+            "max_ms": round(xs[-1], 2),
+        }
 
     contained, plain = stats(times[containment.BWRAP]), stats(times[containment.PROCESS])
     added = round(contained["median_ms"] - plain["median_ms"], 2)

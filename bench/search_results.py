@@ -45,38 +45,73 @@ def main(argv=None):
         specs = [get_task(k) for k in args.tasks.split(",")]
     else:
         specs = [TASKS[f"robosuite:{n}"] for n in ROBOSUITE] + sorted(
-            (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0))
+            (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0)
+        )
     out = Path(args.out)
     doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
-    doc.update({
-        "benchmark": "search_results",
-        "agent": "offline",
-        "protocol": {"k": args.k, "max_rounds": args.rounds, "survivors": 3, "target_success": 1.0, "plateau_points": 5.0},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "evaluation_workers": args.workers},
-    })
+    doc.update(
+        {
+            "benchmark": "search_results",
+            "agent": "offline",
+            "protocol": {
+                "k": args.k,
+                "max_rounds": args.rounds,
+                "survivors": 3,
+                "target_success": 1.0,
+                "plateau_points": 5.0,
+            },
+            "machine": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "evaluation_workers": args.workers,
+            },
+        }
+    )
     rows = {r["task"]: r for r in doc.get("tasks", [])}
     for spec in specs:
         if spec.key in rows:
             continue
-        settings = SearchSettings(candidates_per_round=args.k, max_rounds=args.rounds, survivors=3,
-                                  debug_seeds=spec.debug_seeds, heldout_seeds=spec.heldout_seeds)
+        settings = SearchSettings(
+            candidates_per_round=args.k,
+            max_rounds=args.rounds,
+            survivors=3,
+            debug_seeds=spec.debug_seeds,
+            heldout_seeds=spec.heldout_seeds,
+        )
         workbench = LocalWorkbench(spec, workers=args.workers)
         try:
             outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
         finally:
             workbench.close()
-        row = {"task": spec.key, "suite": spec.suite, "instruction": spec.instruction, **outcome.summary(),
-               "episodes": workbench.episodes_run,
-               "rounds": [{"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)],
-               "proposed_skills": [{"name": s["name"], "seeds_flipped": s["evidence"]["seeds_flipped"],
-                                    "before": s["evidence"]["before"], "after": s["evidence"]["after"]} for s in outcome.proposed_skills]}
+        row = {
+            "task": spec.key,
+            "suite": spec.suite,
+            "instruction": spec.instruction,
+            **outcome.summary(),
+            "episodes": workbench.episodes_run,
+            "rounds": [
+                {"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)
+            ],
+            "proposed_skills": [
+                {
+                    "name": s["name"],
+                    "seeds_flipped": s["evidence"]["seeds_flipped"],
+                    "before": s["evidence"]["before"],
+                    "after": s["evidence"]["after"],
+                }
+                for s in outcome.proposed_skills
+            ],
+        }
         rows[spec.key] = row
         doc["tasks"] = list(rows.values())
         doc["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"{spec.key}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
-              f"held-out {row['heldout']}, {row['rounds_used']} rounds ({row['stop']}), {row['wall_s']:.0f} s", flush=True)
+        print(
+            f"{spec.key}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
+            f"held-out {row['heldout']}, {row['rounds_used']} rounds ({row['stop']}), {row['wall_s']:.0f} s",
+            flush=True,
+        )
     return 0
 
 

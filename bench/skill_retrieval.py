@@ -35,25 +35,73 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_P95_MS = 50.0
 
-OBJECTS = ["red cube", "blue block", "soda can", "milk carton", "white mug", "red mug", "black bowl", "plate",
-           "ketchup bottle", "cream cheese box", "butter", "alphabet soup can", "wine bottle", "moka pot", "book",
-           "caddy", "basket", "tomato sauce", "salad dressing", "orange juice", "chocolate pudding", "frying pan",
-           "microwave door", "top drawer", "bottom drawer", "cabinet door", "stove knob", "faucet handle", "nut",
-           "peg", "hammer", "sponge", "towel", "cup", "lid", "tray", "shelf", "box", "bread", "cereal box"]
+OBJECTS = [
+    "red cube",
+    "blue block",
+    "soda can",
+    "milk carton",
+    "white mug",
+    "red mug",
+    "black bowl",
+    "plate",
+    "ketchup bottle",
+    "cream cheese box",
+    "butter",
+    "alphabet soup can",
+    "wine bottle",
+    "moka pot",
+    "book",
+    "caddy",
+    "basket",
+    "tomato sauce",
+    "salad dressing",
+    "orange juice",
+    "chocolate pudding",
+    "frying pan",
+    "microwave door",
+    "top drawer",
+    "bottom drawer",
+    "cabinet door",
+    "stove knob",
+    "faucet handle",
+    "nut",
+    "peg",
+    "hammer",
+    "sponge",
+    "towel",
+    "cup",
+    "lid",
+    "tray",
+    "shelf",
+    "box",
+    "bread",
+    "cereal box",
+]
 FAILURES = [
     ("GRASP_EMPTY", "close_gripper", "the gripper closes beside the {o}", "grasp_constraint"),
     ("NO_DETECTION", "segment_text_prompt", "segmentation finds no {o} with the prompt", "perception_prompt"),
     ("IK_FAILED", "move_to_pose", "the pre-grasp pose above the {o} is out of reach", "grasp_constraint"),
     ("NOT_REACHED", "move_to_pose", "the arm stops short while carrying the {o}", "motion_primitive"),
     ("COLLISION", "move_to_pose", "the approach to the {o} hits a neighbouring object", "motion_primitive"),
-    ("EXCEPTION", "segment_text_prompt", "the program indexes an empty detection list for the {o}", "debugging_workflow"),
+    (
+        "EXCEPTION",
+        "segment_text_prompt",
+        "the program indexes an empty detection list for the {o}",
+        "debugging_workflow",
+    ),
     ("GRASP_EMPTY", "close_gripper", "the {o} slips out of the fingers during the lift", "recovery"),
     ("NOT_REACHED", "move_to_pose", "the {o} does not move when pulled", "motion_primitive"),
 ]
-FIXES = ["localise the {o} from its top-face points", "try a chain of prompts for the {o}", "wrap the grasp yaw of the {o}",
-         "lift the {o} in short vertical steps", "approach the {o} from above with a vertical descent",
-         "re-observe and retry the grasp of the {o}", "pull along the measured axis of the {o}",
-         "place the {o} from a height that accounts for its size"]
+FIXES = [
+    "localise the {o} from its top-face points",
+    "try a chain of prompts for the {o}",
+    "wrap the grasp yaw of the {o}",
+    "lift the {o} in short vertical steps",
+    "approach the {o} from above with a vertical descent",
+    "re-observe and retry the grasp of the {o}",
+    "pull along the measured axis of the {o}",
+    "place the {o} from a height that accounts for its size",
+]
 ROBOTS = ["Panda"] * 8 + ["Sawyer", ""]
 STATUSES = ["approved"] * 7 + ["proposed", "validated", "retired"]
 NEEDLES = [
@@ -91,16 +139,35 @@ def synthetic_skills(n: int, rng: random.Random):
         obj = rng.choice(OBJECTS)
         status_code, primitive, symptom, kind = rng.choice(FAILURES)
         fix = rng.choice(FIXES).format(o=obj)
-        out.append(Skill(
-            name=f"synthetic-{i}", version=1, title=fix.capitalize(), description=f"{fix.capitalize()} when {symptom.format(o=obj)}.",
-            kind=kind, symptom=f"{symptom.format(o=obj).capitalize()}; {primitive} reports {status_code}.",
-            trace_signals={"statuses": [status_code], "primitives": [primitive]},
-            repair_strategy=fix, embodiment=rng.choice(ROBOTS), status=rng.choice(STATUSES), provenance="agent",
-        ))
+        out.append(
+            Skill(
+                name=f"synthetic-{i}",
+                version=1,
+                title=fix.capitalize(),
+                description=f"{fix.capitalize()} when {symptom.format(o=obj)}.",
+                kind=kind,
+                symptom=f"{symptom.format(o=obj).capitalize()}; {primitive} reports {status_code}.",
+                trace_signals={"statuses": [status_code], "primitives": [primitive]},
+                repair_strategy=fix,
+                embodiment=rng.choice(ROBOTS),
+                status=rng.choice(STATUSES),
+                provenance="agent",
+            )
+        )
     for j, (description, _) in enumerate(NEEDLES):
-        out.append(Skill(name=f"needle-{j}", version=1, title=description.split(" by ")[0], description=description,
-                         kind="motion_primitive", repair_strategy=description, embodiment="Panda", status="approved",
-                         provenance="agent"))
+        out.append(
+            Skill(
+                name=f"needle-{j}",
+                version=1,
+                title=description.split(" by ")[0],
+                description=description,
+                kind="motion_primitive",
+                repair_strategy=description,
+                embodiment="Panda",
+                status="approved",
+                provenance="agent",
+            )
+        )
     return out
 
 
@@ -115,7 +182,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skills", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--var-dir", default="", help="database directory to create or reuse (default: a new temporary one)")
+    parser.add_argument(
+        "--var-dir", default="", help="database directory to create or reuse (default: a new temporary one)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "skill_retrieval.json"))
     args = parser.parse_args(argv)
 
@@ -140,18 +209,31 @@ def main(argv=None):
     t0 = time.perf_counter()
     index = retrieval.current_index()
     build_s = time.perf_counter() - t0
-    print(f"{len(index)} skills inserted in {insert_s:.1f} s; model loaded in {load_s:.1f} s; index built "
-          f"(embeddings + BM25) in {build_s:.1f} s", flush=True)
+    print(
+        f"{len(index)} skills inserted in {insert_s:.1f} s; model loaded in {load_s:.1f} s; index built "
+        f"(embeddings + BM25) in {build_s:.1f} s",
+        flush=True,
+    )
 
     queries = []
     for i in range(args.queries):
         obj = rng.choice(OBJECTS)
-        instruction = rng.choice(["Pick up the {o} and place it in the basket.", "Lift the {o} off the table.",
-                                  "Put the {o} on the plate.", "Open the {o}."]).format(o=obj)
+        instruction = rng.choice(
+            [
+                "Pick up the {o} and place it in the basket.",
+                "Lift the {o} off the table.",
+                "Put the {o} on the plate.",
+                "Open the {o}.",
+            ]
+        ).format(o=obj)
         signals = None
         if i % 2:
             status_code, primitive, _, _ = rng.choice(FAILURES)
-            signals = {"statuses": [status_code], "primitives": [primitive], "error": f"RuntimeError: {primitive} failed"}
+            signals = {
+                "statuses": [status_code],
+                "primitives": [primitive],
+                "error": f"RuntimeError: {primitive} failed",
+            }
         queries.append((instruction, signals))
     for instruction, signals in queries[:5]:  # warm-up: first-call costs of torch and SQLite caches
         retrieve_skills(instruction=instruction, signals=signals, embodiment="Panda")
@@ -164,14 +246,24 @@ def main(argv=None):
         t0 = time.perf_counter()
         result = retrieve_skills(instruction=instruction, signals=signals, embodiment="Panda", k=5)
         latencies.append((time.perf_counter() - t0) * 1000)
-        assert result.hits and all(h.skill.status == "approved" and h.skill.embodiment in ("Panda", "") for h in result.hits)
+        assert result.hits and all(
+            h.skill.status == "approved" and h.skill.embodiment in ("Panda", "") for h in result.hits
+        )
         # The parts, timed again on their own: the query embedding, and the scoring in the index.
         t0 = time.perf_counter()
         vector = embeddings.encode([result.retrieval.query])[0]
         encode_ms.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
-        index.search(vector, retrieval.tokenize(result.retrieval.query), result.retrieval.signals, statuses=["approved"],
-                     embodiment="Panda", kinds=None, k=5, weights=weights)
+        index.search(
+            vector,
+            retrieval.tokenize(result.retrieval.query),
+            result.retrieval.signals,
+            statuses=["approved"],
+            embodiment="Panda",
+            kinds=None,
+            k=5,
+            weights=weights,
+        )
         search_ms.append((time.perf_counter() - t0) * 1000)
 
     found = 0
@@ -187,8 +279,13 @@ def main(argv=None):
         "queries": len(latencies),
         "queries_with_failure_signals": sum(1 for _, s in queries if s),
         "k": 5,
-        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(p95, 2), "p99": round(percentile(latencies, 99), 2),
-                       "max": round(max(latencies), 2), "mean": round(statistics.fmean(latencies), 2)},
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(p95, 2),
+            "p99": round(percentile(latencies, 99), 2),
+            "max": round(max(latencies), 2),
+            "mean": round(statistics.fmean(latencies), 2),
+        },
         "query_embedding_ms": {"p50": round(percentile(encode_ms, 50), 2), "p95": round(percentile(encode_ms, 95), 2)},
         "index_scoring_ms": {"p50": round(percentile(search_ms, 50), 2), "p95": round(percentile(search_ms, 95), 2)},
         "target_p95_ms": TARGET_P95_MS,
@@ -200,15 +297,24 @@ def main(argv=None):
         "retrievals_logged": SkillRetrieval.objects.count(),
         "model": embeddings.model_id(),
         "torch_threads": __import__("torch").get_num_threads(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    # Other processes on the machine distort latencies; the 1-minute load shows how busy it was.
-                    "load_average_1min_before": round(load_before[0], 2), "load_average_1min_after": round(os.getloadavg()[0], 2)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            # Other processes on the machine distort latencies; the 1-minute load shows how busy it was.
+            "load_average_1min_before": round(load_before[0], 2),
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps(doc["latency_ms"]), f"target p95 < {TARGET_P95_MS} ms:", doc["meets_target"],
-          f"needles first: {doc['needles_ranked_first']}")
+    print(
+        json.dumps(doc["latency_ms"]),
+        f"target p95 < {TARGET_P95_MS} ms:",
+        doc["meets_target"],
+        f"needles first: {doc['needles_ranked_first']}",
+    )
     return 0
 
 

@@ -90,7 +90,9 @@ def main(argv=None):
                 row[f"{mode}_s"] = time.perf_counter() - t0
                 row[f"{mode}_success"] = result.success
             rows.append(row)
-            print(f"seed {seed} rep {rep}: traced {row['traced_s']:.3f} s, untraced {row['untraced_s']:.3f} s", flush=True)
+            print(
+                f"seed {seed} rep {rep}: traced {row['traced_s']:.3f} s, untraced {row['untraced_s']:.3f} s", flush=True
+            )
 
     traced = sum(r["traced_s"] for r in rows)
     untraced = sum(r["untraced_s"] for r in rows)

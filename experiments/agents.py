@@ -35,9 +35,11 @@ def make_agent(config: dict):
         return RecordedOfflineAgent(seed=int(config.get("seed", 0)))
     if backend == "claude":
         return ClaudeAgent(model=config.get("model") or DEFAULT_CLAUDE_MODEL)
-    return OpenAICompatibleAgent(model=config.get("model", ""),
-                                 base_url=config.get("base_url") or settings.ASPIRE["OPENAI_BASE_URL"],
-                                 api_key=os.environ.get("OPENAI_API_KEY"))
+    return OpenAICompatibleAgent(
+        model=config.get("model", ""),
+        base_url=config.get("base_url") or settings.ASPIRE["OPENAI_BASE_URL"],
+        api_key=os.environ.get("OPENAI_API_KEY"),
+    )
 
 
 def skill_source(actor: Actor) -> LibraryAccess:

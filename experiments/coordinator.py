@@ -179,8 +179,9 @@ def actor_step(actor_id: int) -> None:
         candidates = propose_next_round(actor, settings, rounds)
     except Exception as exc:  # a failed agent ends this actor, not the run
         log.exception("actor %s could not propose round %s", actor_id, len(rounds))
-        Actor.objects.filter(pk=actor_id).update(status=Actor.Status.FAILED, finished_at=timezone.now(),
-                                                 error=f"{type(exc).__name__}: {exc}"[:2000])
+        Actor.objects.filter(pk=actor_id).update(
+            status=Actor.Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
         send_after_commit(COORDINATE_RUN, actor.run_id)
         return
     for candidate in candidates:
@@ -200,8 +201,9 @@ def _stop_search(actor: Actor, rounds: list[list[CandidateRecord]], reason: str)
     # a tool during their rounds) add them here, once: this branch runs at one status.
     agent = make_agent(actor.run.settings.get("agent", {}))
     actor.proposed_skills = list(actor.proposed_skills) + agent.findings(rounds[0][0], best_record, everything)
-    actor.save(update_fields=["best", "stop_reason", "first_debug_rate", "final_debug_rate", "status",
-                              "proposed_skills"])
+    actor.save(
+        update_fields=["best", "stop_reason", "first_debug_rate", "final_debug_rate", "status", "proposed_skills"]
+    )
     live.run_changed(actor.run_id, "actor", actor=actor.pk)
     send_after_commit(EVALUATE_CANDIDATE, best.pk, Episode.Split.HELDOUT)
 
@@ -218,8 +220,15 @@ def evaluate_candidate(candidate_id: int, split: str) -> None:
     todo = [s for s in seeds if s not in done]
     engine = EngineSettings(**{k: v for k, v in candidate.run.settings.items() if k in ENGINE_KEYS})
     spec = catalog.get_task(actor.task.key)
-    run_episodes(spec, candidate.program, todo, DjangoSink(candidate, split), engine, str(django_settings.MEDIA_ROOT),
-                 should_stop=lambda: Run.objects.filter(pk=candidate.run_id, status=Run.Status.CANCELLED).exists())
+    run_episodes(
+        spec,
+        candidate.program,
+        todo,
+        DjangoSink(candidate, split),
+        engine,
+        str(django_settings.MEDIA_ROOT),
+        should_stop=lambda: Run.objects.filter(pk=candidate.run_id, status=Run.Status.CANCELLED).exists(),
+    )
     live.run_changed(candidate.run_id, "candidate", candidate=candidate.pk)
     if split == Episode.Split.DEBUG and _complete(candidate, seeds, split):
         _settle_skill_uses(candidate)
@@ -228,10 +237,16 @@ def evaluate_candidate(candidate_id: int, split: str) -> None:
         if actor.is_terminal:
             return
         round_candidates = actor.search_candidates().filter(round=actor.current_round)
-        waiting = (split == Episode.Split.DEBUG and actor.status == Actor.Status.EVALUATING
-                   and all(_complete(c, settings.debug_seeds, Episode.Split.DEBUG) for c in round_candidates))
-        held = (split == Episode.Split.HELDOUT and actor.status == Actor.Status.HELDOUT
-                and _complete(candidate, seeds, split))
+        waiting = (
+            split == Episode.Split.DEBUG
+            and actor.status == Actor.Status.EVALUATING
+            and all(_complete(c, settings.debug_seeds, Episode.Split.DEBUG) for c in round_candidates)
+        )
+        held = (
+            split == Episode.Split.HELDOUT
+            and actor.status == Actor.Status.HELDOUT
+            and _complete(candidate, seeds, split)
+        )
         cancelled = Run.objects.filter(pk=actor.run_id, status=Run.Status.CANCELLED).exists()
         if waiting or held or cancelled:
             if waiting:

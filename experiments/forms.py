@@ -22,30 +22,46 @@ def _split_or_default(text):
 class ExperimentForm(forms.Form):
     """Launch a search over tasks: fix loop, evolutionary search, zero-shot transfer or library scaling."""
 
-    kind = forms.ChoiceField(choices=[(k, label) for k, label in Run.Kind.choices if k != Run.Kind.PROGRAM],
-                             initial=Run.Kind.SEARCH)
-    tasks = TaskMultipleChoiceField(required=False, help_text="One actor searches each task, in parallel on the "
-                                    "worker pool. Type in the filter to search the catalog; ctrl-click for several.")
+    kind = forms.ChoiceField(
+        choices=[(k, label) for k, label in Run.Kind.choices if k != Run.Kind.PROGRAM], initial=Run.Kind.SEARCH
+    )
+    tasks = TaskMultipleChoiceField(
+        required=False,
+        help_text="One actor searches each task, in parallel on the "
+        "worker pool. Type in the filter to search the catalog; ctrl-click for several.",
+    )
     suite = forms.ChoiceField(required=False, help_text="Or every task of a suite (e.g. a LIBERO-Pro suite).")
-    agent = forms.ChoiceField(choices=[("offline", "Offline search agent (no key)"),
-                                       ("claude", "Claude (ANTHROPIC_API_KEY)"),
-                                       ("openai", "OpenAI-compatible endpoint")], initial="offline")
-    model = forms.CharField(required=False,
-                            help_text="Claude model (default: the current Opus) or the endpoint's model name.")
-    base_url = forms.URLField(required=False, label="Endpoint base URL",
-                              help_text="OpenAI-compatible servers, e.g. http://localhost:8000/v1")
+    agent = forms.ChoiceField(
+        choices=[
+            ("offline", "Offline search agent (no key)"),
+            ("claude", "Claude (ANTHROPIC_API_KEY)"),
+            ("openai", "OpenAI-compatible endpoint"),
+        ],
+        initial="offline",
+    )
+    model = forms.CharField(
+        required=False, help_text="Claude model (default: the current Opus) or the endpoint's model name."
+    )
+    base_url = forms.URLField(
+        required=False, label="Endpoint base URL", help_text="OpenAI-compatible servers, e.g. http://localhost:8000/v1"
+    )
     candidates_per_round = forms.IntegerField(initial=8, min_value=1, max_value=32, label="Candidates per round (K)")
     max_rounds = forms.IntegerField(initial=5, min_value=1, max_value=20, label="Round budget")
     survivors = forms.IntegerField(initial=3, min_value=1, max_value=16, label="Survivors (S)")
     target_success = forms.FloatField(initial=1.0, min_value=0.01, max_value=1.0, label="Target debug success rate")
     plateau_points = forms.FloatField(initial=5.0, min_value=0, max_value=100, label="Plateau (points over two rounds)")
     max_replays = forms.IntegerField(initial=3, min_value=1, max_value=10, label="Fix loop: replays per failed seed")
-    library_sizes = forms.CharField(required=False, initial="0,1,2,4",
-                                    help_text="Scaling runs: numbers of source tasks whose skills each actor may use.")
-    debug_seeds = forms.CharField(required=False,
-                                  help_text="Blank: each task's own split (robosuite 101-125, LIBERO 51-65).")
-    heldout_seeds = forms.CharField(required=False, label="Held-out seeds",
-                                    help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50).")
+    library_sizes = forms.CharField(
+        required=False,
+        initial="0,1,2,4",
+        help_text="Scaling runs: numbers of source tasks whose skills each actor may use.",
+    )
+    debug_seeds = forms.CharField(
+        required=False, help_text="Blank: each task's own split (robosuite 101-125, LIBERO 51-65)."
+    )
+    heldout_seeds = forms.CharField(
+        required=False, label="Held-out seeds", help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50)."
+    )
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me")
 

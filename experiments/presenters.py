@@ -30,14 +30,21 @@ def actor_rows(run: Run) -> list[dict]:
     rows = []
     for actor in run.actors.select_related("task", "best").order_by("task__key", "library_size"):
         improved = actor.final_debug_rate is not None and actor.first_debug_rate is not None
-        rows.append({"actor": actor, "rounds": actor.current_round + 1, "wall_s": actor.wall_s,
-                     "improvement": actor.final_debug_rate - actor.first_debug_rate if improved else None})
+        rows.append(
+            {
+                "actor": actor,
+                "rounds": actor.current_round + 1,
+                "wall_s": actor.wall_s,
+                "improvement": actor.final_debug_rate - actor.first_debug_rate if improved else None,
+            }
+        )
     return rows
 
 
 def experiment_progress(run: Run) -> dict:
     """An experiment's progress, in the shape of runs.presenters.progress: debug episodes of the agents'
     candidates, search rounds (an actor that stopped has none left) and held-out seeds."""
+
     def part(done, total):
         return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0} if total else None
 
@@ -45,8 +52,12 @@ def experiment_progress(run: Run) -> dict:
     planned_rounds = sum(int(a.settings.get("max_rounds", 0)) for a in actors)
     # An actor that stopped (target, plateau, budget) has no rounds left; one still searching has
     # finished the rounds before its current one.
-    rounds_done = sum(int(a.settings.get("max_rounds", 0)) if (a.is_terminal or a.status == Actor.Status.HELDOUT)
-                      else max(0, a.current_round) for a in actors)
+    rounds_done = sum(
+        int(a.settings.get("max_rounds", 0))
+        if (a.is_terminal or a.status == Actor.Status.HELDOUT)
+        else max(0, a.current_round)
+        for a in actors
+    )
     episodes = Episode.objects.filter(run=run).exclude(status=Episode.RUNNING)
     debug_total = sum(len(a.settings.get("debug_seeds", [])) * max(1, a.search_candidates().count()) for a in actors)
     heldout_total = sum(len(a.settings.get("heldout_seeds", [])) for a in actors)

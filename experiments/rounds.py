@@ -44,11 +44,22 @@ def _create_round(actor: Actor, number: int, proposals: list[Proposal], workbenc
         parent = None
         if proposal.parent is not None:
             parent = Candidate.objects.filter(pk=proposal.parent, actor=actor).first()
-        created.append(Candidate.objects.create(
-            run=actor.run, actor=actor, round=number, index=index, label=f"round {number} · {chr(65 + index)}",
-            hypothesis=proposal.hypothesis[:2000], program=proposal.code, program_hash=program_hash(proposal.code),
-            origin="agent", parent=parent, params=proposal.params, agent_call=workbench.agent_call,
-        ))
+        created.append(
+            Candidate.objects.create(
+                run=actor.run,
+                actor=actor,
+                round=number,
+                index=index,
+                label=f"round {number} · {chr(65 + index)}",
+                hypothesis=proposal.hypothesis[:2000],
+                program=proposal.code,
+                program_hash=program_hash(proposal.code),
+                origin="agent",
+                parent=parent,
+                params=proposal.params,
+                agent_call=workbench.agent_call,
+            )
+        )
     _spread_usage(workbench.agent_call, [c for c in created if not (c.parent and c.program == c.parent.program)])
     _record_skill_uses(created, workbench)
     Actor.objects.filter(pk=actor.pk).update(status=Actor.Status.EVALUATING, current_round=number)
@@ -63,8 +74,12 @@ def _record_skill_uses(candidates: list[Candidate], workbench: DjangoWorkbench) 
     call_id = workbench.agent_call.pk if workbench.agent_call is not None else None
     for candidate in candidates:
         if isinstance(candidate.params, dict) and candidate.params.get("skill") is not None:
-            record_candidate_skill_use(candidate, candidate.params["skill"],
-                                       retrieval_id=candidate.params.get("retrieval"), agent_call_id=call_id)
+            record_candidate_skill_use(
+                candidate,
+                candidate.params["skill"],
+                retrieval_id=candidate.params.get("retrieval"),
+                agent_call_id=call_id,
+            )
 
 
 def _spread_usage(call: AgentCall | None, candidates: list[Candidate]) -> None:

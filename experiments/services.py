@@ -81,18 +81,37 @@ def create_experiment(
     if kind == Run.Kind.SCALING and not sizes:
         raise LaunchError("library_sizes", "a scaling run needs library sizes (numbers of source tasks)")
     run_settings = engine_settings(engine)
-    run_settings.update(agent=agent, search=base, rounds=probe.max_rounds, k=probe.candidates_per_round,
-                        heldout_seeds=sorted(heldout_seeds or {s for t in tasks for s in t.heldout_seeds}),
-                        library_sizes=sizes, frozen_library=kind in FROZEN_LIBRARY)
+    run_settings.update(
+        agent=agent,
+        search=base,
+        rounds=probe.max_rounds,
+        k=probe.candidates_per_round,
+        heldout_seeds=sorted(heldout_seeds or {s for t in tasks for s in t.heldout_seeds}),
+        library_sizes=sizes,
+        frozen_library=kind in FROZEN_LIBRARY,
+    )
     with transaction.atomic():
-        run = Run.objects.create(task=tasks[0] if len(tasks) == 1 else None, owner=owner, team=team, kind=kind,
-                                 source=source, seeds=sorted(debug_seeds or {s for t in tasks for s in t.debug_seeds}),
-                                 settings=run_settings)
+        run = Run.objects.create(
+            task=tasks[0] if len(tasks) == 1 else None,
+            owner=owner,
+            team=team,
+            kind=kind,
+            source=source,
+            seeds=sorted(debug_seeds or {s for t in tasks for s in t.debug_seeds}),
+            settings=run_settings,
+        )
         for task in tasks:
             for size in sizes or [None]:
-                Actor.objects.create(run=run, task=task, library_size=size, settings={
-                    **base, "debug_seeds": list(debug_seeds or task.debug_seeds),
-                    "heldout_seeds": list(heldout_seeds or task.heldout_seeds)})
+                Actor.objects.create(
+                    run=run,
+                    task=task,
+                    library_size=size,
+                    settings={
+                        **base,
+                        "debug_seeds": list(debug_seeds or task.debug_seeds),
+                        "heldout_seeds": list(heldout_seeds or task.heldout_seeds),
+                    },
+                )
     return run
 
 

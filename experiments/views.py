@@ -24,13 +24,20 @@ def experiment_create(request):
         data = form.cleaned_data
         try:
             run = create_experiment(
-                kind=data["kind"], tasks=data["task_list"], owner=request.user, team=data.get("team"),
-                agent={"backend": data["agent"], **({"model": data["model"]} if data["model"] else {}),
-                       **({"base_url": data["base_url"]} if data["base_url"] else {})},
+                kind=data["kind"],
+                tasks=data["task_list"],
+                owner=request.user,
+                team=data.get("team"),
+                agent={
+                    "backend": data["agent"],
+                    **({"model": data["model"]} if data["model"] else {}),
+                    **({"base_url": data["base_url"]} if data["base_url"] else {}),
+                },
                 search={k: data[k] for k in SEARCH_FIELDS},
                 engine={"wall_seconds": data["wall_seconds"]},
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
-                debug_seeds=data["debug_seeds"], heldout_seeds=data["heldout_seeds"],
+                debug_seeds=data["debug_seeds"],
+                heldout_seeds=data["heldout_seeds"],
             )
         except LaunchError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
@@ -42,8 +49,10 @@ def experiment_create(request):
 
 @login_required
 def actor_detail(request, pk):
-    actor = get_object_or_404(Actor.objects.select_related("run", "task", "best").filter(
-        run__in=visible_runs(request.user).values("pk")), pk=pk)
+    actor = get_object_or_404(
+        Actor.objects.select_related("run", "task", "best").filter(run__in=visible_runs(request.user).values("pk")),
+        pk=pk,
+    )
     return render(request, "experiments/actor.html", presenters.actor_context(actor))
 
 
@@ -58,8 +67,14 @@ def experiment_plots(request):
     else:
         chosen_ids = list(runs.values_list("pk", flat=True)[:8])
     overall = plots.experiment_plots(runs)
-    return render(request, "experiments/plots.html", {
-        "success_by_round": plots.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
-        "heldout_by_task": overall["heldout_by_task"], "success_by_library": overall["success_by_library"],
-        "runs": runs.select_related("task")[:200], "chosen_ids": set(chosen_ids),
-    })
+    return render(
+        request,
+        "experiments/plots.html",
+        {
+            "success_by_round": plots.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
+            "heldout_by_task": overall["heldout_by_task"],
+            "success_by_library": overall["success_by_library"],
+            "runs": runs.select_related("task")[:200],
+            "chosen_ids": set(chosen_ids),
+        },
+    )

@@ -22,21 +22,40 @@ from worker.sim import catalog
 
 def call_summary(call: PrimitiveCall) -> CallSummary:
     return CallSummary(
-        ref=str(call.pk), seq=call.seq, primitive=call.primitive, status=call.status, line=call.line,
-        message=call.message, error=call.error, args=call.args, result=call.result,
+        ref=str(call.pk),
+        seq=call.seq,
+        primitive=call.primitive,
+        status=call.status,
+        line=call.line,
+        message=call.message,
+        error=call.error,
+        args=call.args,
+        result=call.result,
         keyframes=[str(k.pk) for k in call.keyframes.all()],
     )
 
 
 def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> CandidateRecord:
     """A candidate and its finished episodes on ``split`` as the search functions see them."""
-    record = CandidateRecord(ref=candidate.pk, round=candidate.round, index=candidate.index,
-                             hypothesis=candidate.hypothesis, code=candidate.program, parent=candidate.parent_id,
-                             params=dict(candidate.params or {}))
+    record = CandidateRecord(
+        ref=candidate.pk,
+        round=candidate.round,
+        index=candidate.index,
+        hypothesis=candidate.hypothesis,
+        code=candidate.program,
+        parent=candidate.parent_id,
+        params=dict(candidate.params or {}),
+    )
     episodes = candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).order_by("seed")
     for ep in episodes:
-        summary = EpisodeSummary(seed=ep.seed, success=bool(ep.success), status=ep.status, error=ep.error,
-                                 error_line=ep.error_line, ref=str(ep.pk))
+        summary = EpisodeSummary(
+            seed=ep.seed,
+            success=bool(ep.success),
+            status=ep.status,
+            error=ep.error,
+            error_line=ep.error_line,
+            ref=str(ep.pk),
+        )
         if not ep.success:
             calls = [call_summary(c) for c in ep.calls.prefetch_related("keyframes")]
             summary.implicated = implicated_calls(calls, ep.error_line)
@@ -59,8 +78,9 @@ class DjangoWorkbench:
         self.retrieved: list[dict] = []
 
     # -- running ------------------------------------------------------------------------------------
-    def evaluate(self, proposals: list[Proposal], round: int, seeds,
-                 split: str = "experiment") -> list[CandidateRecord]:
+    def evaluate(
+        self, proposals: list[Proposal], round: int, seeds, split: str = "experiment"
+    ) -> list[CandidateRecord]:
         """Run programs now, in this process (agents' quick experiments on a few seeds)."""
         spec = catalog.get_task(self.actor.task.key)
         run = self.actor.run
@@ -71,9 +91,16 @@ class DjangoWorkbench:
                 slots = Candidate.objects.filter(actor=self.actor, round=round).order_by("-index")
                 index = (slots.values_list("index", flat=True).first() or 0) + 1000
                 candidate = Candidate.objects.create(
-                    run=run, actor=self.actor, round=round, index=index, label=f"experiment {index - 999}",
-                    hypothesis=proposal.hypothesis, program=proposal.code, program_hash=program_hash(proposal.code),
-                    origin="experiment", params=proposal.params,
+                    run=run,
+                    actor=self.actor,
+                    round=round,
+                    index=index,
+                    label=f"experiment {index - 999}",
+                    hypothesis=proposal.hypothesis,
+                    program=proposal.code,
+                    program_hash=program_hash(proposal.code),
+                    origin="experiment",
+                    params=proposal.params,
                 )
             sink = DjangoSink(candidate, Episode.Split.CUSTOM)
             for seed in seeds:
@@ -101,10 +128,21 @@ class DjangoWorkbench:
         call = calls.prefetch_related("keyframes").first()
         if call is None:
             raise KeyError(f"no call {call_ref} in this task's search")
-        return {"id": call.pk, "seq": call.seq, "primitive": call.primitive, "status": call.status,
-                "message": call.message, "error": call.error, "line": call.line, "stack": call.stack, "args": call.args,
-                "result": call.result, "artifacts": call.artifacts, "duration_ms": call.duration_ms,
-                "keyframes": [str(k.pk) for k in call.keyframes.all()]}
+        return {
+            "id": call.pk,
+            "seq": call.seq,
+            "primitive": call.primitive,
+            "status": call.status,
+            "message": call.message,
+            "error": call.error,
+            "line": call.line,
+            "stack": call.stack,
+            "args": call.args,
+            "result": call.result,
+            "artifacts": call.artifacts,
+            "duration_ms": call.duration_ms,
+            "keyframes": [str(k.pk) for k in call.keyframes.all()],
+        }
 
     def keyframe(self, keyframe_ref) -> bytes:
         kf = Keyframe.objects.filter(pk=int(keyframe_ref), episode__candidate__actor=self.actor).first()
@@ -144,11 +182,22 @@ class DjangoWorkbench:
         data = usage.as_dict()
         with transaction.atomic():
             self.agent_call = AgentCall.objects.create(
-                run_id=self.actor.run_id, actor=self.actor, round=usage.round, backend=usage.backend, model=usage.model,
-                purpose=usage.purpose, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
-                cost_usd=data["cost_usd"], turns=usage.turns, duration_s=usage.duration_s, tool_calls=usage.tool_calls,
-                retrieved_skills=self.retrieved, error=usage.error,
+                run_id=self.actor.run_id,
+                actor=self.actor,
+                round=usage.round,
+                backend=usage.backend,
+                model=usage.model,
+                purpose=usage.purpose,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                cost_usd=data["cost_usd"],
+                turns=usage.turns,
+                duration_s=usage.duration_s,
+                tool_calls=usage.tool_calls,
+                retrieved_skills=self.retrieved,
+                error=usage.error,
             )
             add_usage(Actor.objects.filter(pk=self.actor.pk), data)
             add_usage(Run.objects.filter(pk=self.actor.run_id), data)

@@ -20,16 +20,21 @@ def code_diff(a: str, b: str, context: int = 3) -> list[dict]:
             n = max(i2 - i1, j2 - j1)
             for k in range(n):
                 ai, bj = i1 + k, j1 + k
-                rows.append({
-                    "op": op,
-                    "a_no": ai + 1 if ai < i2 else None, "a": al[ai] if ai < i2 else None,
-                    "b_no": bj + 1 if bj < j2 else None, "b": bl[bj] if bj < j2 else None,
-                })
+                rows.append(
+                    {
+                        "op": op,
+                        "a_no": ai + 1 if ai < i2 else None,
+                        "a": al[ai] if ai < i2 else None,
+                        "b_no": bj + 1 if bj < j2 else None,
+                        "b": bl[bj] if bj < j2 else None,
+                    }
+                )
     return rows
 
 
 def seed_outcomes(a: Candidate, b: Candidate) -> list[dict]:
     """Per seed (and split): both episodes and how the outcome changed: fixed | broken | same | only-a | only-b."""
+
     def index(c):
         return {(e.split, e.seed): e for e in c.episodes.all()}
 
@@ -62,8 +67,9 @@ def align_calls(a_calls: list, b_calls: list) -> tuple[list[dict], int | None]:
             pairs = zip(a_calls[i1:i2], b_calls[j1:j2])
         else:
             n = max(i2 - i1, j2 - j1)
-            pairs = ((a_calls[i1 + k] if i1 + k < i2 else None, b_calls[j1 + k] if j1 + k < j2 else None)
-                     for k in range(n))
+            pairs = (
+                (a_calls[i1 + k] if i1 + k < i2 else None, b_calls[j1 + k] if j1 + k < j2 else None) for k in range(n)
+            )
         for x, y in pairs:
             if x is None or y is None or x.primitive != y.primitive:
                 diff = "missing" if (x is None or y is None) else "status"

@@ -160,19 +160,35 @@ class RunConsumer(_LiveConsumer):
     async def live_call(self, event):
         if self.last_run_seq is not None:
             c = event["call"]
-            await self.send_json({"type": "call", "episode": event["episode"], "seq": event["seq"], "primitive": c["primitive"],
-                                  "status": c["status"], "duration_ms": c["duration_ms"], "committed_at": event.get("committed_at")})
+            await self.send_json(
+                {
+                    "type": "call",
+                    "episode": event["episode"],
+                    "seq": event["seq"],
+                    "primitive": c["primitive"],
+                    "status": c["status"],
+                    "duration_ms": c["duration_ms"],
+                    "committed_at": event.get("committed_at"),
+                }
+            )
 
     def _render(self, candidate_id):
         """(run event_seq, fragments); candidate_id None renders everything, "all" every candidate."""
         run = Run.objects.select_related("task", "owner", "team").get(pk=self.run_id)
         ctx = presenters.run_context(run, share_token=self.token())
-        frag = [{"id": "run-summary", "html": render_to_string("runs/_run_summary.html", ctx)},
-                {"id": "leaderboard", "html": render_to_string("runs/_leaderboard.html", ctx)}]
+        frag = [
+            {"id": "run-summary", "html": render_to_string("runs/_run_summary.html", ctx)},
+            {"id": "leaderboard", "html": render_to_string("runs/_leaderboard.html", ctx)},
+        ]
         for candidate in ctx["candidates"]:
             if candidate_id in (None, "all") or candidate.pk == candidate_id:
-                frag.append({"id": f"candidate-{candidate.pk}", "parent": "candidates",
-                             "html": render_to_string("runs/_candidate.html", {**ctx, "candidate": candidate})})
+                frag.append(
+                    {
+                        "id": f"candidate-{candidate.pk}",
+                        "parent": "candidates",
+                        "html": render_to_string("runs/_candidate.html", {**ctx, "candidate": candidate}),
+                    }
+                )
         return run.event_seq, frag
 
 
@@ -184,7 +200,9 @@ class EpisodeConsumer(_LiveConsumer):
     async def connect(self):
         self.episode_id = int(self.scope["url_route"]["kwargs"]["pk"])
         episode = await database_sync_to_async(Episode.objects.select_related("run").filter(pk=self.episode_id).first)()
-        allowed, self.share_link = (await database_sync_to_async(_access)(self.scope, episode.run, episode)) if episode else (False, None)
+        allowed, self.share_link = (
+            (await database_sync_to_async(_access)(self.scope, episode.run, episode)) if episode else (False, None)
+        )
         if not allowed:
             return await self.refuse()
         await self.join(episode.run_id)
@@ -205,7 +223,11 @@ class EpisodeConsumer(_LiveConsumer):
                 return
 
     def _calls_after(self, after: int) -> list[dict]:
-        qs = PrimitiveCall.objects.filter(episode_id=self.episode_id, seq__gt=after).prefetch_related("keyframes").order_by("seq")
+        qs = (
+            PrimitiveCall.objects.filter(episode_id=self.episode_id, seq__gt=after)
+            .prefetch_related("keyframes")
+            .order_by("seq")
+        )
         return presenters.with_page_urls(PrimitiveCallSerializer(qs[:REPLAY_BATCH], many=True).data, self.token())
 
     async def send_episode(self):
@@ -213,7 +235,9 @@ class EpisodeConsumer(_LiveConsumer):
         await self.send_json({"type": "episode", "episode": data})
 
     def _episode(self) -> dict:
-        return presenters.episode_data(Episode.objects.prefetch_related("keyframes").get(pk=self.episode_id), self.token())
+        return presenters.episode_data(
+            Episode.objects.prefetch_related("keyframes").get(pk=self.episode_id), self.token()
+        )
 
     async def live_call(self, event):
         if event["episode"] != self.episode_id or self.last_seq is None or event["seq"] <= self.last_seq:

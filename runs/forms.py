@@ -77,11 +77,17 @@ class LaunchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
         help_text="Python that calls the robot API; numpy is np, math is math. No imports, files or simulator state.",
     )
-    seeds = forms.CharField(initial="101-103", help_text='Ranges and lists, e.g. "101-103" or "1,4,9"; '
-                            '"debug" or "heldout" for the task\'s whole split.')
+    seeds = forms.CharField(
+        initial="101-103",
+        help_text='Ranges and lists, e.g. "101-103" or "1,4,9"; "debug" or "heldout" for the task\'s whole split.',
+    )
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
-    team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me",
-                                  help_text="Members of the team can watch the run and its traces.")
+    team = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="Only me",
+        help_text="Members of the team can watch the run and its traces.",
+    )
 
     DEFAULT_TASK = "robosuite:Lift"
 

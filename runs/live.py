@@ -59,7 +59,9 @@ class Broadcaster:
         except queue.Full:
             self._dropped += 1
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
-                log.warning("live queue full: %d messages dropped so far (pages catch up from the database)", self._dropped)
+                log.warning(
+                    "live queue full: %d messages dropped so far (pages catch up from the database)", self._dropped
+                )
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far was handed to the channel layer; False on timeout."""

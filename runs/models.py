@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
+from worker.robot.status import CallStatus, EpisodeStatus, choices
 from worker.sandbox.containment import PROCESS_LABEL
 
 
@@ -65,12 +66,26 @@ class Run(UsageTotals):
         ZERO_SHOT = "zero_shot", "Zero-shot transfer"
         SCALING = "scaling", "Library-size scaling"
 
-    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.PROTECT, related_name="runs",
-                             help_text="The task of a program run or single-task experiment; experiments over "
-                                       "several tasks have one actor per task instead")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
-                             help_text="Every member of the team can see the run")
+    task = models.ForeignKey(
+        Task,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+        help_text="The task of a program run or single-task experiment; experiments over "
+        "several tasks have one actor per task instead",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        help_text="Every member of the team can see the run",
+    )
     kind = models.CharField(max_length=30, choices=Kind.choices, default=Kind.PROGRAM)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     source = models.CharField(max_length=20, default="web", help_text="web | cli | api")
@@ -84,7 +99,8 @@ class Run(UsageTotals):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     event_seq = models.PositiveBigIntegerField(
-        default=0, help_text="Bumped in the same transaction as every run-level change (see runs.live)")
+        default=0, help_text="Bumped in the same transaction as every run-level change (see runs.live)"
+    )
 
     class Meta(UsageTotals.Meta):
         abstract = False
@@ -136,7 +152,9 @@ class Actor(UsageTotals):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="actors")
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="actors")
-    library_size = models.IntegerField(null=True, blank=True, help_text="Scaling runs: skills from this many source tasks")
+    library_size = models.IntegerField(
+        null=True, blank=True, help_text="Scaling runs: skills from this many source tasks"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     settings = models.JSONField(default=dict, help_text="worker.search.core.SearchSettings")
     current_round = models.IntegerField(default=-1)
@@ -182,10 +200,18 @@ class Candidate(UsageTotals):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="candidates")
     actor = models.ForeignKey(Actor, null=True, blank=True, on_delete=models.CASCADE, related_name="candidates")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
-                               help_text="The program this one was derived from")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The program this one was derived from",
+    )
     params = models.JSONField(default=dict, blank=True, help_text="The agent's knobs and the repair rule, if any")
-    agent_call = models.ForeignKey("AgentCall", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates")
+    agent_call = models.ForeignKey(
+        "AgentCall", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
     index = models.PositiveIntegerField(default=0)
     round = models.PositiveIntegerField(default=0)
     label = models.CharField(max_length=200, blank=True)
@@ -196,15 +222,21 @@ class Candidate(UsageTotals):
     success_rate = models.FloatField(null=True, blank=True, help_text="On the debug (or the run's own) seeds")
     n_episodes = models.PositiveIntegerField(default=0)
     n_success = models.PositiveIntegerField(default=0)
-    heldout_rate = models.FloatField(null=True, blank=True, help_text="Experiments: the selected program on held-out seeds")
+    heldout_rate = models.FloatField(
+        null=True, blank=True, help_text="Experiments: the selected program on held-out seeds"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(UsageTotals.Meta):
         abstract = False
         ordering = ["run", "round", "index"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "round", "index"], condition=Q(actor__isnull=True), name="candidate_unique_slot"),
-            models.UniqueConstraint(fields=["actor", "round", "index"], condition=Q(actor__isnull=False), name="actor_candidate_unique_slot"),
+            models.UniqueConstraint(
+                fields=["run", "round", "index"], condition=Q(actor__isnull=True), name="candidate_unique_slot"
+            ),
+            models.UniqueConstraint(
+                fields=["actor", "round", "index"], condition=Q(actor__isnull=False), name="actor_candidate_unique_slot"
+            ),
         ]
 
     def __str__(self):
@@ -214,16 +246,24 @@ class Candidate(UsageTotals):
         """Recompute success counts from finished episodes: this candidate's (a search candidate's rate
         is on its debug seeds, its held-out rate apart) and its run's episode counters. A program run's
         success rate is over its episodes; an experiment's is set by its coordinator at the end."""
+
         def counts(episodes):
-            agg = episodes.exclude(status=Episode.RUNNING).aggregate(n=Count("id"), ok=Count("id", filter=Q(success=True)))
-            return {"n_episodes": agg["n"], "n_success": agg["ok"], "success_rate": agg["ok"] / agg["n"] if agg["n"] else None}
+            agg = episodes.exclude(status=Episode.RUNNING).aggregate(
+                n=Count("id"), ok=Count("id", filter=Q(success=True))
+            )
+            return {
+                "n_episodes": agg["n"],
+                "n_success": agg["ok"],
+                "success_rate": agg["ok"] / agg["n"] if agg["n"] else None,
+            }
 
         if self.actor_id is None:
             Candidate.objects.filter(pk=self.pk).update(**counts(self.episodes.all()))
         else:
             held = counts(self.episodes.filter(split=Episode.Split.HELDOUT))
-            Candidate.objects.filter(pk=self.pk).update(heldout_rate=held["success_rate"],
-                                                        **counts(self.episodes.exclude(split=Episode.Split.HELDOUT)))
+            Candidate.objects.filter(pk=self.pk).update(
+                heldout_rate=held["success_rate"], **counts(self.episodes.exclude(split=Episode.Split.HELDOUT))
+            )
         run_counts = counts(Episode.objects.filter(run_id=self.run_id))
         if Run.objects.filter(pk=self.run_id, kind=Run.Kind.PROGRAM).exists():
             Run.objects.filter(pk=self.run_id).update(**run_counts)
@@ -240,13 +280,13 @@ class Episode(models.Model):
         HELDOUT = "heldout"
         CUSTOM = "custom"
 
-    RUNNING = "RUNNING"
+    RUNNING = EpisodeStatus.RUNNING
 
     candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="episodes")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes")
     seed = models.IntegerField()
     split = models.CharField(max_length=10, choices=Split.choices, default=Split.CUSTOM)
-    status = models.CharField(max_length=30, default=RUNNING, db_index=True)
+    status = models.CharField(max_length=30, choices=choices(EpisodeStatus), default=RUNNING, db_index=True)
     success = models.BooleanField(null=True)
     reward = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
@@ -258,7 +298,8 @@ class Episode(models.Model):
     n_calls = models.PositiveIntegerField(default=0)
     program_hash = models.CharField(max_length=64, blank=True)
     sandbox = models.CharField(
-        max_length=40, blank=True,
+        max_length=40,
+        blank=True,
         help_text='How the program was isolated: "bwrap+seccomp" (contained), "process (not contained)" '
         "(ASPIRE_SANDBOX=process), or empty when no program process ran",
     )
@@ -293,7 +334,7 @@ class PrimitiveCall(models.Model):
     primitive = models.CharField(max_length=100, db_index=True)
     args = models.JSONField(default=dict)
     result = models.JSONField(null=True, blank=True)
-    status = models.CharField(max_length=30, db_index=True)
+    status = models.CharField(max_length=30, choices=choices(CallStatus), db_index=True)
     message = models.TextField(blank=True)
     error = models.TextField(blank=True)
     line = models.PositiveIntegerField(default=0, help_text="Program line that made the call")

@@ -63,8 +63,10 @@ def progress(run: Run) -> dict:
     rounds_done = len({c.round for c in candidates if c.n_episodes >= len(run.seeds)})
     heldout_seeds = run.settings.get("heldout_seeds") or []
     return {
-        "episodes": part(finished.exclude(split=Episode.Split.HELDOUT).count() if heldout_seeds else finished.count(),
-                         len(run.seeds) * max(1, len(candidates))),
+        "episodes": part(
+            finished.exclude(split=Episode.Split.HELDOUT).count() if heldout_seeds else finished.count(),
+            len(run.seeds) * max(1, len(candidates)),
+        ),
         "rounds": part(min(rounds_done, planned_rounds), planned_rounds) if planned_rounds else None,
         "heldout": part(heldout_done, len(heldout_seeds)) if heldout_seeds else None,
     }
@@ -90,8 +92,9 @@ def leaderboard(run: Run, actor=None) -> list[dict]:
     out = []
     for number, cands in sorted(rounds.items()):
         ranked = sorted(cands, key=lambda c: (c.success_rate is None, -(c.success_rate or 0.0), c.index))
-        out.append({"round": number, "candidates": ranked,
-                    "best": ranked[0] if ranked[0].success_rate is not None else None})
+        out.append(
+            {"round": number, "candidates": ranked, "best": ranked[0] if ranked[0].success_rate is not None else None}
+        )
     return out
 
 

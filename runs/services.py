@@ -73,7 +73,12 @@ def split_of(task: Task, seeds: list[int]) -> str:
 
 def engine_settings(overrides: dict | None = None) -> dict:
     cfg = django_settings.ASPIRE
-    out = {"wall_seconds": cfg["EPISODE_WALL_SECONDS"], "memory_mb": cfg["SANDBOX_MEMORY_MB"], "trace": True, "keyframes": True}
+    out = {
+        "wall_seconds": cfg["EPISODE_WALL_SECONDS"],
+        "memory_mb": cfg["SANDBOX_MEMORY_MB"],
+        "trace": True,
+        "keyframes": True,
+    }
     for key, value in (overrides or {}).items():
         if key not in out:
             raise LaunchError(key, f"unknown engine setting {key!r}")
@@ -115,11 +120,17 @@ def create_program_run(
     engine = engine_settings(settings)
     engine["split"] = split_of(task, seeds)
     with transaction.atomic():
-        run = Run.objects.create(task=task, owner=owner, team=team, kind=Run.Kind.PROGRAM, source=source,
-                                 seeds=list(seeds), settings=engine)
+        run = Run.objects.create(
+            task=task, owner=owner, team=team, kind=Run.Kind.PROGRAM, source=source, seeds=list(seeds), settings=engine
+        )
         Candidate.objects.create(
-            run=run, index=0, round=0, label=label or f"{origin} program", program=program,
-            program_hash=program_hash(program), origin=origin,
+            run=run,
+            index=0,
+            round=0,
+            label=label or f"{origin} program",
+            program=program,
+            program_hash=program_hash(program),
+            origin=origin,
         )
     return run
 
@@ -146,20 +157,34 @@ def execute_run(run_id: int) -> Run:
         split = cfg.pop("split", Episode.Split.CUSTOM)
         engine = EngineSettings(**cfg)
         for candidate in run.candidates.all():
-            done = set(candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).values_list("seed", flat=True))
+            done = set(
+                candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).values_list("seed", flat=True)
+            )
             todo = [s for s in run.seeds if s not in done]
             sink = DjangoSink(candidate, split)
-            run_episodes(spec, candidate.program, todo, sink, engine, str(django_settings.MEDIA_ROOT),
-                         should_stop=lambda: _cancelled(run.pk))
+            run_episodes(
+                spec,
+                candidate.program,
+                todo,
+                sink,
+                engine,
+                str(django_settings.MEDIA_ROOT),
+                should_stop=lambda: _cancelled(run.pk),
+            )
     except Exception as exc:
         log.exception("run %s failed", run_id)
         with transaction.atomic():
-            Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+            Run.objects.filter(pk=run_id).update(
+                status=Run.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+            )
             live.run_changed(run_id, "status", status=Run.Status.FAILED)
     else:
         with transaction.atomic():
-            if Run.objects.filter(pk=run_id).exclude(status=Run.Status.CANCELLED).update(
-                    status=Run.Status.FINISHED, finished_at=timezone.now()):
+            if (
+                Run.objects.filter(pk=run_id)
+                .exclude(status=Run.Status.CANCELLED)
+                .update(status=Run.Status.FINISHED, finished_at=timezone.now())
+            ):
                 live.run_changed(run_id, "status", status=Run.Status.FINISHED)
     run.refresh_from_db()
     return run
@@ -192,7 +217,11 @@ def cancel_run(run: Run, by=None) -> Run:
 def run_summary(run: Run) -> dict:
     """The JSON document of ``manage.py run_program --json`` (also used by tests)."""
     episodes = []
-    for ep in Episode.objects.filter(run=run).order_by("candidate__round", "candidate__index", "seed").prefetch_related("calls__keyframes"):
+    for ep in (
+        Episode.objects.filter(run=run)
+        .order_by("candidate__round", "candidate__index", "seed")
+        .prefetch_related("calls__keyframes")
+    ):
         episodes.append(
             {
                 "seed": ep.seed,
@@ -204,10 +233,21 @@ def run_summary(run: Run) -> dict:
                 "sandbox": ep.sandbox,
                 "contained": ep.contained,
                 "calls": [
-                    {"primitive": c.primitive, "status": c.status, "duration_ms": c.duration_ms, "keyframes": len(c.keyframes.all())}
+                    {
+                        "primitive": c.primitive,
+                        "status": c.status,
+                        "duration_ms": c.duration_ms,
+                        "keyframes": len(c.keyframes.all()),
+                    }
                     for c in ep.calls.all()
                 ],
             }
         )
-    return {"run_id": run.pk, "task": run.scope, "status": run.status, "success_rate": run.success_rate,
-            "contained": all(ep["contained"] for ep in episodes), "episodes": episodes}
+    return {
+        "run_id": run.pk,
+        "task": run.scope,
+        "status": run.status,
+        "success_rate": run.success_rate,
+        "contained": all(ep["contained"] for ep in episodes),
+        "episodes": episodes,
+    }

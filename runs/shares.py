@@ -53,21 +53,26 @@ def _close_live_pages(sender, link: ShareLink, **kwargs) -> None:
 def register_share_kinds() -> None:
     """Let share links point at runs and episode traces, open a shared run's traces and keyframes, and
     cut off live pages when a link is revoked."""
-    register_target(ShareTarget(
-        kind=ShareLink.Kind.RUN,
-        get=lambda pk: Run.objects.filter(pk=pk).first(),
-        readable_by=can_view_run,
-        render=lambda request, run, token: render(request, "runs/detail.html", run_context(run, share_token=token)),
-        run_of=lambda run: run,
-    ))
-    register_target(ShareTarget(
-        kind=ShareLink.Kind.EPISODE,
-        get=lambda pk: Episode.objects.filter(pk=pk).first(),
-        readable_by=lambda user, episode: can_view_run(user, episode.run),
-        render=lambda request, episode, token: render(request, "runs/episode.html",
-                                                      trace_context(episode, share_token=token)),
-        run_of=lambda episode: episode.run,
-    ))
+    register_target(
+        ShareTarget(
+            kind=ShareLink.Kind.RUN,
+            get=lambda pk: Run.objects.filter(pk=pk).first(),
+            readable_by=can_view_run,
+            render=lambda request, run, token: render(request, "runs/detail.html", run_context(run, share_token=token)),
+            run_of=lambda run: run,
+        )
+    )
+    register_target(
+        ShareTarget(
+            kind=ShareLink.Kind.EPISODE,
+            get=lambda pk: Episode.objects.filter(pk=pk).first(),
+            readable_by=lambda user, episode: can_view_run(user, episode.run),
+            render=lambda request, episode, token: render(
+                request, "runs/episode.html", trace_context(episode, share_token=token)
+            ),
+            run_of=lambda episode: episode.run,
+        )
+    )
     register_page(SharedPage("episodes/<int:pk>/", "episode", _shared_episode))
     register_page(SharedPage("keyframes/<int:pk>.jpg", "keyframe", _shared_keyframe, private=False))
     link_revoked.connect(_close_live_pages, dispatch_uid="runs.shares.close_live_pages")

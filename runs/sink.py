@@ -36,15 +36,32 @@ class DjangoSink:
                 episode.calls.all().delete()
                 episode.keyframes.all().delete()
                 Episode.objects.filter(pk=episode.pk).update(
-                    status=Episode.RUNNING, success=None, error="", error_line=0, stdout="", stderr="",
-                    n_calls=0, started_at=djtz.now(), finished_at=None, program_hash=start.program_hash,
+                    status=Episode.RUNNING,
+                    success=None,
+                    error="",
+                    error_line=0,
+                    stdout="",
+                    stderr="",
+                    n_calls=0,
+                    started_at=djtz.now(),
+                    finished_at=None,
+                    program_hash=start.program_hash,
                 )
             run_id, episode_id = self.candidate.run_id, episode.pk
             seq = live.bump_run_seq(run_id)
             # "reset" tells open trace pages to drop the calls of the attempt that died.
             event = "started" if created else "reset"
-            live.publish_on_commit(run_id, lambda: {"type": "live.episode", "event": event, "episode": episode_id,
-                                                    "candidate": self.candidate.pk, "run_seq": seq, "n_calls": 0})
+            live.publish_on_commit(
+                run_id,
+                lambda: {
+                    "type": "live.episode",
+                    "event": event,
+                    "episode": episode_id,
+                    "candidate": self.candidate.pk,
+                    "run_seq": seq,
+                    "n_calls": 0,
+                },
+            )
         return episode.pk
 
     def media_prefix(self, episode_id: int) -> str:
@@ -90,8 +107,17 @@ class DjangoSink:
             _save_keyframes(episode_id, None, result.keyframes)
             self.candidate.refresh_stats()
             run_id, seq = self.candidate.run_id, live.bump_run_seq(self.candidate.run_id)
-            live.publish_on_commit(run_id, lambda: {"type": "live.episode", "event": "finished", "episode": episode_id,
-                                                    "candidate": self.candidate.pk, "run_seq": seq, "n_calls": result.n_calls})
+            live.publish_on_commit(
+                run_id,
+                lambda: {
+                    "type": "live.episode",
+                    "event": "finished",
+                    "episode": episode_id,
+                    "candidate": self.candidate.pk,
+                    "run_seq": seq,
+                    "n_calls": result.n_calls,
+                },
+            )
 
 
 def _call_event(call: PrimitiveCall, keyframes: list[Keyframe]) -> dict:
@@ -105,7 +131,15 @@ def _save_keyframes(episode_id: int, call: PrimitiveCall | None, records: list[K
     if not records:
         return []
     return Keyframe.objects.bulk_create(
-        Keyframe(episode_id=episode_id, call=call, kind=k.kind, camera=k.camera, label=k.label, image=k.path,
-                 width=k.width, height=k.height)
+        Keyframe(
+            episode_id=episode_id,
+            call=call,
+            kind=k.kind,
+            camera=k.camera,
+            label=k.label,
+            image=k.path,
+            width=k.width,
+            height=k.height,
+        )
         for k in records
     )

@@ -35,8 +35,17 @@ def run_list(request):
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "runs/list.html", {"page": page, "statuses": RUN_STATUSES, "status": status,
-                                              "mine": bool(request.GET.get("mine")), "query": query.urlencode()})
+    return render(
+        request,
+        "runs/list.html",
+        {
+            "page": page,
+            "statuses": RUN_STATUSES,
+            "status": status,
+            "mine": bool(request.GET.get("mine")),
+            "query": query.urlencode(),
+        },
+    )
 
 
 @login_required
@@ -92,7 +101,11 @@ def run_cancel(request, pk):
 @login_required
 def episode_detail(request, pk):
     episode = get_object_or_404(
-        Episode.objects.select_related("candidate", "run__task").filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+        Episode.objects.select_related("candidate", "run__task").filter(
+            run__in=visible_runs(request.user).values("pk")
+        ),
+        pk=pk,
+    )
     ctx = presenters.trace_context(episode)
     ctx["share_links"] = links_for("episode", episode.pk)
     return render(request, "runs/episode.html", ctx)
@@ -100,7 +113,9 @@ def episode_detail(request, pk):
 
 @login_required
 def keyframe_image(request, pk):
-    keyframe = get_object_or_404(Keyframe.objects.filter(episode__run__in=visible_runs(request.user).values("pk")), pk=pk)
+    keyframe = get_object_or_404(
+        Keyframe.objects.filter(episode__run__in=visible_runs(request.user).values("pk")), pk=pk
+    )
     return keyframe_response(keyframe)
 
 
@@ -117,13 +132,29 @@ def compare(request):
     both = [o for o in outcomes if o["a"] and o["b"]]
     chosen = None
     if request.GET.get("seed"):
-        chosen = next((o for o in both if str(o["seed"]) == request.GET["seed"] and o["split"] == request.GET.get("split", o["split"])), None)
+        chosen = next(
+            (
+                o
+                for o in both
+                if str(o["seed"]) == request.GET["seed"] and o["split"] == request.GET.get("split", o["split"])
+            ),
+            None,
+        )
     chosen = chosen or next((o for o in both if o["change"] != "same"), None) or (both[0] if both else None)
     alignment, first = ([], None)
     if chosen:
         alignment, first = comparison.align_calls(list(chosen["a"].calls.all()), list(chosen["b"].calls.all()))
-    return render(request, "runs/compare.html", {
-        "a": a, "b": b, "diff": comparison.code_diff(a.program, b.program), "outcomes": outcomes, "chosen": chosen,
-        "alignment": alignment, "first_divergence": first,
-        "changes": {k: sum(1 for o in outcomes if o["change"] == k) for k in ("fixed", "broken", "same")},
-    })
+    return render(
+        request,
+        "runs/compare.html",
+        {
+            "a": a,
+            "b": b,
+            "diff": comparison.code_diff(a.program, b.program),
+            "outcomes": outcomes,
+            "chosen": chosen,
+            "alignment": alignment,
+            "first_divergence": first,
+            "changes": {k: sum(1 for o in outcomes if o["change"] == k) for k in ("fixed", "broken", "same")},
+        },
+    )

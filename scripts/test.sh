@@ -6,4 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh --test
 export MUJOCO_GL=${MUJOCO_GL:-osmesa} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-osmesa}
+# Lint, format and the layer contracts (pyproject.toml) fail the run before any test does.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

@@ -10,5 +10,9 @@ class SharingConfig(AppConfig):
 
         from .models import ShareLink
 
-        register_section(AccountSection("sharing/_account_links.html", lambda request: {
-            "links": ShareLink.objects.filter(created_by=request.user).select_related("run")}))
+        register_section(
+            AccountSection(
+                "sharing/_account_links.html",
+                lambda request: {"links": ShareLink.objects.filter(created_by=request.user).select_related("run")},
+            )
+        )

@@ -65,7 +65,9 @@ def can_share(user, kind: str, target) -> bool:
     return _share_target(kind).readable_by(user, target)
 
 
-def create_link(user, kind: str, target_id: int, *, label: str = "", expires_in_days: int | None = None) -> tuple[ShareLink, str]:
+def create_link(
+    user, kind: str, target_id: int, *, label: str = "", expires_in_days: int | None = None
+) -> tuple[ShareLink, str]:
     """Make a link; returns (link, token). The token is not stored and cannot be shown again."""
     target = get_target(kind, target_id)
     if not can_share(user, kind, target):
@@ -75,7 +77,12 @@ def create_link(user, kind: str, target_id: int, *, label: str = "", expires_in_
     raw = secrets.token_urlsafe(32)
     run = _share_target(kind).run_of(target)
     link = ShareLink.objects.create(
-        kind=kind, target_id=target.pk, run=run, token_hash=_digest(raw), label=label[:200], created_by=user,
+        kind=kind,
+        target_id=target.pk,
+        run=run,
+        token_hash=_digest(raw),
+        label=label[:200],
+        created_by=user,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     return link, _signer().sign(raw)
@@ -118,8 +125,9 @@ def revoke(link: ShareLink, user) -> bool:
     if not can_manage(user, link):
         raise ShareError("no such share link")
     with transaction.atomic():
-        updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now(),
-                                                                                      revoked_by=user)
+        updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=user
+        )
         if updated:
             transaction.on_commit(lambda: link_revoked.send(sender=ShareLink, link=link))
     return bool(updated)

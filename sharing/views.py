@@ -20,7 +20,11 @@ from .models import ShareLink
 
 def _back(request, fallback="/"):
     nxt = request.POST.get("next", "")
-    return nxt if url_has_allowed_host_and_scheme(nxt, {request.get_host()}, require_https=request.is_secure()) else fallback
+    return (
+        nxt
+        if url_has_allowed_host_and_scheme(nxt, {request.get_host()}, require_https=request.is_secure())
+        else fallback
+    )
 
 
 @login_required
@@ -29,8 +33,13 @@ def create(request):
     try:
         target_id = int(request.POST.get("target", ""))
         days = int(request.POST["expires_in_days"]) if request.POST.get("expires_in_days") else None
-        link, token = services.create_link(request.user, request.POST.get("kind", ""), target_id,
-                                           label=request.POST.get("label", ""), expires_in_days=days)
+        link, token = services.create_link(
+            request.user,
+            request.POST.get("kind", ""),
+            target_id,
+            label=request.POST.get("label", ""),
+            expires_in_days=days,
+        )
     except ValueError:
         messages.error(request, "A share link needs a numeric target id and expiry.")
     except services.ShareError as exc:

@@ -23,9 +23,24 @@ from .evidence import evidence_rows
 from .highlight import code_html, diff_html
 from .models import Skill, SkillRetrieval, SkillReview, SkillStateError, SkillUse, SkillValidation
 
-CONTENT_FIELDS = ("title", "description", "kind", "symptom", "trace_signals", "when_to_apply", "when_not_to_apply",
-                  "repair_strategy", "code_sketch", "placeholders", "notes", "embodiment", "benchmark", "task_keys",
-                  "validated_context", "change_note")
+CONTENT_FIELDS = (
+    "title",
+    "description",
+    "kind",
+    "symptom",
+    "trace_signals",
+    "when_to_apply",
+    "when_not_to_apply",
+    "repair_strategy",
+    "code_sketch",
+    "placeholders",
+    "notes",
+    "embodiment",
+    "benchmark",
+    "task_keys",
+    "validated_context",
+    "change_note",
+)
 EVIDENCE_INPUT_FIELDS = ("source_task", "before_program", "after_program", "claimed_seeds", "control_seeds")
 REVIEW_DISPLAY = ("status_line", "evidence", "sketch", "parent_diff", "placeholders_table", "provenance_links")
 
@@ -53,8 +68,11 @@ class SkillAdminForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        draft = SkillDraft(name=self.instance.name, **{k: data[k] for k in CONTENT_FIELDS if k in data},
-                           **{k: getattr(self.instance, k) for k in CONTENT_FIELDS if k not in data})
+        draft = SkillDraft(
+            name=self.instance.name,
+            **{k: data[k] for k in CONTENT_FIELDS if k in data},
+            **{k: getattr(self.instance, k) for k in CONTENT_FIELDS if k not in data},
+        )
         try:
             clean = draft.cleaned()
         except SkillInputError as exc:
@@ -108,17 +126,24 @@ class _SkillDisplay:
 
     @admin.display(description="status")
     def status_line(self, obj: Skill):
-        return format_html('<strong class="status status-skill-{}">{}</strong> — {}', obj.status, obj.status,
-                           obj.status_reason or "no reason recorded")
+        return format_html(
+            '<strong class="status status-skill-{}">{}</strong> — {}',
+            obj.status,
+            obj.status,
+            obj.status_reason or "no reason recorded",
+        )
 
     @admin.display(description="evidence")
     def evidence(self, obj: Skill):
         validations = list(obj.validations.select_related("run")[:3])
         if not validations:
             return "no re-execution yet"
-        return mark_safe("".join(
-            render_to_string("skills/_evidence.html", {"validation": v, "rows": evidence_rows(v)}) for v in validations
-        ))
+        return mark_safe(
+            "".join(
+                render_to_string("skills/_evidence.html", {"validation": v, "rows": evidence_rows(v)})
+                for v in validations
+            )
+        )
 
     @admin.display(description="code sketch")
     def sketch(self, obj: Skill):
@@ -129,22 +154,33 @@ class _SkillDisplay:
         if obj.parent is None:
             return "first version"
         link = reverse("skills:detail", args=[obj.parent_id])
-        return format_html('<p>parent: <a href="{}">{}</a> ({}). {}</p>{}', link, obj.parent, obj.parent.status,
-                           obj.change_note, diff_html(obj.parent, obj))
+        return format_html(
+            '<p>parent: <a href="{}">{}</a> ({}). {}</p>{}',
+            link,
+            obj.parent,
+            obj.parent.status,
+            obj.change_note,
+            diff_html(obj.parent, obj),
+        )
 
     @admin.display(description="placeholders")
     def placeholders_table(self, obj: Skill):
         if not obj.placeholders:
             return "none"
-        rows = format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
-                                ((name, json.dumps(spec.get("default")), spec.get("doc", ""))
-                                 for name, spec in obj.placeholders.items()))
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            ((name, json.dumps(spec.get("default")), spec.get("doc", "")) for name, spec in obj.placeholders.items()),
+        )
         return format_html("<table><tr><th>name</th><th>default</th><th>meaning</th></tr>{}</table>", rows)
 
     @admin.display(description="provenance")
     def provenance_links(self, obj: Skill):
-        parts = [format_html("{} ({})", obj.get_provenance_display(), obj.proposed_by) if obj.proposed_by
-                 else format_html("{}", obj.get_provenance_display())]
+        parts = [
+            format_html("{} ({})", obj.get_provenance_display(), obj.proposed_by)
+            if obj.proposed_by
+            else format_html("{}", obj.get_provenance_display())
+        ]
         if obj.source_task_id:
             parts.append(format_html("task {}", obj.source_task))
         if obj.source_run_id:
@@ -165,8 +201,18 @@ class _SkillDisplay:
 @admin.register(Skill)
 class SkillAdmin(_SkillDisplay, admin.ModelAdmin):
     form = SkillAdminForm
-    list_display = ("name", "version", "kind", "status", "embodiment", "pass_rates", "usage_count", "win_count",
-                    "provenance", "created_at")
+    list_display = (
+        "name",
+        "version",
+        "kind",
+        "status",
+        "embodiment",
+        "pass_rates",
+        "usage_count",
+        "win_count",
+        "provenance",
+        "created_at",
+    )
     list_filter = ("status", "kind", "provenance", "embodiment", "rejection_stage")
     search_fields = ("name", "title", "description", "symptom")
     actions = [validate_selected, approve_selected, reject_selected, retire_selected]
@@ -176,8 +222,22 @@ class SkillAdmin(_SkillDisplay, admin.ModelAdmin):
         (None, {"fields": ("name", "version", "status_line") + REVIEW_DISPLAY[1:]}),
         ("Content", {"fields": CONTENT_FIELDS}),
         ("Re-execution evidence to validate", {"fields": EVIDENCE_INPUT_FIELDS}),
-        ("Record", {"fields": ("seeds_flipped", "pass_rate_before", "pass_rate_after", "usage_count", "win_count",
-                               "parent", "reviewed_by", "reviewed_at", "policy_issues")}),
+        (
+            "Record",
+            {
+                "fields": (
+                    "seeds_flipped",
+                    "pass_rate_before",
+                    "pass_rate_after",
+                    "usage_count",
+                    "win_count",
+                    "parent",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "policy_issues",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request):
@@ -185,8 +245,19 @@ class SkillAdmin(_SkillDisplay, admin.ModelAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        always = ("name", "version", "seeds_flipped", "pass_rate_before", "pass_rate_after", "usage_count", "win_count",
-                  "parent", "reviewed_by", "reviewed_at", "policy_issues") + REVIEW_DISPLAY
+        always = (
+            "name",
+            "version",
+            "seeds_flipped",
+            "pass_rate_before",
+            "pass_rate_after",
+            "usage_count",
+            "win_count",
+            "parent",
+            "reviewed_by",
+            "reviewed_at",
+            "policy_issues",
+        ) + REVIEW_DISPLAY
         if obj is not None and obj.status == Skill.Status.PROPOSED:
             return always
         # Content that was validated or reviewed is frozen: a change is a new version, re-validated.
@@ -198,14 +269,41 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
     """Validated skills waiting for a person."""
 
     change_form_template = "admin/skills/skillreview/change_form.html"
-    list_display = ("name", "version", "kind", "embodiment", "pass_rates", "flipped", "source_task", "parent",
-                    "created_at")
+    list_display = (
+        "name",
+        "version",
+        "kind",
+        "embodiment",
+        "pass_rates",
+        "flipped",
+        "source_task",
+        "parent",
+        "created_at",
+    )
     list_filter = ("kind", "embodiment")
     search_fields = ("name", "title", "description")
     actions = [approve_selected, reject_selected]
-    fields = ("name", "version", "kind", "title", "description", "status_line", "evidence", "sketch",
-              "placeholders_table", "parent_diff", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy",
-              "embodiment", "benchmark", "task_keys", "validated_context", "provenance_links")
+    fields = (
+        "name",
+        "version",
+        "kind",
+        "title",
+        "description",
+        "status_line",
+        "evidence",
+        "sketch",
+        "placeholders_table",
+        "parent_diff",
+        "symptom",
+        "when_to_apply",
+        "when_not_to_apply",
+        "repair_strategy",
+        "embodiment",
+        "benchmark",
+        "task_keys",
+        "validated_context",
+        "provenance_links",
+    )
 
     def get_queryset(self, request):
         validated = super().get_queryset(request).filter(status=Skill.Status.VALIDATED)
@@ -252,8 +350,16 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
 
 @admin.register(SkillValidation)
 class SkillValidationAdmin(admin.ModelAdmin):
-    list_display = ("id", "skill", "outcome", "n_seeds", "n_before_success", "n_after_success", "n_parent_success",
-                    "created_at")
+    list_display = (
+        "id",
+        "skill",
+        "outcome",
+        "n_seeds",
+        "n_before_success",
+        "n_after_success",
+        "n_parent_success",
+        "created_at",
+    )
     list_filter = ("outcome",)
     readonly_fields = [f.name for f in SkillValidation._meta.fields]
 

@@ -62,7 +62,8 @@ def reject_for_policy(skill: Skill) -> bool:
         return True
     Skill.objects.filter(pk=skill.pk).update(policy_issues=[i.as_dict() for i in issues])
     skill.change_status(
-        Skill.Status.REJECTED, stage=Skill.Stage.POLICY,
+        Skill.Status.REJECTED,
+        stage=Skill.Stage.POLICY,
         reason="refused by the API-policy check:\n" + describe_issues(issues),
     )
     return False
@@ -107,7 +108,8 @@ def _start(skill: Skill) -> SkillValidation:
                 return running
             # Its run failed or was cancelled: close it and start afresh.
             SkillValidation.objects.filter(pk=running.pk).update(
-                outcome=SkillValidation.Outcome.ERROR, finished_at=timezone.now(),
+                outcome=SkillValidation.Outcome.ERROR,
+                finished_at=timezone.now(),
                 reason=f"the admission run ended {running.run.status if running.run else 'missing'}; superseded",
             )
         claimed = sorted(set(int(s) for s in skill.claimed_seeds))
@@ -115,21 +117,39 @@ def _start(skill: Skill) -> SkillValidation:
         seeds = claimed + control
         parent = _parent_to_beat(skill)
         run = create_program_run(
-            task=skill.source_task, program=skill.before_program, seeds=seeds, origin="skill-before",
-            source="admission", label=f"before: {skill}",
+            task=skill.source_task,
+            program=skill.before_program,
+            seeds=seeds,
+            origin="skill-before",
+            source="admission",
+            label=f"before: {skill}",
         )
         Candidate.objects.create(
-            run=run, index=ROLE_AFTER, round=0, label=f"after: {skill}", program=skill.after_program,
-            program_hash=program_hash(skill.after_program), origin="skill-after",
+            run=run,
+            index=ROLE_AFTER,
+            round=0,
+            label=f"after: {skill}",
+            program=skill.after_program,
+            program_hash=program_hash(skill.after_program),
+            origin="skill-after",
         )
         if parent is not None:
             program = parent.after_program or skill.before_program
             Candidate.objects.create(
-                run=run, index=ROLE_PARENT, round=0, label=f"parent: {parent}", program=program,
-                program_hash=program_hash(program), origin="skill-parent",
+                run=run,
+                index=ROLE_PARENT,
+                round=0,
+                label=f"parent: {parent}",
+                program=program,
+                program_hash=program_hash(program),
+                origin="skill-parent",
             )
         return SkillValidation.objects.create(
-            skill=skill, task=skill.source_task, run=run, claimed_seeds=claimed, control_seeds=control,
+            skill=skill,
+            task=skill.source_task,
+            run=run,
+            claimed_seeds=claimed,
+            control_seeds=control,
             min_flipped=skills_setting("MIN_FLIPPED_SEEDS"),
             replacement_margin=skills_setting("REPLACEMENT_MARGIN") if parent is not None else 0.0,
         )
@@ -187,9 +207,13 @@ def _decide(skill: Skill, validation: SkillValidation) -> SkillValidation:
         return bool(by_role[role][seed].success)
 
     results = [
-        {"seed": seed, "role": "claimed" if seed in claimed else "control",
-         "before": _outcome(by_role[ROLE_BEFORE][seed]), "after": _outcome(by_role[ROLE_AFTER][seed]),
-         "parent": _outcome(by_role[ROLE_PARENT][seed]) if has_parent else None}
+        {
+            "seed": seed,
+            "role": "claimed" if seed in claimed else "control",
+            "before": _outcome(by_role[ROLE_BEFORE][seed]),
+            "after": _outcome(by_role[ROLE_AFTER][seed]),
+            "parent": _outcome(by_role[ROLE_PARENT][seed]) if has_parent else None,
+        }
         for seed in seeds
     ]
     flipped = [s for s in claimed if not ok(ROLE_BEFORE, s) and ok(ROLE_AFTER, s)]
@@ -228,15 +252,25 @@ def _decide(skill: Skill, validation: SkillValidation) -> SkillValidation:
     with transaction.atomic():
         SkillValidation.objects.filter(pk=validation.pk).update(
             outcome=SkillValidation.Outcome.ADMITTED if admitted else SkillValidation.Outcome.REFUSED,
-            results=results, flipped=flipped, broken=broken, n_seeds=n, n_before_success=n_before,
-            n_after_success=n_after, n_parent_success=n_parent, reason=reason, finished_at=timezone.now(),
+            results=results,
+            flipped=flipped,
+            broken=broken,
+            n_seeds=n,
+            n_before_success=n_before,
+            n_after_success=n_after,
+            n_parent_success=n_parent,
+            reason=reason,
+            finished_at=timezone.now(),
         )
         Skill.objects.filter(pk=skill.pk).update(
-            seeds_flipped=flipped, pass_rate_before=n_before / n, pass_rate_after=n_after / n,
+            seeds_flipped=flipped,
+            pass_rate_before=n_before / n,
+            pass_rate_after=n_after / n,
         )
         skill.change_status(
             Skill.Status.VALIDATED if admitted else Skill.Status.REJECTED,
-            stage=Skill.Stage.VALIDATION, reason=reason,
+            stage=Skill.Stage.VALIDATION,
+            reason=reason,
         )
     validation.refresh_from_db()
     return validation

@@ -65,8 +65,17 @@ class SkillDraft:
     validated_context: str = ""
     change_note: str = ""
 
-    TEXT_FIELDS = ("title", "description", "symptom", "when_to_apply", "when_not_to_apply", "repair_strategy",
-                   "notes", "validated_context", "change_note")
+    TEXT_FIELDS = (
+        "title",
+        "description",
+        "symptom",
+        "when_to_apply",
+        "when_not_to_apply",
+        "repair_strategy",
+        "notes",
+        "validated_context",
+        "change_note",
+    )
 
     @classmethod
     def from_skill(cls, skill: Skill) -> "SkillDraft":

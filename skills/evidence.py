@@ -4,6 +4,7 @@ episodes with a few telling keyframes each."""
 from __future__ import annotations
 
 from runs.models import Episode, Keyframe
+from worker.robot.status import CallStatus
 
 from .models import SkillValidation
 
@@ -14,7 +15,7 @@ ROLES = ("before", "after", "parent")
 def _telling_frames(frames: list[Keyframe]) -> list[Keyframe]:
     # The scene where it went wrong: frames of failing calls and the final frame of a failed episode;
     # for an episode that went right, its last frames (the lift, the release).
-    failing = [k for k in frames if k.call_id is None or (k.call is not None and k.call.status != "OK")]
+    failing = [k for k in frames if k.call_id is None or (k.call is not None and k.call.status != CallStatus.OK)]
     chosen = failing or frames
     return chosen[-FRAMES_PER_EPISODE:]
 
@@ -31,16 +32,24 @@ def evidence_rows(validation: SkillValidation) -> list[dict]:
     flipped, broken = set(validation.flipped), set(validation.broken)
     rows = []
     for result in validation.results:
-        row = {"seed": result["seed"], "role": result["role"], "flipped": result["seed"] in flipped,
-               "broken": result["seed"] in broken}
+        row = {
+            "seed": result["seed"],
+            "role": result["role"],
+            "flipped": result["seed"] in flipped,
+            "broken": result["seed"] in broken,
+        }
         for role in ROLES:
             outcome = result.get(role)
             if not outcome:
                 row[role] = None
                 continue
             episode_id = outcome["episode"]
-            row[role] = {"episode": episodes.get(episode_id), "success": outcome["success"],
-                         "status": outcome["status"], "frames": _telling_frames(frames.get(episode_id, []))}
+            row[role] = {
+                "episode": episodes.get(episode_id),
+                "success": outcome["success"],
+                "status": outcome["status"],
+                "frames": _telling_frames(frames.get(episode_id, [])),
+            }
         row["cells"] = [row["before"], row["after"]] + ([row["parent"]] if row["parent"] is not None else [])
         rows.append(row)
     return rows

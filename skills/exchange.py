@@ -30,8 +30,12 @@ def import_skill_markdown(text: str, *, proposed_by: str = "", default_kind: str
     admission like any proposal (policy check now; re-execution once it has programs and seeds).
     Raises SkillFormatError (not a skill file) or SkillInputError (a field breaks a rule)."""
     draft = parse_skill_markdown(text, default_kind=default_kind)
-    return propose_skill(draft, provenance=Skill.Provenance.IMPORT, proposed_by=proposed_by,
-                         source_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return propose_skill(
+        draft,
+        provenance=Skill.Provenance.IMPORT,
+        proposed_by=proposed_by,
+        source_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
 
 
 @dataclass
@@ -43,8 +47,14 @@ class ImportOutcome:
     error: str = ""
 
 
-def import_skill_files(files: list[tuple[str, bytes]], *, proposed_by: str = "", default_kind: str = "",
-                       max_file_bytes: int = 200_000, max_files: int = 200) -> list[ImportOutcome]:
+def import_skill_files(
+    files: list[tuple[str, bytes]],
+    *,
+    proposed_by: str = "",
+    default_kind: str = "",
+    max_file_bytes: int = 200_000,
+    max_files: int = 200,
+) -> list[ImportOutcome]:
     """Import uploaded ``(filename, content)`` pairs: ``.md`` files, or ``.zip`` archives whose ``.md``
     members are imported. Each file succeeds or fails on its own (a bad file loses no good one)."""
     outcomes: list[ImportOutcome] = []
@@ -53,8 +63,13 @@ def import_skill_files(files: list[tuple[str, bytes]], *, proposed_by: str = "",
         if filename.lower().endswith(".zip"):
             try:
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    members = [m for m in archive.infolist() if m.filename.lower().endswith(".md") and not m.is_dir()
-                               and not m.filename.startswith("__MACOSX/")]
+                    members = [
+                        m
+                        for m in archive.infolist()
+                        if m.filename.lower().endswith(".md")
+                        and not m.is_dir()
+                        and not m.filename.startswith("__MACOSX/")
+                    ]
                     for member in members[:max_files]:
                         # Sizes come from the archive directory, checked before inflating anything.
                         if member.file_size > max_file_bytes:
@@ -74,8 +89,9 @@ def import_skill_files(files: list[tuple[str, bytes]], *, proposed_by: str = "",
             outcomes.append(ImportOutcome(name, error="not UTF-8 text"))
             continue
         try:
-            skill = import_skill_markdown(text, proposed_by=proposed_by or f"import of {name}",
-                                          default_kind=default_kind)
+            skill = import_skill_markdown(
+                text, proposed_by=proposed_by or f"import of {name}", default_kind=default_kind
+            )
         except (SkillFormatError, SkillInputError) as exc:
             outcomes.append(ImportOutcome(name, error=str(exc)))
         else:
@@ -151,8 +167,12 @@ def install_seed_skills(directory: Path = SEED_DIR) -> SeedReport:
                 continue
             latest = Skill.objects.filter(name=draft.name).aggregate(v=Max("version"))["v"] or 0
             Skill.objects.create(
-                **draft.as_fields(), version=latest + 1, provenance=Skill.Provenance.SEED, proposed_by="seed library",
-                source_hash=digest, status=Skill.Status.APPROVED,
+                **draft.as_fields(),
+                version=latest + 1,
+                provenance=Skill.Provenance.SEED,
+                proposed_by="seed library",
+                source_hash=digest,
+                status=Skill.Status.APPROVED,
                 status_reason="shipped with ASPIRE web's seed library (distilled from the reference programs)",
             )
             report.created.append(draft.name)

@@ -34,7 +34,8 @@ class MultipleFileField(forms.FileField):
 class SkillImportForm(forms.Form):
     files = MultipleFileField(help_text="Markdown skill files (YAML front matter + sections), or a .zip of them.")
     default_kind = forms.ChoiceField(
-        choices=[("", "(files must name their kind)")] + Skill.Kind.choices, required=False,
+        choices=[("", "(files must name their kind)")] + Skill.Kind.choices,
+        required=False,
         help_text="Kind for files whose front matter has none (published ASPIRE files).",
     )
 

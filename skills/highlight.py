@@ -22,12 +22,17 @@ def code_html(source: str) -> SafeString:
 
 def skill_diff(old: Skill, new: Skill) -> str:
     """Unified diff of two versions' content (text fields, then the code sketch)."""
+
     def lines(skill: Skill) -> list[str]:
         out = []
-        for label, value in (("description", skill.description), ("symptom", skill.symptom),
-                             ("when to apply", skill.when_to_apply), ("when not to apply", skill.when_not_to_apply),
-                             ("repair strategy", skill.repair_strategy),
-                             ("validated context", skill.validated_context)):
+        for label, value in (
+            ("description", skill.description),
+            ("symptom", skill.symptom),
+            ("when to apply", skill.when_to_apply),
+            ("when not to apply", skill.when_not_to_apply),
+            ("repair strategy", skill.repair_strategy),
+            ("validated context", skill.validated_context),
+        ):
             out.append(f"## {label}")
             out.extend((value or "").splitlines())
         out.append("## code sketch")

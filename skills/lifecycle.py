@@ -87,8 +87,13 @@ def propose_skill(
     """
     clean = draft.cleaned()
     before_program, after_program = before_program or "", after_program or ""
-    claimed, control, task = _clean_evidence(before_program, after_program, claimed_seeds, control_seeds,
-                                             _resolve_task(task) or (run.task if run is not None else None))
+    claimed, control, task = _clean_evidence(
+        before_program,
+        after_program,
+        claimed_seeds,
+        control_seeds,
+        _resolve_task(task) or (run.task if run is not None else None),
+    )
     if parent is not None and parent.name != clean.name:
         raise SkillInputError("name", f"a new version keeps its parent's name {parent.name!r}")
     if provenance not in Skill.Provenance.values:
@@ -99,12 +104,22 @@ def propose_skill(
             with transaction.atomic():
                 latest = Skill.objects.filter(name=clean.name).aggregate(v=Max("version"))["v"] or 0
                 skill = Skill.objects.create(
-                    **clean.as_fields(), version=latest + 1,
+                    **clean.as_fields(),
+                    version=latest + 1,
                     parent=parent or Skill.objects.filter(name=clean.name, status=Skill.Status.APPROVED).first(),
-                    provenance=provenance, proposed_by=proposed_by[:200], agent_call_id=agent_call_id, source_task=task,
-                    source_run=run, source_candidate=candidate, source_hash=source_hash, before_program=before_program,
-                    after_program=after_program, claimed_seeds=claimed, control_seeds=control,
-                    status=Skill.Status.PROPOSED, status_reason="proposed",
+                    provenance=provenance,
+                    proposed_by=proposed_by[:200],
+                    agent_call_id=agent_call_id,
+                    source_task=task,
+                    source_run=run,
+                    source_candidate=candidate,
+                    source_hash=source_hash,
+                    before_program=before_program,
+                    after_program=after_program,
+                    claimed_seeds=claimed,
+                    control_seeds=control,
+                    status=Skill.Status.PROPOSED,
+                    status_reason="proposed",
                 )
                 if episodes:
                     skill.source_episodes.set(episodes)
@@ -132,7 +147,8 @@ def _clean_evidence(before_program: str, after_program: str, claimed_seeds, cont
     given = [bool(before_program.strip()), bool(after_program.strip()), bool(claimed)]
     if any(given) and not (all(given) and task is not None):
         raise SkillInputError(
-            "before_program", "re-execution evidence needs all of: the program before the repair, the program after "
+            "before_program",
+            "re-execution evidence needs all of: the program before the repair, the program after "
             "it, the task and the seeds it claims to fix",
         )
     return claimed, control, task
@@ -166,8 +182,9 @@ def request_validation(skill: Skill) -> None:
         raise SkillStateError(f"{skill} cannot be re-executed without {', '.join(missing)}")
     # A running validation whose run is still active is being worked on; one whose run stopped (its
     # task was lost) is resumed by the new task, which keeps the finished episodes.
-    if skill.validations.filter(outcome=SkillValidation.Outcome.RUNNING,
-                                run__status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).exists():
+    if skill.validations.filter(
+        outcome=SkillValidation.Outcome.RUNNING, run__status__in=[Run.Status.QUEUED, Run.Status.RUNNING]
+    ).exists():
         raise SkillStateError(f"{skill} is being validated already")
     Skill.objects.filter(pk=skill.pk).update(status_reason="re-execution queued")
     _queue_validation(skill.pk)
@@ -192,8 +209,12 @@ def approve_skill(skill: Skill, *, user=None, note: str = "") -> Skill:
 def reject_skill(skill: Skill, *, user=None, note: str = "") -> Skill:
     """A person rejects a proposed or validated skill. Raises SkillStateError otherwise."""
     who = getattr(user, "username", "") or "a reviewer"
-    return skill.change_status(Skill.Status.REJECTED, stage=Skill.Stage.REVIEW, user=user,
-                               reason=note.strip() or f"rejected in review by {who}")
+    return skill.change_status(
+        Skill.Status.REJECTED,
+        stage=Skill.Stage.REVIEW,
+        user=user,
+        reason=note.strip() or f"rejected in review by {who}",
+    )
 
 
 def retire_skill(skill: Skill, *, user=None, note: str = "") -> Skill:
@@ -222,14 +243,24 @@ def _agent_draft(fields: dict, task: Task | None, after_program: str) -> SkillDr
     declared = declare_from_constants(sketch, fields.get("placeholders"), known, "the value in the repaired program")
     evidence = fields.get("evidence") or {}
     notes = "; ".join(extra + ([f"agent's evidence: {evidence}"] if evidence else []))
+
     def text(key: str) -> str:
         return str(fields.get(key) or "")
 
     return SkillDraft(
-        name=text("name"), description=text("description"), kind=text("kind"), title=text("name")[:200],
-        symptom=str(signature.get("symptom") or ""), trace_signals=signals, when_to_apply=text("when_to_apply"),
-        when_not_to_apply=text("when_not_to_apply"), repair_strategy=text("repair_strategy"), code_sketch=sketch,
-        placeholders=declared, notes=notes, embodiment=embodiment_of(task) if task is not None else "",
+        name=text("name"),
+        description=text("description"),
+        kind=text("kind"),
+        title=text("name")[:200],
+        symptom=str(signature.get("symptom") or ""),
+        trace_signals=signals,
+        when_to_apply=text("when_to_apply"),
+        when_not_to_apply=text("when_not_to_apply"),
+        repair_strategy=text("repair_strategy"),
+        code_sketch=sketch,
+        placeholders=declared,
+        notes=notes,
+        embodiment=embodiment_of(task) if task is not None else "",
         benchmark=task.benchmark if task is not None else "",
     )
 
@@ -254,9 +285,16 @@ def submit_agent_proposal(fields: dict, *, run: Run, task: Task, proposed_by: st
     draft = _agent_draft(fields, task, after)
     backend = (run.settings.get("agent") or {}).get("backend", "agent")
     return propose_skill(
-        draft, provenance=Skill.Provenance.AGENT, proposed_by=proposed_by or f"{backend} agent, run {run.pk}",
-        task=task, run=run, candidate=candidate,
+        draft,
+        provenance=Skill.Provenance.AGENT,
+        proposed_by=proposed_by or f"{backend} agent, run {run.pk}",
+        task=task,
+        run=run,
+        candidate=candidate,
         episodes=list(candidate.episodes.filter(seed__in=claimed)) if candidate else (),
-        before_program=before, after_program=after, claimed_seeds=claimed, control_seeds=control,
+        before_program=before,
+        after_program=after,
+        claimed_seeds=claimed,
+        control_seeds=control,
         agent_call_id=candidate.agent_call_id if candidate is not None else None,
     )

@@ -56,17 +56,25 @@ class SkillFormatError(ValueError):
 
 def export_skill_markdown(skill: Skill) -> str:
     """The skill as one markdown document (front matter + sections); see the module docstring."""
-    front: dict = {"name": skill.name, "description": skill.description, "kind": skill.get_kind_display(),
-                   "version": skill.version}
+    front: dict = {
+        "name": skill.name,
+        "description": skill.description,
+        "kind": skill.get_kind_display(),
+        "version": skill.version,
+    }
     if skill.parent_id:
         front["parent"] = f"{skill.parent.name}@{skill.parent.version}"
     if skill.change_note:
         front["changes"] = skill.change_note
     front["status"] = str(skill.status)
     front["provenance"] = str(skill.provenance)
-    for key, value in (("embodiment", skill.embodiment), ("benchmark", skill.benchmark),
-                       ("tasks", list(skill.task_keys)), ("failure_signature", skill.trace_signals),
-                       ("placeholders", skill.placeholders)):
+    for key, value in (
+        ("embodiment", skill.embodiment),
+        ("benchmark", skill.benchmark),
+        ("tasks", list(skill.task_keys)),
+        ("failure_signature", skill.trace_signals),
+        ("placeholders", skill.placeholders),
+    ):
         if value:
             front[key] = value
     if skill.pass_rate_after is not None:
@@ -77,8 +85,14 @@ def export_skill_markdown(skill: Skill) -> str:
         }
     if skill.usage_count:
         front["usage"] = {"uses": skill.usage_count, "wins": skill.win_count}
-    parts = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100).rstrip(), "---", "",
-             f"# {skill.label}", ""]
+    parts = [
+        "---",
+        yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100).rstrip(),
+        "---",
+        "",
+        f"# {skill.label}",
+        "",
+    ]
 
     def section(heading: str, text: str) -> None:
         if text:
@@ -155,7 +169,7 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
         raise SkillFormatError(f"the front matter is not valid YAML: {exc}") from None
     if not isinstance(front, dict):
         raise SkillFormatError("the front matter must be a YAML mapping")
-    return front, "\n".join(lines[end + 1:])
+    return front, "\n".join(lines[end + 1 :])
 
 
 def _split_sections(body: str) -> tuple[str, dict[str, str], str]:
@@ -210,6 +224,6 @@ def _split_technique(technique: str) -> tuple[str, str]:
     if not python:
         return "", technique.strip()
     first, last, _ = python[-1]
-    sketch = "\n".join(lines[first + 1:last]).rstrip()
-    words = "\n".join(lines[:first] + lines[last + 1:]).strip()
+    sketch = "\n".join(lines[first + 1 : last]).rstrip()
+    words = "\n".join(lines[:first] + lines[last + 1 :]).strip()
     return sketch, words

@@ -70,7 +70,8 @@ class Skill(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     symptom = models.TextField(blank=True, help_text="Failure signature: what goes wrong, as a person reads it")
     trace_signals = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Failure signature: the trace signals that reveal it (see skills.signatures)",
     )
     when_to_apply = models.TextField(blank=True)
@@ -192,8 +193,17 @@ class Skill(models.Model):
                 row.reviewed_by = user
                 row.reviewed_at = timezone.now()
             row.content_changed_at = timezone.now()
-            row.save(update_fields=["status", "status_reason", "rejection_stage", "reviewed_by", "reviewed_at",
-                                    "content_changed_at", "updated_at"])
+            row.save(
+                update_fields=[
+                    "status",
+                    "status_reason",
+                    "rejection_stage",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "content_changed_at",
+                    "updated_at",
+                ]
+            )
         self.refresh_from_db()
         return self
 

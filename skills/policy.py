@@ -37,10 +37,31 @@ SIMULATOR_NAMES = frozenset(
 )
 SIMULATOR_ATTRIBUTES = frozenset(
     {
-        "sim", "env", "physics", "mj_model", "mj_data", "body_xpos", "body_xquat", "xpos", "xquat", "xmat",
-        "qpos", "qvel", "site_xpos", "geom_xpos", "get_body_xpos", "get_body_xquat", "get_site_xpos",
-        "get_joint_qpos", "set_joint_qpos", "body_name2id", "site_name2id", "geom_name2id", "joint_name2id",
-        "placement_initializer", "model_xml",
+        "sim",
+        "env",
+        "physics",
+        "mj_model",
+        "mj_data",
+        "body_xpos",
+        "body_xquat",
+        "xpos",
+        "xquat",
+        "xmat",
+        "qpos",
+        "qvel",
+        "site_xpos",
+        "geom_xpos",
+        "get_body_xpos",
+        "get_body_xquat",
+        "get_site_xpos",
+        "get_joint_qpos",
+        "set_joint_qpos",
+        "body_name2id",
+        "site_name2id",
+        "geom_name2id",
+        "joint_name2id",
+        "placement_initializer",
+        "model_xml",
     }
 )
 ROBOT_STATE_KEYS = frozenset({"robot0_cartesian_pos", "robot0_joint_pos", "robot1_cartesian_pos", "robot1_joint_pos"})
@@ -114,11 +135,15 @@ def check_sketch(sketch: str, placeholders: dict) -> list[PolicyIssue]:
     for name, spec in placeholders.items():
         vector = spec.get("default")
         if _is_location_name(name) and isinstance(vector, list) and _looks_like_coordinates(vector):
-            issues.append(PolicyIssue(
-                "SCENE_CONSTANT", where, 0,
-                f"placeholder {name} defaults to absolute coordinates {vector}: a location must come from "
-                "perception (mask_to_world_points) or the current gripper pose, not from one scene",
-            ))
+            issues.append(
+                PolicyIssue(
+                    "SCENE_CONSTANT",
+                    where,
+                    0,
+                    f"placeholder {name} defaults to absolute coordinates {vector}: a location must come from "
+                    "perception (mask_to_world_points) or the current gripper pose, not from one scene",
+                )
+            )
     if sketch.strip():
         issues.extend(check_program(sketch_as_python(sketch), where, frozenset(placeholders)))
     return issues
@@ -196,8 +221,13 @@ class _SceneChecker:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 self._name(node, bound)
             elif isinstance(node, ast.Attribute) and node.attr in SIMULATOR_ATTRIBUTES:
-                self.flag("SIMULATOR_STATE", node, f"'.{node.attr}' reads simulator state; robot programs see the "
-                          "scene only through cameras and the robot API", key=node.attr)
+                self.flag(
+                    "SIMULATOR_STATE",
+                    node,
+                    f"'.{node.attr}' reads simulator state; robot programs see the "
+                    "scene only through cameras and the robot API",
+                    key=node.attr,
+                )
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 self._string(node)
             elif isinstance(node, ast.Subscript):
@@ -212,28 +242,49 @@ class _SceneChecker:
     def _name(self, node: ast.Name, bound: set[str]) -> None:
         name = node.id
         if SEED_NAME_RE.search(name):
-            self.flag("SEED_BRANCH", node, f"'{name}': programs are never told their seed, so logic on it was "
-                      "copied from single episodes", key=name)
+            self.flag(
+                "SEED_BRANCH",
+                node,
+                f"'{name}': programs are never told their seed, so logic on it was copied from single episodes",
+                key=name,
+            )
         elif name in SIMULATOR_NAMES and name not in bound:
-            self.flag("SIMULATOR_STATE", node, f"'{name}' refers to the simulator; robot programs see the scene only "
-                      "through cameras and the robot API", key=name)
+            self.flag(
+                "SIMULATOR_STATE",
+                node,
+                f"'{name}' refers to the simulator; robot programs see the scene only "
+                "through cameras and the robot API",
+                key=name,
+            )
         elif name not in bound and name not in self.allowed:
-            self.flag("UNKNOWN_NAME", node, f"'{name}' is not a robot API function, np, math, a sandbox builtin or a "
-                      "name the code defines", key=name)
+            self.flag(
+                "UNKNOWN_NAME",
+                node,
+                f"'{name}' is not a robot API function, np, math, a sandbox builtin or a name the code defines",
+                key=name,
+            )
 
     def _string(self, node: ast.Constant) -> None:
         if ASSET_RE.search(node.value.strip()):
-            self.flag("ASSET_FILE", node, f"{node.value!r} names a simulator asset file; programs cannot read assets",
-                      key=node.value)
+            self.flag(
+                "ASSET_FILE",
+                node,
+                f"{node.value!r} names a simulator asset file; programs cannot read assets",
+                key=node.value,
+            )
 
     def _subscript(self, node: ast.Subscript) -> None:
         key = node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             text = key.value
             if text not in ROBOT_STATE_KEYS and (PRIVILEGED_KEY_RE.search(text) or text == "object"):
-                self.flag("SIMULATOR_STATE", node, f"observation key {text!r} is privileged simulator state; "
-                          "get_observation gives camera images and robot0/robot1 joint and cartesian state only",
-                          key=text)
+                self.flag(
+                    "SIMULATOR_STATE",
+                    node,
+                    f"observation key {text!r} is privileged simulator state; "
+                    "get_observation gives camera images and robot0/robot1 joint and cartesian state only",
+                    key=text,
+                )
 
     def _compare(self, node: ast.Compare) -> None:
         for side in [node.left, *node.comparators]:
@@ -248,9 +299,13 @@ class _SceneChecker:
         position = node.args[0] if node.args else next((kw.value for kw in node.keywords if kw.arg == "position"), None)
         if position is not None and _is_constant_expr(position, constant_names):
             shown = ast.unparse(position)
-            self.flag("SCENE_CONSTANT", node, f"{name} gets the absolute position {shown[:80]}, built from numeric "
-                      "literals alone: derive targets from perception (mask_to_world_points) or the current gripper "
-                      "pose plus offsets")
+            self.flag(
+                "SCENE_CONSTANT",
+                node,
+                f"{name} gets the absolute position {shown[:80]}, built from numeric "
+                "literals alone: derive targets from perception (mask_to_world_points) or the current gripper "
+                "pose plus offsets",
+            )
 
     def _assignment(self, node: ast.Assign | ast.AnnAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -259,8 +314,12 @@ class _SceneChecker:
             return
         for target in targets:
             if isinstance(target, ast.Name) and _is_location_name(target.id):
-                self.flag("SCENE_CONSTANT", node, f"{target.id} = {vector} hard-codes a scene location; measure it "
-                          "with perception in each episode", key=target.id)
+                self.flag(
+                    "SCENE_CONSTANT",
+                    node,
+                    f"{target.id} = {vector} hard-codes a scene location; measure it with perception in each episode",
+                    key=target.id,
+                )
 
 
 def _bound_names(tree: ast.AST) -> set[str]:

@@ -83,8 +83,15 @@ class Hit:
     skill: Skill | None = None
 
     def as_dict(self) -> dict:
-        return {"skill": self.skill_id, "name": self.name, "version": self.version, "score": round(self.score, 5),
-                "dense": round(self.dense, 5), "bm25": round(self.bm25, 5), "signature": round(self.signature, 3)}
+        return {
+            "skill": self.skill_id,
+            "name": self.name,
+            "version": self.version,
+            "score": round(self.score, 5),
+            "dense": round(self.dense, 5),
+            "bm25": round(self.bm25, 5),
+            "signature": round(self.signature, 3),
+        }
 
 
 class LibraryIndex:
@@ -114,6 +121,7 @@ class LibraryIndex:
         key = (tuple(sorted(statuses)), embodiment.strip().lower(), tuple(sorted(kinds or ())))
         rows = self._candidates.get(key)
         if rows is None:
+
             def codes(column, values):
                 return [self._codes[column][v] for v in values if v in self._codes[column]]
 
@@ -128,8 +136,18 @@ class LibraryIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query_vector: np.ndarray, query_tokens: list[str], observed: dict, *, statuses, embodiment: str,
-               kinds: list[str] | None, k: int, weights: dict) -> list[Hit]:
+    def search(
+        self,
+        query_vector: np.ndarray,
+        query_tokens: list[str],
+        observed: dict,
+        *,
+        statuses,
+        embodiment: str,
+        kinds: list[str] | None,
+        k: int,
+        weights: dict,
+    ) -> list[Hit]:
         """The ``k`` best skills among those with a status in ``statuses``, the given embodiment (or
         none) and, when ``kinds`` is given, one of those kinds; best first."""
         if not len(self):
@@ -152,8 +170,17 @@ class LibraryIndex:
             i = int(candidates[j])
             signature = match_signature(self.signatures[i], observed) if observed else 0.0
             score = float(hybrid[j] + weights["signature"] * signature)
-            hits.append(Hit(int(self.ids[i]), self.names[i], self.versions[i], score, float(dense[j]),
-                            float(lexical[j]), signature))
+            hits.append(
+                Hit(
+                    int(self.ids[i]),
+                    self.names[i],
+                    self.versions[i],
+                    score,
+                    float(dense[j]),
+                    float(lexical[j]),
+                    signature,
+                )
+            )
         hits.sort(key=lambda h: (-h.score, h.skill_id))
         return hits[:k]
 
@@ -222,9 +249,18 @@ def ensure_embeddings(skills: list[Skill], texts: list[str]) -> np.ndarray:
     fresh = embeddings.encode([texts[i] for i in stale]) if stale else None
     if stale:
         SkillEmbedding.objects.bulk_create(
-            [SkillEmbedding(skill_id=skills[i].pk, model_name=model, text_hash=hashes[i], dim=fresh.shape[1],
-                            vector=fresh[j].astype("<f4").tobytes()) for j, i in enumerate(stale)],
-            update_conflicts=True, unique_fields=["skill"],
+            [
+                SkillEmbedding(
+                    skill_id=skills[i].pk,
+                    model_name=model,
+                    text_hash=hashes[i],
+                    dim=fresh.shape[1],
+                    vector=fresh[j].astype("<f4").tobytes(),
+                )
+                for j, i in enumerate(stale)
+            ],
+            update_conflicts=True,
+            unique_fields=["skill"],
             update_fields=["model_name", "text_hash", "dim", "vector", "updated_at"],
             batch_size=500,
         )
@@ -313,8 +349,16 @@ def retrieve_skills(
     query = "\n".join(p for p in (instruction, describe_signals(observed)) if p)
     index = current_index()
     vector = embeddings.encode_query(query)
-    hits = index.search(vector, tokenize(query), observed, statuses=statuses, embodiment=embodiment,
-                        kinds=kinds, k=k, weights=retrieval_weights())
+    hits = index.search(
+        vector,
+        tokenize(query),
+        observed,
+        statuses=statuses,
+        embodiment=embodiment,
+        kinds=kinds,
+        k=k,
+        weights=retrieval_weights(),
+    )
     by_id = Skill.objects.in_bulk([h.skill_id for h in hits])
     hits = [h for h in hits if h.skill_id in by_id]
     for hit in hits:
@@ -322,9 +366,17 @@ def retrieve_skills(
     result = RetrievalResult(hits=hits)
     if log_use:
         result.retrieval = SkillRetrieval.objects.create(
-            instruction=instruction, signals=observed, query=query, embodiment=embodiment, statuses=statuses, k=k,
-            results=[h.as_dict() for h in hits], latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            run=run, candidate=candidate, agent_call_id=agent_call_id,
+            instruction=instruction,
+            signals=observed,
+            query=query,
+            embodiment=embodiment,
+            statuses=statuses,
+            k=k,
+            results=[h.as_dict() for h in hits],
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            run=run,
+            candidate=candidate,
+            agent_call_id=agent_call_id,
         )
     return result
 

@@ -13,10 +13,13 @@ from .models import Skill
 
 def register_share_kind() -> None:
     """Skills are the lab's shared library: every signed-in user may read, and so share, any of them."""
-    register_target(ShareTarget(
-        kind=ShareLink.Kind.SKILL,
-        get=lambda pk: Skill.objects.filter(pk=pk).first(),
-        readable_by=lambda user, skill: True,
-        render=lambda request, skill, token: render(request, "skills/shared.html",
-                                                    {"skill": skill, "share_token": token}),
-    ))
+    register_target(
+        ShareTarget(
+            kind=ShareLink.Kind.SKILL,
+            get=lambda pk: Skill.objects.filter(pk=pk).first(),
+            readable_by=lambda user, skill: True,
+            render=lambda request, skill, token: render(
+                request, "skills/shared.html", {"skill": skill, "share_token": token}
+            ),
+        )
+    )

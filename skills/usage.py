@@ -21,11 +21,19 @@ def skill_for_agent(skill: Skill, score: float | None = None, retrieval_id: int 
     """What an agent reads of a skill (the same fields, in the agents' shape: failure_signature holds
     the symptom and the trace signals)."""
     return {
-        "id": skill.pk, "name": skill.name, "version": skill.version, "kind": skill.get_kind_display(),
-        "description": skill.description, "failure_signature": {"symptom": skill.symptom, **skill.trace_signals},
-        "when_to_apply": skill.when_to_apply, "when_not_to_apply": skill.when_not_to_apply,
-        "repair_strategy": skill.repair_strategy, "code_sketch": skill.code_sketch, "placeholders": skill.placeholders,
-        "validated_context": skill.validated_context, "score": None if score is None else round(score, 4),
+        "id": skill.pk,
+        "name": skill.name,
+        "version": skill.version,
+        "kind": skill.get_kind_display(),
+        "description": skill.description,
+        "failure_signature": {"symptom": skill.symptom, **skill.trace_signals},
+        "when_to_apply": skill.when_to_apply,
+        "when_not_to_apply": skill.when_not_to_apply,
+        "repair_strategy": skill.repair_strategy,
+        "code_sketch": skill.code_sketch,
+        "placeholders": skill.placeholders,
+        "validated_context": skill.validated_context,
+        "score": None if score is None else round(score, 4),
         "retrieval_id": retrieval_id,
     }
 
@@ -62,8 +70,12 @@ class LibraryAccess:
     def search(self, query: str, k: int = 5) -> list[dict]:
         if self.allowed is not None and not self.allowed:
             return []
-        result = retrieve_skills(instruction=query or self.task.instruction, task=self.task, run=self.run,
-                                 k=min(50, k if self.allowed is None else k * 4))
+        result = retrieve_skills(
+            instruction=query or self.task.instruction,
+            task=self.task,
+            run=self.run,
+            k=min(50, k if self.allowed is None else k * 4),
+        )
         hits = [h for h in result.hits if self.allowed is None or _source_key(h.skill) in self.allowed][:k]
         if result.retrieval is not None:
             self.retrieval_ids.append(result.retrieval.pk)
@@ -100,8 +112,11 @@ def record_skill_use(
     """An agent used ``skill`` (for ``candidate``): log the use and count it (usage_count + 1)."""
     with transaction.atomic():
         use = SkillUse.objects.create(
-            skill=skill, retrieval=retrieval, run=run or (candidate.run if candidate is not None else None),
-            candidate=candidate, agent_call_id=agent_call_id,
+            skill=skill,
+            retrieval=retrieval,
+            run=run or (candidate.run if candidate is not None else None),
+            candidate=candidate,
+            agent_call_id=agent_call_id,
         )
         # F() so concurrent uses from several workers all count.
         Skill.objects.filter(pk=skill.pk).update(usage_count=F("usage_count") + 1)
@@ -122,7 +137,9 @@ def record_skill_outcome(
         uses = list(SkillUse.objects.select_for_update().filter(candidate=candidate, outcome=SkillUse.Outcome.PENDING))
         SkillUse.objects.filter(pk__in=[u.pk for u in uses]).update(
             outcome=SkillUse.Outcome.WIN if won else SkillUse.Outcome.NO_WIN,
-            baseline_success_rate=baseline_success_rate, success_rate=success_rate, settled_at=timezone.now(),
+            baseline_success_rate=baseline_success_rate,
+            success_rate=success_rate,
+            settled_at=timezone.now(),
         )
         if won:
             for use in uses:

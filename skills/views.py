@@ -27,8 +27,12 @@ def filter_skills(queryset, *, status="", kind="", embodiment="", q=""):
     if embodiment:
         queryset = queryset.filter(Q(embodiment__iexact=embodiment) | Q(embodiment=""))
     for word in q.split():
-        queryset = queryset.filter(Q(name__icontains=word) | Q(title__icontains=word) | Q(description__icontains=word)
-                                   | Q(symptom__icontains=word))
+        queryset = queryset.filter(
+            Q(name__icontains=word)
+            | Q(title__icontains=word)
+            | Q(description__icontains=word)
+            | Q(symptom__icontains=word)
+        )
     return queryset
 
 
@@ -55,14 +59,18 @@ def skill_detail(request, pk):
     skill = get_object_or_404(Skill.objects.select_related("parent", "source_task", "source_run", "reviewed_by"), pk=pk)
     validations = [{"validation": v, "rows": evidence_rows(v)} for v in skill.validations.select_related("run")]
     versions = Skill.objects.filter(name=skill.name).select_related("parent").order_by("-version")
-    return render(request, "skills/detail.html", {
-        "skill": skill,
-        "sketch_html": code_html(skill.code_sketch) if skill.code_sketch else "",
-        "validations": validations,
-        "versions": versions,
-        "episodes": skill.source_episodes.order_by("seed")[:50],
-        "uses": skill.uses.select_related("run", "candidate")[:20],
-    })
+    return render(
+        request,
+        "skills/detail.html",
+        {
+            "skill": skill,
+            "sketch_html": code_html(skill.code_sketch) if skill.code_sketch else "",
+            "validations": validations,
+            "versions": versions,
+            "episodes": skill.source_episodes.order_by("seed")[:50],
+            "uses": skill.uses.select_related("run", "candidate")[:20],
+        },
+    )
 
 
 @login_required
@@ -90,10 +98,17 @@ def skill_import(request):
         if form.is_valid():
             files = [(f.name, f.read()) for f in form.cleaned_data["files"]]
             outcomes = exchange.import_skill_files(
-                files, proposed_by=f"upload by {request.user.get_username()}",
-                default_kind=form.cleaned_data["default_kind"], max_file_bytes=MAX_MARKDOWN_BYTES, max_files=MAX_FILES,
+                files,
+                proposed_by=f"upload by {request.user.get_username()}",
+                default_kind=form.cleaned_data["default_kind"],
+                max_file_bytes=MAX_MARKDOWN_BYTES,
+                max_files=MAX_FILES,
             )
     else:
         form = SkillImportForm()
-    return render(request, "skills/import.html", {"form": form, "outcomes": outcomes},
-                  status=400 if request.method == "POST" and not form.is_valid() else 200)
+    return render(
+        request,
+        "skills/import.html",
+        {"form": form, "outcomes": outcomes},
+        status=400 if request.method == "POST" and not form.is_valid() else 200,
+    )

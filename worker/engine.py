@@ -160,8 +160,12 @@ def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> Epi
 
     def dispatch(name, args, kwargs, line, stack):
         if tracer.over_budget():
-            raise ApiError(f"the episode recorded more than {tracer.max_bytes // (1024 * 1024)} MiB of trace; "
-                           "the program was stopped", status=st.TRACE_LIMIT, terminal=True)
+            raise ApiError(
+                f"the episode recorded more than {tracer.max_bytes // (1024 * 1024)} MiB of trace; "
+                "the program was stopped",
+                status=st.TRACE_LIMIT,
+                terminal=True,
+            )
         return api.dispatch(name, args, kwargs, line, stack)
 
     outcome = run_program(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from worker.robot.status import CallStatus
+
 
 @dataclass
 class KeyframeRecord:
@@ -31,7 +33,7 @@ class CallRecord:
     primitive: str
     args: dict
     result: Any = None
-    status: str = "OK"
+    status: str = CallStatus.OK
     message: str = ""
     error: str = ""
     line: int = 0

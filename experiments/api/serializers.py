@@ -13,18 +13,55 @@ class ActorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Actor
-        fields = ["id", "run", "task", "library_size", "status", "settings", "current_round", "stop_reason", "best",
-                  "first_debug_rate", "final_debug_rate", "heldout_rate", "proposed_skills", "error",
-                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-                  "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "run",
+            "task",
+            "library_size",
+            "status",
+            "settings",
+            "current_round",
+            "stop_reason",
+            "best",
+            "first_debug_rate",
+            "final_debug_rate",
+            "heldout_rate",
+            "proposed_skills",
+            "error",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class AgentCallSerializer(serializers.ModelSerializer):
     class Meta:
         model = AgentCall
-        fields = ["id", "run", "actor", "round", "backend", "model", "purpose", "input_tokens", "output_tokens",
-                  "cache_read_tokens", "cache_write_tokens", "cost_usd", "turns", "duration_s", "tool_calls",
-                  "retrieved_skills", "error", "created_at"]
+        fields = [
+            "id",
+            "run",
+            "actor",
+            "round",
+            "backend",
+            "model",
+            "purpose",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "turns",
+            "duration_s",
+            "tool_calls",
+            "retrieved_skills",
+            "error",
+            "created_at",
+        ]
 
 
 class ExperimentCreateSerializer(serializers.Serializer):

@@ -25,8 +25,10 @@ class ExperimentViewSet(viewsets.GenericViewSet):
 
     serializer_class = ExperimentCreateSerializer
 
-    @extend_schema(request=ExperimentCreateSerializer,
-                   responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")})
+    @extend_schema(
+        request=ExperimentCreateSerializer,
+        responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")},
+    )
     def create(self, request):
         data = ExperimentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -45,16 +47,30 @@ class ExperimentViewSet(viewsets.GenericViewSet):
                 team = teams_of(request.user).filter(name=v["team"]).first()
                 if team is None:
                     raise LaunchError("team", f"you are not a member of a team named {v['team']!r}")
-            search_keys = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points",
-                           "max_replays")
+            search_keys = (
+                "candidates_per_round",
+                "max_rounds",
+                "survivors",
+                "target_success",
+                "plateau_points",
+                "max_replays",
+            )
             run = create_experiment(
-                kind=v["kind"], tasks=tasks, owner=request.user, team=team, source="api",
-                agent={"backend": v["agent"], **({"model": v["model"]} if v.get("model") else {}),
-                       **({"base_url": v["base_url"]} if v.get("base_url") else {})},
+                kind=v["kind"],
+                tasks=tasks,
+                owner=request.user,
+                team=team,
+                source="api",
+                agent={
+                    "backend": v["agent"],
+                    **({"model": v["model"]} if v.get("model") else {}),
+                    **({"base_url": v["base_url"]} if v.get("base_url") else {}),
+                },
                 search={k: v[k] for k in search_keys if k in v},
                 engine={"wall_seconds": v["wall_seconds"]} if "wall_seconds" in v else None,
                 library_sizes=v.get("library_sizes") or None,
-                debug_seeds=v.get("debug_seeds"), heldout_seeds=v.get("heldout_seeds"),
+                debug_seeds=v.get("debug_seeds"),
+                heldout_seeds=v.get("heldout_seeds"),
             )
         except LaunchError as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None

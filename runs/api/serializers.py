@@ -21,8 +21,19 @@ class TaskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Task
-        fields = ["id", "key", "benchmark", "suite", "name", "instruction", "cameras", "arms", "debug_seeds",
-                  "heldout_seeds", "has_starter_program"]
+        fields = [
+            "id",
+            "key",
+            "benchmark",
+            "suite",
+            "name",
+            "instruction",
+            "cameras",
+            "arms",
+            "debug_seeds",
+            "heldout_seeds",
+            "has_starter_program",
+        ]
 
     def get_has_starter_program(self, task) -> bool:
         return bool(task.starter_program)
@@ -35,26 +46,52 @@ class RunSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="name", read_only=True)
     url = serializers.SerializerMethodField(help_text="The run's page")
     uncontained_episodes = serializers.IntegerField(
-        read_only=True, help_text="Episodes whose program ran without OS containment (ASPIRE_SANDBOX=process); "
-        "0 when every program ran inside the bubblewrap + seccomp sandbox")
+        read_only=True,
+        help_text="Episodes whose program ran without OS containment (ASPIRE_SANDBOX=process); "
+        "0 when every program ran inside the bubblewrap + seccomp sandbox",
+    )
 
     class Meta:
         model = Run
-        fields = ["id", "url", "task", "scope", "owner", "team", "kind", "status", "source", "seeds", "settings", "success_rate",
-                  "n_episodes", "n_success", "error", "created_at", "started_at", "finished_at", "event_seq",
-                  "uncontained_episodes",
-                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"]
+        fields = [
+            "id",
+            "url",
+            "task",
+            "scope",
+            "owner",
+            "team",
+            "kind",
+            "status",
+            "source",
+            "seeds",
+            "settings",
+            "success_rate",
+            "n_episodes",
+            "n_success",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "event_seq",
+            "uncontained_episodes",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+        ]
 
     def get_url(self, run) -> str:
         return run.get_absolute_url()
 
 
-@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "integer"}},
-                                {"type": "string", "example": "101-103"}]})
+@extend_schema_field(
+    {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string", "example": "101-103"}]}
+)
 class SeedsField(serializers.Field):
     """Seeds as a list of integers or a string of ranges and lists ("101-103", "1,4,9")."""
 
-    default_error_messages = {"invalid": "give a list of integers or a string such as \"101-103\" or \"1,4,9\""}
+    default_error_messages = {"invalid": 'give a list of integers or a string such as "101-103" or "1,4,9"'}
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -74,8 +111,12 @@ class RunCreateSerializer(serializers.Serializer):
     """Launch a run: one program (the task's starter, or your own) on seeds."""
 
     task = serializers.CharField(help_text='Task key, e.g. "robosuite:Lift"')
-    program = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                    help_text="Program source; leave out to run the task's starter program")
+    program = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Program source; leave out to run the task's starter program",
+    )
     seeds = SeedsField()
     wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600, help_text="Per-episode limit, s")
     memory_mb = serializers.IntegerField(required=False, min_value=128, max_value=16384)
@@ -101,39 +142,105 @@ class PrimitiveCallSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PrimitiveCall
-        fields = ["id", "episode", "seq", "primitive", "status", "message", "error", "line", "stack", "args", "result",
-                  "artifacts", "started_at", "duration_ms", "sim_time", "keyframes"]
+        fields = [
+            "id",
+            "episode",
+            "seq",
+            "primitive",
+            "status",
+            "message",
+            "error",
+            "line",
+            "stack",
+            "args",
+            "result",
+            "artifacts",
+            "started_at",
+            "duration_ms",
+            "sim_time",
+            "keyframes",
+        ]
 
     @extend_schema_field(KeyframeSerializer(many=True))
     def get_keyframes(self, call):
         # The sink passes the keyframes it has just written, so a live event costs no extra query.
         given = self.context.get("keyframes", {}).get(call.pk)
-        return KeyframeSerializer(call.keyframes.all() if given is None else given, many=True, context=self.context).data
+        return KeyframeSerializer(
+            call.keyframes.all() if given is None else given, many=True, context=self.context
+        ).data
 
 
 class EpisodeSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="The episode's trace page")
-    contained = serializers.BooleanField(read_only=True, help_text="False when the program ran without OS "
-                                         "containment (the worker was started with ASPIRE_SANDBOX=process)")
+    contained = serializers.BooleanField(
+        read_only=True,
+        help_text="False when the program ran without OS "
+        "containment (the worker was started with ASPIRE_SANDBOX=process)",
+    )
     final_keyframes = serializers.SerializerMethodField()
 
     class Meta:
         model = Episode
-        fields = ["id", "url", "run", "candidate", "seed", "split", "status", "success", "reward", "error", "error_line",
-                  "stdout", "stderr", "duration_s", "sim_time", "n_calls", "program_hash", "sandbox", "contained",
-                  "started_at", "finished_at", "final_keyframes"]
+        fields = [
+            "id",
+            "url",
+            "run",
+            "candidate",
+            "seed",
+            "split",
+            "status",
+            "success",
+            "reward",
+            "error",
+            "error_line",
+            "stdout",
+            "stderr",
+            "duration_s",
+            "sim_time",
+            "n_calls",
+            "program_hash",
+            "sandbox",
+            "contained",
+            "started_at",
+            "finished_at",
+            "final_keyframes",
+        ]
 
     def get_url(self, ep) -> str:
         return ep.get_absolute_url()
 
     @extend_schema_field(KeyframeSerializer(many=True))
     def get_final_keyframes(self, ep):
-        return KeyframeSerializer([k for k in ep.keyframes.all() if k.call_id is None], many=True, context=self.context).data
+        return KeyframeSerializer(
+            [k for k in ep.keyframes.all() if k.call_id is None], many=True, context=self.context
+        ).data
 
 
 class CandidateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
-        fields = ["id", "run", "actor", "round", "index", "label", "hypothesis", "origin", "parent", "params", "program",
-                  "program_hash", "success_rate", "n_episodes", "n_success", "heldout_rate", "agent_call",
-                  "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "created_at"]
+        fields = [
+            "id",
+            "run",
+            "actor",
+            "round",
+            "index",
+            "label",
+            "hypothesis",
+            "origin",
+            "parent",
+            "params",
+            "program",
+            "program_hash",
+            "success_rate",
+            "n_episodes",
+            "n_success",
+            "heldout_rate",
+            "agent_call",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "created_at",
+        ]

@@ -56,7 +56,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FilteredView
 RUN_FILTERS = (
     F.Filter("status", "status", str, "QUEUED, RUNNING, FINISHED, FAILED or CANCELLED"),
     F.Filter("task", "task__key", str, 'Task key, e.g. "robosuite:Lift"'),
-    F.Filter("team", "team__name", str), F.Filter("owner", "owner__username", str), F.Filter("source", "source", str),
+    F.Filter("team", "team__name", str),
+    F.Filter("owner", "owner__username", str),
+    F.Filter("source", "source", str),
 )
 
 
@@ -70,7 +72,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     def get_queryset(self):
         return visible_runs(self.request.user, Run.objects.select_related("task", "owner", "team"))
 
-    @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")})
+    @extend_schema(
+        request=RunCreateSerializer, responses={201: RunSerializer, 400: OpenApiResponse(description="Field errors")}
+    )
     def create(self, request, *args, **kwargs):
         data = RunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -92,15 +96,24 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 program = task.starter_program
             overrides = {k: v[k] for k in ("wall_seconds", "memory_mb") if k in v}
             run = services.create_program_run(
-                task=task, program=program, seeds=v["seeds"], origin="starter" if "program" not in v else "api",
-                owner=self.request.user, team=team, source="api", settings=overrides, label=v.get("label", ""),
+                task=task,
+                program=program,
+                seeds=v["seeds"],
+                origin="starter" if "program" not in v else "api",
+                owner=self.request.user,
+                team=team,
+                source="api",
+                settings=overrides,
+                label=v.get("label", ""),
             )
         except services.LaunchError as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None
         services.start_run(run)
         return run
 
-    @extend_schema(request=None, responses={200: RunSerializer, 409: OpenApiResponse(description="The run already ended")})
+    @extend_schema(
+        request=None, responses={200: RunSerializer, 409: OpenApiResponse(description="The run already ended")}
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel a queued or running run; the episode in progress finishes and is kept."""
@@ -122,8 +135,12 @@ class RunScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Filtere
         return self.queryset.filter(**{f"{self.run_field}__in": visible_runs(self.request.user).values("pk")})
 
 
-CANDIDATE_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"),
-                     F.Filter("origin", "origin", str))
+CANDIDATE_FILTERS = (
+    F.Filter("run", "run_id"),
+    F.Filter("actor", "actor_id"),
+    F.Filter("round", "round"),
+    F.Filter("origin", "origin", str),
+)
 
 
 @listed(CANDIDATE_FILTERS)
@@ -136,8 +153,11 @@ class CandidateViewSet(RunScopedViewSet):
 
 
 EPISODE_FILTERS = (
-    F.Filter("run", "run_id"), F.Filter("candidate", "candidate_id"), F.Filter("seed", "seed"),
-    F.Filter("status", "status", str, "RUNNING, OK, EXCEPTION, TIMEOUT, ..."), F.Filter("success", "success", bool),
+    F.Filter("run", "run_id"),
+    F.Filter("candidate", "candidate_id"),
+    F.Filter("seed", "seed"),
+    F.Filter("status", "status", str, "RUNNING, OK, EXCEPTION, TIMEOUT, ..."),
+    F.Filter("success", "success", bool),
     F.Filter("split", "split", str, "debug, heldout or custom"),
 )
 
@@ -152,7 +172,9 @@ class EpisodeViewSet(RunScopedViewSet):
 
 
 CALL_FILTERS = (
-    F.Filter("episode", "episode_id"), F.Filter("status", "status", str), F.Filter("primitive", "primitive", str),
+    F.Filter("episode", "episode_id"),
+    F.Filter("status", "status", str),
+    F.Filter("primitive", "primitive", str),
     F.Filter("after_seq", "seq__gt", int, "Only calls after this sequence number (to follow a live episode)"),
 )
 
@@ -161,7 +183,9 @@ CALL_FILTERS = (
 class PrimitiveCallViewSet(RunScopedViewSet):
     """Trace records: one per robot API call, in episode order."""
 
-    queryset = PrimitiveCall.objects.prefetch_related(Prefetch("keyframes", Keyframe.objects.order_by("id"))).order_by("episode_id", "seq")
+    queryset = PrimitiveCall.objects.prefetch_related(Prefetch("keyframes", Keyframe.objects.order_by("id"))).order_by(
+        "episode_id", "seq"
+    )
     serializer_class = PrimitiveCallSerializer
     filters = CALL_FILTERS
     run_field = "episode__run"

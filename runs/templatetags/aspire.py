@@ -38,3 +38,20 @@ def url_template(context, kind):
 def pct(value):
     """0.667 -> "67%"; None or anything not a number -> "–"."""
     return f"{value * 100:.0f}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+@register.simple_tag
+def status_vocabulary():
+    """The status values the page scripts compare against, as a JSON script element (id status-vocabulary):
+    {"call": {...CallStatus}, "episode": {...EpisodeStatus}, "run_terminal": [...]}."""
+    from django.utils.html import json_script
+
+    from runs.models import Run
+    from worker.robot.status import CallStatus, EpisodeStatus
+
+    vocabulary = {
+        "call": {s.name: s.value for s in CallStatus},
+        "episode": {s.name: s.value for s in EpisodeStatus},
+        "run_terminal": [Run.Status.FINISHED, Run.Status.FAILED, Run.Status.CANCELLED],
+    }
+    return json_script(vocabulary, "status-vocabulary")

@@ -19,9 +19,27 @@ class SkillSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Skill
-        fields = ["id", "name", "version", "title", "description", "kind", "status", "embodiment", "benchmark",
-                  "task_keys", "pass_rate_before", "pass_rate_after", "seeds_flipped", "usage_count", "win_count",
-                  "provenance", "parent", "created_at", "url"]
+        fields = [
+            "id",
+            "name",
+            "version",
+            "title",
+            "description",
+            "kind",
+            "status",
+            "embodiment",
+            "benchmark",
+            "task_keys",
+            "pass_rate_before",
+            "pass_rate_after",
+            "seeds_flipped",
+            "usage_count",
+            "win_count",
+            "provenance",
+            "parent",
+            "created_at",
+            "url",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField())
@@ -32,9 +50,26 @@ class SkillSummarySerializer(serializers.ModelSerializer):
 class ValidationSerializer(serializers.ModelSerializer):
     class Meta:
         model = SkillValidation
-        fields = ["id", "outcome", "task", "run", "claimed_seeds", "control_seeds", "results", "flipped", "broken",
-                  "n_seeds", "n_before_success", "n_after_success", "n_parent_success", "min_flipped",
-                  "replacement_margin", "reason", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "outcome",
+            "task",
+            "run",
+            "claimed_seeds",
+            "control_seeds",
+            "results",
+            "flipped",
+            "broken",
+            "n_seeds",
+            "n_before_success",
+            "n_after_success",
+            "n_parent_success",
+            "min_flipped",
+            "replacement_margin",
+            "reason",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -44,20 +79,42 @@ class SkillDetailSerializer(SkillSummarySerializer):
 
     class Meta(SkillSummarySerializer.Meta):
         fields = SkillSummarySerializer.Meta.fields + [
-            "symptom", "trace_signals", "when_to_apply", "when_not_to_apply", "repair_strategy", "code_sketch",
-            "placeholders", "notes", "validated_context", "status_reason", "rejection_stage", "policy_issues",
-            "change_note", "source_task", "source_run", "source_candidate", "source_episodes", "reviewed_at",
-            "before_program", "after_program", "claimed_seeds", "control_seeds",
-            "validations", "versions",
+            "symptom",
+            "trace_signals",
+            "when_to_apply",
+            "when_not_to_apply",
+            "repair_strategy",
+            "code_sketch",
+            "placeholders",
+            "notes",
+            "validated_context",
+            "status_reason",
+            "rejection_stage",
+            "policy_issues",
+            "change_note",
+            "source_task",
+            "source_run",
+            "source_candidate",
+            "source_episodes",
+            "reviewed_at",
+            "before_program",
+            "after_program",
+            "claimed_seeds",
+            "control_seeds",
+            "validations",
+            "versions",
         ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_versions(self, obj) -> list:
-        return [{"id": s.pk, "version": s.version, "status": s.status, "change_note": s.change_note}
-                for s in Skill.objects.filter(name=obj.name).order_by("-version")]
+        return [
+            {"id": s.pk, "version": s.version, "status": s.status, "change_note": s.change_note}
+            for s in Skill.objects.filter(name=obj.name).order_by("-version")
+        ]
 
 
 class ReviewSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
-                                 help_text="Kept as the skill's status reason")
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="Kept as the skill's status reason"
+    )

@@ -47,9 +47,13 @@ class _ReviewView(APIView):
 
     @extend_schema(
         request=ReviewSerializer,
-        responses={200: SkillDetailSerializer, 400: OpenApiResponse(description="bad input"),
-                   403: OpenApiResponse(description="staff only"), 404: OpenApiResponse(description="no such skill"),
-                   409: OpenApiResponse(description="the skill's status does not allow it")},
+        responses={
+            200: SkillDetailSerializer,
+            400: OpenApiResponse(description="bad input"),
+            403: OpenApiResponse(description="staff only"),
+            404: OpenApiResponse(description="no such skill"),
+            409: OpenApiResponse(description="the skill's status does not allow it"),
+        },
     )
     def post(self, request, pk):
         skill = generics.get_object_or_404(Skill, pk=pk)

@@ -6,6 +6,9 @@ window.Aspire = (function () {
     return el ? JSON.parse(el.textContent) : {};
   }
 
+  // The status values (worker/robot/status.py and Run.Status), rendered by {% status_vocabulary %} in base.html.
+  const STATUS = JSON.parse(document.getElementById("status-vocabulary").textContent);
+
   function setLiveState(text, cls) {
     const el = document.getElementById("live-state");
     if (el) { el.textContent = text; el.className = "live-state " + cls; }
@@ -70,5 +73,5 @@ window.Aspire = (function () {
     if (confirmer && !window.confirm(confirmer.dataset.confirm)) e.preventDefault();
   });
 
-  return { config: config, liveSocket: liveSocket, el: el, liveStats: [] };
+  return { config: config, liveSocket: liveSocket, el: el, liveStats: [], STATUS: STATUS };
 })();

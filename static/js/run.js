@@ -4,7 +4,7 @@
 (function () {
   const cfg = Aspire.config();
   let runSeq = cfg.run_seq;
-  const TERMINAL = ["FINISHED", "FAILED", "CANCELLED"];
+  const TERMINAL = Aspire.STATUS.run_terminal;
 
   function status() {
     const s = document.getElementById("run-status");

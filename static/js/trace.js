@@ -6,6 +6,8 @@
 (function () {
   const E = Aspire.el;
   const cfg = Aspire.config();
+  const OK = Aspire.STATUS.call.OK;
+  const RUNNING = Aspire.STATUS.episode.RUNNING;
   const calls = new Map();          // seq -> call
   const rows = new Map();           // seq -> <li>
   const lineCalls = new Map();      // program line -> [seq]
@@ -150,7 +152,7 @@
     return { key: p.key, li: li, list: children, statsEl: stats, n: 0, ms: 0, bad: 0 };
   }
   function updateGroup(g, call) {
-    g.n += 1; g.ms += call.duration_ms; if (call.status !== "OK") g.bad += 1;
+    g.n += 1; g.ms += call.duration_ms; if (call.status !== OK) g.bad += 1;
     g.statsEl.textContent = g.n + " call" + (g.n === 1 ? "" : "s") + " · " + ms(g.ms) + (g.bad ? " · " + g.bad + " not OK" : "");
     g.li.classList.toggle("has-failure", g.bad > 0);
   }
@@ -169,8 +171,8 @@
       head.append(E("img", { class: "keyframe thumb", src: k.url, alt: k.kind + " " + k.camera + " " + k.label,
         width: k.width, height: k.height, loading: thumbs > EAGER_THUMBS ? "lazy" : null, "data-kf": k.id }));
     }
-    const li = E("li", { class: "call st-" + call.status + (call.status === "OK" ? "" : " not-ok"), id: "call-" + call.seq, "data-seq": call.seq }, [head]);
-    if (call.error || (call.status !== "OK" && call.message)) li.append(E("p", { class: "call-note " + (call.error ? "error-text" : "message"), text: call.error || call.message }));
+    const li = E("li", { class: "call st-" + call.status + (call.status === OK ? "" : " not-ok"), id: "call-" + call.seq, "data-seq": call.seq }, [head]);
+    if (call.error || (call.status !== OK && call.message)) li.append(E("p", { class: "call-note " + (call.error ? "error-text" : "message"), text: call.error || call.message }));
     return li;
   }
   function callBody(call) {
@@ -234,7 +236,7 @@
     const line = document.getElementById("L" + n);
     if (!line) return;
     const seqs = lineCalls.get(n) || [];
-    const failing = seqs.some(function (s) { return calls.get(s).status !== "OK"; });
+    const failing = seqs.some(function (s) { return calls.get(s).status !== OK; });
     line.classList.add("called-line");
     line.classList.toggle("failing-line", failing);
     line.querySelector(".hits").textContent = seqs.length > 1 ? "×" + seqs.length : "•";
@@ -314,7 +316,7 @@
   }
   function matches(call) {
     const st = fStatus.value, pr = fPrim.value, text = fText.value.trim().toLowerCase();
-    if (st === "!OK" ? call.status === "OK" : st && call.status !== st) return false;
+    if (st === "!OK" ? call.status === OK : st && call.status !== st) return false;
     if (pr && call.primitive !== pr) return false;
     if (text) {
       if (!haystack.has(call.seq)) haystack.set(call.seq, [call.primitive, call.status, call.message, call.error, "L" + call.line,
@@ -431,7 +433,7 @@
     st.textContent = ep.status; st.className = "status status-" + ep.status;
     document.getElementById("episode-outcome").replaceChildren(ep.success === true ? E("span", { class: "ok", text: "success" })
       : ep.success === false ? E("span", { class: "fail", text: "failure" }) : "");
-    if (ep.status !== "RUNNING") {
+    if (ep.status !== RUNNING) {
       document.getElementById("episode-duration").textContent = ep.duration_s.toFixed(2) + " s wall, " + ep.sim_time.toFixed(2) + " s simulated, " + ep.n_calls + " calls";
       document.getElementById("episode-error").textContent = ep.error || "–";
       document.querySelectorAll("#program .error-line").forEach(function (l) { l.classList.remove("error-line"); });
@@ -455,7 +457,7 @@
   const wanted = requestedCall();
   if (wanted) select(wanted);
 
-  if (episode.status === "RUNNING") {
+  if (episode.status === RUNNING) {
     socket = Aspire.liveSocket(cfg.ws, {
       resume: function () { return { type: "resume", after: lastSeq }; },
       onMessage: function (m) {
@@ -466,7 +468,7 @@
           document.getElementById("calls-empty").hidden = rows.size > 0;
         } else if (m.type === "episode") {
           showEpisode(m.episode);
-          if (m.episode.status !== "RUNNING") socket.close("finished");
+          if (m.episode.status !== RUNNING) socket.close("finished");
         } else if (m.type === "reset") {
           reset();
         }

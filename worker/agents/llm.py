@@ -77,12 +77,18 @@ class ClaudeAgent(_ToolLoopAgent):
     def _conversation(self, brief: Brief, runner: ToolRunner, usage: AgentUsage) -> None:
         import anthropic
 
-        system = [{"type": "text", "text": system_prompt(brief.arms, brief.skills), "cache_control": {"type": "ephemeral"}}]
-        messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": round_message(brief, self.experiment_budget)}]}]
+        system = [
+            {"type": "text", "text": system_prompt(brief.arms, brief.skills), "cache_control": {"type": "ephemeral"}}
+        ]
+        messages: list[dict] = [
+            {"role": "user", "content": [{"type": "text", "text": round_message(brief, self.experiment_budget)}]}
+        ]
         for _ in range(self.max_turns):
             _mark_newest(messages)
             try:
-                response = self.client.messages.create(model=self.model, max_tokens=MAX_TOKENS, system=system, tools=TOOLS, messages=messages)
+                response = self.client.messages.create(
+                    model=self.model, max_tokens=MAX_TOKENS, system=system, tools=TOOLS, messages=messages
+                )
             except anthropic.APIError as exc:
                 raise AgentError(f"Claude request failed: {exc}") from None
             usage.turns += 1
@@ -91,18 +97,37 @@ class ClaudeAgent(_ToolLoopAgent):
             usage.output_tokens += u.output_tokens or 0
             usage.cache_read_tokens += getattr(u, "cache_read_input_tokens", 0) or 0
             usage.cache_write_tokens += getattr(u, "cache_creation_input_tokens", 0) or 0
-            messages.append({"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in response.content]})
+            messages.append(
+                {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in response.content]}
+            )
             calls = [b for b in response.content if b.type == "tool_use"]
             if not calls:
-                messages.append({"role": "user", "content": [{"type": "text", "text": "Submit your candidates with submit_candidates."}]})
+                messages.append(
+                    {
+                        "role": "user",
+                        "content": [{"type": "text", "text": "Submit your candidates with submit_candidates."}],
+                    }
+                )
                 continue
             results = []
             for call in calls:
                 outcome = runner.run(call.name, dict(call.input))
                 content = [{"type": "text", "text": outcome.text}]
                 if outcome.image_jpeg:
-                    content.append({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": outcome.image_b64()}})
-                results.append({"type": "tool_result", "tool_use_id": call.id, "content": content, **({"is_error": True} if outcome.is_error else {})})
+                    content.append(
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/jpeg", "data": outcome.image_b64()},
+                        }
+                    )
+                results.append(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": content,
+                        **({"is_error": True} if outcome.is_error else {}),
+                    }
+                )
             messages.append({"role": "user", "content": results})
             if runner.submitted:
                 return
@@ -139,7 +164,9 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
         ]
         for _ in range(self.max_turns):
             try:
-                response = self.client.chat.completions.create(model=self.model, messages=messages, tools=openai_tools(), max_tokens=MAX_TOKENS)
+                response = self.client.chat.completions.create(
+                    model=self.model, messages=messages, tools=openai_tools(), max_tokens=MAX_TOKENS
+                )
             except openai.OpenAIError as exc:
                 raise AgentError(f"OpenAI-compatible request failed: {exc}") from None
             usage.turns += 1
@@ -164,10 +191,14 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
                 outcome = runner.run(call.function.name, arguments)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.text})
                 if outcome.image_jpeg:
-                    images.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{outcome.image_b64()}"}})
+                    images.append(
+                        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{outcome.image_b64()}"}}
+                    )
             if images:
                 # Chat-completions tool messages carry text only; the frames follow as a user message.
-                messages.append({"role": "user", "content": [{"type": "text", "text": "Requested keyframes:"}] + images})
+                messages.append(
+                    {"role": "user", "content": [{"type": "text", "text": "Requested keyframes:"}] + images}
+                )
             if runner.submitted:
                 return
         raise AgentError(f"the model did not submit candidates within {self.max_turns} turns")

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from worker.library.signals import failed_call_statuses
 from worker.library.signatures import read_signature, signature_applies
 from worker.library.sketch import fill_for_program, placeholder
+from worker.robot import status as st
 from worker.search.core import Brief, CandidateRecord, Proposal
 
 from . import programs as prog
 
-NEIGHBOUR_AWARE_YAW = '''
+NEIGHBOUR_AWARE_YAW = """
 def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
     # The open fingers reach about 4.5 cm either side of the grasp centre along the gripper's y axis.
     # Of the two finger lines that grip a square face, take the one whose fingers stay farther from
@@ -46,14 +47,19 @@ def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
         lines.sort(key=lambda item: -item[1])
     yaw = lines[0][2]
     return current_yaw + ((yaw - current_yaw + math.pi / 2.0) % math.pi - math.pi / 2.0)
-'''
+"""
 
 #: Constant-name fragments and what raising or lowering them means, for the mutation hypotheses.
 HEIGHT_WORDS = ("HEIGHT", "CLEARANCE", "APPROACH", "LIFT", "ABOVE", "STANDOFF", "GAP")
 DEPTH_WORDS = ("BELOW_TOP", "DEPTH", "BAND")
 SYNONYMS = {
-    "cube": ["block", "box"], "can": ["cylinder", "tin"], "bowl": ["dish"], "plate": ["dish"],
-    "basket": ["bin", "container"], "drawer": ["drawer of the cabinet"], "handle": ["grip"],
+    "cube": ["block", "box"],
+    "can": ["cylinder", "tin"],
+    "bowl": ["dish"],
+    "plate": ["dish"],
+    "basket": ["bin", "container"],
+    "drawer": ["drawer of the cabinet"],
+    "handle": ["grip"],
 }
 COLOURS = ("red", "green", "blue", "black", "white", "yellow", "orange")
 
@@ -117,8 +123,9 @@ class OfflineSearchAgent:
                 if _digest(repair.code) not in seen:
                     seen.add(_digest(repair.code))
                     repairs.append((repair, best))
-        return [Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params})
-                for r, parent in repairs[:wanted]]
+        return [
+            Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params}) for r, parent in repairs[:wanted]
+        ]
 
     # -- repairs matched on trace signals -----------------------------------------------------------
     def _repairs_for(self, candidate: CandidateRecord, brief: Brief) -> list[Repair]:
@@ -153,55 +160,101 @@ class OfflineSearchAgent:
                         continue
                     name = skill.get("name")
                     hypothesis = f"apply skill '{name}': {skill.get('repair_strategy', '')[:120]}"
-                    out.append(Repair(f"skill:{name}", hypothesis, code, f"skill:{name}",
-                                      {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")}))
+                    out.append(
+                        Repair(
+                            f"skill:{name}",
+                            hypothesis,
+                            code,
+                            f"skill:{name}",
+                            {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")},
+                        )
+                    )
 
         # A finger lands on a neighbouring object: choose the grasp line that keeps fingers clear.
         if "choose_grasp_yaw" in funcs and self._finger_hits_object(blocked):
             code = prog.replace_function(candidate.code, NEIGHBOUR_AWARE_YAW)
             if code != candidate.code:
-                hypothesis = (f"{n} failed seeds: the open fingers land on a neighbouring object (PLANNING_ERROR "
-                              "naming a finger): grip across the faces whose fingers stay clear of neighbours")
+                hypothesis = (
+                    f"{n} failed seeds: the open fingers land on a neighbouring object (PLANNING_ERROR "
+                    "naming a finger): grip across the faces whose fingers stay clear of neighbours"
+                )
                 out.append(Repair("finger_clearance", hypothesis, code, "finger_clearance", {}))
 
         # A prompt finds nothing: ask for the object another way.
         for name, value in consts.items():
             if not name.endswith("PROMPT") or not isinstance(value, str):
                 continue
-            missing = (any(e.signals.get("detections_by_prompt", {}).get(value) == 0 for e in failed)
-                       or f"no '{value}'" in errors)
+            missing = (
+                any(e.signals.get("detections_by_prompt", {}).get(value) == 0 for e in failed)
+                or f"no '{value}'" in errors
+            )
             if missing:
                 for alt in self._prompt_alternatives(value, brief.instruction)[:2]:
-                    out.append(knob(f"prompt:{name}={alt}", f"'{value}' finds nothing in the image on {n} seeds: "
-                                    f"ask for '{alt}'", "prompt_alternative", name, alt))
+                    out.append(
+                        knob(
+                            f"prompt:{name}={alt}",
+                            f"'{value}' finds nothing in the image on {n} seeds: ask for '{alt}'",
+                            "prompt_alternative",
+                            name,
+                            alt,
+                        )
+                    )
 
         numeric = {k: v for k, v in consts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         # The arm cannot reach a pose: lower the heights and stand-offs that put it there.
-        if "IK_FAILED" in statuses:
+        if st.IK_FAILED in statuses:
             for name, value in numeric.items():
                 if any(w in name for w in HEIGHT_WORDS) and value > 0:
                     new = round(value * 0.7, 4)
-                    out.append(knob(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} keeps "
-                                    "targets within reach", "reach", name, new))
+                    out.append(
+                        knob(
+                            f"ik:{name}={new}",
+                            f"IK_FAILED on {n} seeds: {name} {value} -> {new} keeps targets within reach",
+                            "reach",
+                            name,
+                            new,
+                        )
+                    )
                 elif name.startswith("TOWARD") and value > 0:
                     new = round(value * 1.4, 4)
-                    out.append(knob(f"ik:{name}={new}", f"IK_FAILED on {n} seeds: {name} {value} -> {new} moves "
-                                    "targets towards the robot", "reach", name, new))
+                    out.append(
+                        knob(
+                            f"ik:{name}={new}",
+                            f"IK_FAILED on {n} seeds: {name} {value} -> {new} moves targets towards the robot",
+                            "reach",
+                            name,
+                            new,
+                        )
+                    )
         # The fingers closed on nothing: grip deeper, or judge the top face more loosely.
-        if "GRASP_EMPTY" in statuses or "missed" in errors:
+        if st.GRASP_EMPTY in statuses or "missed" in errors:
             for name, value in numeric.items():
                 if any(w in name for w in DEPTH_WORDS) and value > 0:
                     new = round(value * 1.5, 4)
-                    out.append(knob(f"grasp:{name}={new}", f"the gripper closed on nothing on {n} seeds: "
-                                    f"{name} {value} -> {new}", "grasp_depth", name, new))
+                    out.append(
+                        knob(
+                            f"grasp:{name}={new}",
+                            f"the gripper closed on nothing on {n} seeds: {name} {value} -> {new}",
+                            "grasp_depth",
+                            name,
+                            new,
+                        )
+                    )
         # Moves refused or stopped by the scene: give them more room.
-        refused = "PLANNING_ERROR" in statuses and "finger" not in blocked
-        if refused or "COLLISION" in statuses or "NOT_REACHED" in statuses:
+        refused = st.PLANNING_ERROR in statuses and "finger" not in blocked
+        if refused or st.COLLISION in statuses or st.NOT_REACHED in statuses:
             for name, value in numeric.items():
                 if any(w in name for w in ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")) and value > 0:
                     new = round(value * 1.4, 4)
-                    out.append(knob(f"room:{name}={new}", f"moves blocked or stopped by the scene on {n} seeds: "
-                                    f"{name} {value} -> {new}", "clearance", name, new))
+                    out.append(
+                        knob(
+                            f"room:{name}={new}",
+                            f"moves blocked or stopped by the scene on {n} seeds: {name} {value} -> {new}",
+                            "clearance",
+                            name,
+                            new,
+                        )
+                    )
         return out
 
     @staticmethod
@@ -234,18 +287,29 @@ class OfflineSearchAgent:
         return list(dict.fromkeys(a for a in alternatives if a and a != prompt))
 
     # -- parameter mutations ------------------------------------------------------------------------
-    def _mutations(self, code: str, parent: CandidateRecord | None, rng: random.Random, count: int,
-                   eliminated: set) -> list[Repair]:
-        numeric = {k: v for k, v in prog.constants(code).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0}
+    def _mutations(
+        self, code: str, parent: CandidateRecord | None, rng: random.Random, count: int, eliminated: set
+    ) -> list[Repair]:
+        numeric = {
+            k: v
+            for k, v in prog.constants(code).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0
+        }
         options = []
         for name, value in sorted(numeric.items()):
             for factor in (0.7, 0.85, 1.2, 1.4):
                 new = round(value * factor, 4)
                 hypothesis = f"{name} {value} -> {new}"
                 if hypothesis not in eliminated:
-                    options.append(Repair(f"mut:{name}={new}", hypothesis, prog.set_constants(code, {name: new}),
-                                          "mutation", {name: new}))
+                    options.append(
+                        Repair(
+                            f"mut:{name}={new}",
+                            hypothesis,
+                            prog.set_constants(code, {name: new}),
+                            "mutation",
+                            {name: new},
+                        )
+                    )
         rng.shuffle(options)
         chosen, used = [], set()
         for option in options:  # one knob per candidate, different knobs first
@@ -290,8 +354,9 @@ class OfflineSearchAgent:
             knobs = {k: v for k, v in after.params.items() if k != "rule"}
             was = prog.constants(before.code)
             sketch = "\n".join(f"{k} = {placeholder(k)}" for k in knobs)
-            placeholders = {k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"}
-                            for k, v in knobs.items()}
+            placeholders = {
+                k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"} for k, v in knobs.items()
+            }
         return {
             "name": texts["name"],
             "description": texts["description"],
@@ -303,8 +368,14 @@ class OfflineSearchAgent:
             "code_sketch": sketch,
             "placeholders": placeholders,
             "evidence": {"seeds_flipped": fixed, "before": before.success_rate, "after": after.success_rate},
-            "provenance": {"before_candidate": before.ref, "after_candidate": after.ref, "before_program": before.code,
-                           "after_program": after.code, "claimed_seeds": fixed, "passing_seeds": passing},
+            "provenance": {
+                "before_candidate": before.ref,
+                "after_candidate": after.ref,
+                "before_program": before.code,
+                "after_program": after.code,
+                "claimed_seeds": fixed,
+                "passing_seeds": passing,
+            },
         }
 
 
@@ -312,17 +383,17 @@ RULE_TEXT = {
     "finger_clearance": {
         "name": "Grip across the faces whose fingers clear the neighbours",
         "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) "
-                       "that keeps both open fingers away from nearby objects.",
+        "that keeps both open fingers away from nearby objects.",
         "kind": "grasp constraint",
         "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR naming a finger and a "
-                   "neighbouring object; close_gripper then reports GRASP_EMPTY",
+        "neighbouring object; close_gripper then reports GRASP_EMPTY",
         "when": "top-down grasps of boxes or cubes with another object within about 8 cm",
         "when_not": "round objects (every yaw is equivalent) or when the neighbour is what you mean to push",
     },
     "prompt_alternative": {
         "name": "Re-phrase a prompt that finds nothing",
         "description": "A text prompt that returns no detection is replaced by a simpler or synonymous phrase "
-                       "(drop colours, use the head noun, use the instruction's wording).",
+        "(drop colours, use the head noun, use the instruction's wording).",
         "kind": "perception prompt",
         "symptom": "segment_text_prompt returns NO_DETECTION and the program stops with 'no ... in view'",
         "when": "NO_DETECTION for an object the instruction names",
@@ -331,7 +402,7 @@ RULE_TEXT = {
     "reach": {
         "name": "Keep targets within the arm's reach",
         "description": "Lower approach heights and stand-offs, or move release points towards the robot, when IK "
-                       "cannot reach them.",
+        "cannot reach them.",
         "kind": "motion primitive",
         "symptom": "move_to_pose or solve_ik returns IK_FAILED for poses far from the base or high above the table",
         "when": "IK_FAILED on approach, carry or release poses",
@@ -340,7 +411,7 @@ RULE_TEXT = {
     "grasp_depth": {
         "name": "Grip deeper when the fingers close on air",
         "description": "Move the grasp point further below the object's top, or widen the band that defines the "
-                       "top face.",
+        "top face.",
         "kind": "grasp constraint",
         "symptom": "close_gripper reports GRASP_EMPTY (width under 5 mm) after a top-down approach",
         "when": "tall objects grasped from above whose top rim the fingers slide off",
@@ -349,7 +420,7 @@ RULE_TEXT = {
     "clearance": {
         "name": "Give blocked moves more room",
         "description": "Raise carry heights, stand-offs or release gaps when moves are refused or stopped by the "
-                       "scene.",
+        "scene.",
         "kind": "motion primitive",
         "symptom": "PLANNING_ERROR or COLLISION naming a fixed part of the scene during transport",
         "when": "moves over bins, drawers or other objects",

@@ -60,8 +60,16 @@ class AgentUsage:
     @property
     def cost_usd(self) -> float:
         p_in, p_write, p_read, p_out = price_of(self.model)
-        return round((self.input_tokens * p_in + self.cache_write_tokens * p_write + self.cache_read_tokens * p_read
-                      + self.output_tokens * p_out) / 1e6, 6)
+        return round(
+            (
+                self.input_tokens * p_in
+                + self.cache_write_tokens * p_write
+                + self.cache_read_tokens * p_read
+                + self.output_tokens * p_out
+            )
+            / 1e6,
+            6,
+        )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "cost_usd": self.cost_usd}

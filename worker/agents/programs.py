@@ -40,7 +40,7 @@ def set_constants(code: str, values: dict) -> str:
             name = node.targets[0].id
             if name in values:
                 line = lines[node.lineno - 1]
-                comment = line[line.index("#"):] if "#" in line[node.value.end_col_offset:] else ""
+                comment = line[line.index("#") :] if "#" in line[node.value.end_col_offset :] else ""
                 value = values[name]
                 literal = repr(round(value, 4)) if isinstance(value, float) else repr(value)
                 lines[node.lineno - 1] = f"{name} = {literal}" + (f"  {comment}" if comment else "")
@@ -143,15 +143,35 @@ TEMPLATES = {
 
 _ARTICLE = r"(?:the |a |an )?"
 _PATTERNS = [
-    ("close_drawer", re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?"
-                                rf"(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)")),
-    ("put_in", re.compile(rf"(?:pick up|pick|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?"
-                          rf"(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
+    (
+        "close_drawer",
+        re.compile(
+            rf"(?:close|shut|push in) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?"
+            rf"(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)"
+        ),
+    ),
+    (
+        "put_in",
+        re.compile(
+            rf"(?:pick up|pick|grab|take|get|lift) {_ARTICLE}(?P<a>.+?),? (?:and |then )?"
+            rf"(?:put|place|drop|set|move) (?:it )?(?:in|into|inside) {_ARTICLE}(?P<b>.+)"
+        ),
+    ),
     ("put_in", re.compile(rf"(?:put|place|drop|set|move) {_ARTICLE}(?P<a>.+?) (?:in|into|inside) {_ARTICLE}(?P<b>.+)")),
-    ("place_on", re.compile(rf"(?:pick up|pick|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?"
-                            rf"(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)")),
-    ("place_on", re.compile(rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) "
-                            rf"{_ARTICLE}(?P<b>.+)")),
+    (
+        "place_on",
+        re.compile(
+            rf"(?:pick up|pick|grab|take|get) {_ARTICLE}(?P<a>.+?),? (?:and )?"
+            rf"(?:put|place|set|stack) (?:it )?(?:on top of|on|onto) {_ARTICLE}(?P<b>.+)"
+        ),
+    ),
+    (
+        "place_on",
+        re.compile(
+            rf"(?:put|place|set|stack|move) {_ARTICLE}(?P<a>.+?) (?:on top of|on|onto) "
+            rf"{_ARTICLE}(?P<b>.+)"
+        ),
+    ),
     ("lift", re.compile(rf"(?:lift|pick up|raise) {_ARTICLE}(?P<a>.+?)(?: off .*| from .*)?$")),
 ]
 _LEVELS = {"upper": "top", "lower": "bottom"}

@@ -40,7 +40,13 @@ def system_prompt(arms: int, skills: list[dict]) -> str:
 
 
 def _candidate_block(c: CandidateRecord, max_failures: int = 4) -> str:
-    lines = [f"## candidate {c.ref} (round {c.round}): {c.outcome_line()}", f"hypothesis: {c.hypothesis}", "```python", c.code, "```"]
+    lines = [
+        f"## candidate {c.ref} (round {c.round}): {c.outcome_line()}",
+        f"hypothesis: {c.hypothesis}",
+        "```python",
+        c.code,
+        "```",
+    ]
     for ep in c.failed[:max_failures]:
         lines.append(f"failed seed {ep.seed} (episode {ep.ref}): {ep.status} {ep.error}".rstrip())
         lines.extend(f"  {call.one_line()}  [call {call.ref}]" for call in ep.implicated[:8])
@@ -53,20 +59,31 @@ def round_message(brief: Brief, experiment_budget: int) -> str:
     want = "exactly one repaired program" if brief.mode == "fix_loop" else f"{brief.k} candidate programs"
     head = [
         f"Task {brief.task_key}: {brief.instruction}",
-        f"Arms: {brief.arms}. Cameras: {', '.join(brief.cameras)}. Debug seeds: {brief.debug_seeds[0]}-{brief.debug_seeds[-1]}.",
-        f"Round {brief.round}. Submit {want} with submit_candidates; each needs a hypothesis that differs from the others'.",
-        f"You may test ideas with run_candidate on a few seeds first (budget: {experiment_budget} episodes this round).",
+        f"Arms: {brief.arms}. Cameras: {', '.join(brief.cameras)}. Debug seeds: "
+        f"{brief.debug_seeds[0]}-{brief.debug_seeds[-1]}.",
+        f"Round {brief.round}. Submit {want} with submit_candidates; each needs a hypothesis that "
+        "differs from the others'.",
+        f"You may test ideas with run_candidate on a few seeds first (budget: {experiment_budget} "
+        "episodes this round).",
     ]
     if brief.round == 0:
-        head.append("There are no programs yet." + (" The task has a reference program:\n```python\n" + brief.starter + "\n```" if brief.starter else ""))
+        head.append(
+            "There are no programs yet."
+            + (" The task has a reference program:\n```python\n" + brief.starter + "\n```" if brief.starter else "")
+        )
         # The fix loop's first step: look at one debug seed's scene before writing anything.
-        head.append(f"Observe the scene first: run_candidate a short program on seed {brief.debug_seeds[0]} that calls "
-                    "get_observation and segment_text_prompt for the objects the instruction names, then get_keyframe "
-                    "on those calls to see the camera image and the masks.")
+        head.append(
+            f"Observe the scene first: run_candidate a short program on seed {brief.debug_seeds[0]} that calls "
+            "get_observation and segment_text_prompt for the objects the instruction names, then get_keyframe "
+            "on those calls to see the camera image and the masks."
+        )
     else:
         head.append("The best programs so far and the calls their failures implicate:")
         head.extend(_candidate_block(c) for c in brief.survivors)
         if brief.eliminated:
-            head.append("Hypotheses already tried that did not beat their parent:\n" + "\n".join(f"- {e}" for e in brief.eliminated))
+            head.append(
+                "Hypotheses already tried that did not beat their parent:\n"
+                + "\n".join(f"- {e}" for e in brief.eliminated)
+            )
     head.append("When a repair generalises, describe it with propose_skill so the coordinator can validate it.")
     return "\n\n".join(head)

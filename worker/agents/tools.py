@@ -16,7 +16,8 @@ from worker.search.core import Proposal
 TOOLS = [
     {
         "name": "run_candidate",
-        "description": "Run a program on a few debug seeds and get each seed's outcome and the calls its failure implicates. Costs episodes from this round's budget.",
+        "description": "Run a program on a few debug seeds and get each seed's outcome and the calls its "
+        "failure implicates. Costs episodes from this round's budget.",
         "input_schema": {
             "type": "object",
             "properties": {
@@ -29,16 +30,22 @@ TOOLS = [
     },
     {
         "name": "list_calls",
-        "description": "The primitive calls of an episode, one line each, optionally only those with a status or of a primitive.",
+        "description": "The primitive calls of an episode, one line each, optionally only those with a "
+        "status or of a primitive.",
         "input_schema": {
             "type": "object",
-            "properties": {"episode": {"type": "string"}, "status": {"type": "string"}, "primitive": {"type": "string"}},
+            "properties": {
+                "episode": {"type": "string"},
+                "status": {"type": "string"},
+                "primitive": {"type": "string"},
+            },
             "required": ["episode"],
         },
     },
     {
         "name": "get_call",
-        "description": "One call's full trace record: arguments, result, status, message, artifacts (grasp candidates, planned waypoints, detections) and keyframe ids.",
+        "description": "One call's full trace record: arguments, result, status, message, artifacts "
+        "(grasp candidates, planned waypoints, detections) and keyframe ids.",
         "input_schema": {"type": "object", "properties": {"call": {"type": "string"}}, "required": ["call"]},
     },
     {
@@ -53,7 +60,8 @@ TOOLS = [
     },
     {
         "name": "read_skill",
-        "description": "A skill's full text: failure signature, when (not) to apply, repair strategy, code sketch, evidence.",
+        "description": "A skill's full text: failure signature, when (not) to apply, repair strategy, "
+        "code sketch, evidence.",
         "input_schema": {"type": "object", "properties": {"skill": {"type": "string"}}, "required": ["skill"]},
     },
     {
@@ -66,7 +74,11 @@ TOOLS = [
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {"hypothesis": {"type": "string"}, "code": {"type": "string"}, "parent": {"type": "string"}},
+                        "properties": {
+                            "hypothesis": {"type": "string"},
+                            "code": {"type": "string"},
+                            "parent": {"type": "string"},
+                        },
                         "required": ["hypothesis", "code"],
                     },
                 }
@@ -76,19 +88,41 @@ TOOLS = [
     },
     {
         "name": "propose_skill",
-        "description": "Propose a generalisable repair for the library. The coordinator validates it by re-running the before and after programs on the seeds it claims to fix.",
+        "description": "Propose a generalisable repair for the library. The coordinator validates it by "
+        "re-running the before and after programs on the seeds it claims to fix.",
         "input_schema": {
             "type": "object",
             "properties": {
                 "name": {"type": "string"},
                 "description": {"type": "string"},
-                "kind": {"type": "string", "enum": ["localisation heuristic", "perception prompt", "grasp constraint", "motion primitive", "debugging workflow", "recovery"]},
-                "failure_signature": {"type": "object", "description": "symptom and the trace signals (statuses, widths, detection counts) that reveal it"},
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "localisation heuristic",
+                        "perception prompt",
+                        "grasp constraint",
+                        "motion primitive",
+                        "debugging workflow",
+                        "recovery",
+                    ],
+                },
+                "failure_signature": {
+                    "type": "object",
+                    "description": "symptom and the trace signals (statuses, widths, detection counts) that reveal it",
+                },
                 "when_to_apply": {"type": "string"},
                 "when_not_to_apply": {"type": "string"},
                 "repair_strategy": {"type": "string"},
-                "code_sketch": {"type": "string", "description": "self-contained code (define the helpers it calls) with tunable constants as {{NAME}} placeholders"},
-                "placeholders": {"type": "object", "description": "each placeholder: {\"default\": value, \"doc\": what it means, with units}; undeclared ones take the after-program's constant of that name"},
+                "code_sketch": {
+                    "type": "string",
+                    "description": "self-contained code (define the helpers it calls) with tunable "
+                    "constants as {{NAME}} placeholders",
+                },
+                "placeholders": {
+                    "type": "object",
+                    "description": 'each placeholder: {"default": value, "doc": what it means, with units}; '
+                    "undeclared ones take the after-program's constant of that name",
+                },
                 "before_candidate": {"type": "string"},
                 "after_candidate": {"type": "string"},
                 "claimed_seeds": {"type": "array", "items": {"type": "integer"}},
@@ -100,7 +134,13 @@ TOOLS = [
 
 
 def openai_tools() -> list[dict]:
-    return [{"type": "function", "function": {"name": t["name"], "description": t["description"], "parameters": t["input_schema"]}} for t in TOOLS]
+    return [
+        {
+            "type": "function",
+            "function": {"name": t["name"], "description": t["description"], "parameters": t["input_schema"]},
+        }
+        for t in TOOLS
+    ]
 
 
 @dataclass
@@ -143,19 +183,26 @@ class ToolRunner:
         if not seeds:
             raise ValueError(f"choose seeds among the debug seeds {self.debug_seeds[0]}-{self.debug_seeds[-1]}")
         if self.used + len(seeds) > self.experiment_budget:
-            raise ValueError(f"the experiment budget allows {self.experiment_budget - self.used} more episodes this round")
+            raise ValueError(
+                f"the experiment budget allows {self.experiment_budget - self.used} more episodes this round"
+            )
         self.used += len(seeds)
-        record = self.workbench.evaluate([Proposal(hypothesis or "experiment", code)], self.round, tuple(seeds), "experiment")[0]
+        record = self.workbench.evaluate(
+            [Proposal(hypothesis or "experiment", code)], self.round, tuple(seeds), "experiment"
+        )[0]
         self.candidates_by_ref[str(record.ref)] = record
         lines = [f"candidate {record.ref}: {record.outcome_line()}"]
         for ep in record.episodes:
-            lines.append(f"seed {ep.seed} episode {ep.ref}: {'success' if ep.success else 'failure'} {ep.status} {ep.error}".rstrip())
+            outcome = "success" if ep.success else "failure"
+            lines.append(f"seed {ep.seed} episode {ep.ref}: {outcome} {ep.status} {ep.error}".rstrip())
             lines.extend(f"  {c.one_line()} [call {c.ref}]" for c in ep.implicated[:8])
         return ToolOutcome("\n".join(lines))
 
     def _list_calls(self, episode: str, status: str | None = None, primitive: str | None = None) -> ToolOutcome:
         calls = self.workbench.calls(episode, status=status, primitive=primitive)
-        return ToolOutcome("\n".join(f"{c.one_line()} [call {c.ref}] keyframes={c.keyframes}" for c in calls) or "no calls match")
+        return ToolOutcome(
+            "\n".join(f"{c.one_line()} [call {c.ref}] keyframes={c.keyframes}" for c in calls) or "no calls match"
+        )
 
     def _get_call(self, call: str) -> ToolOutcome:
         return ToolOutcome(json.dumps(self.workbench.call(call), default=str)[:12000])
@@ -165,7 +212,11 @@ class ToolRunner:
 
     def _search_skills(self, query: str) -> ToolOutcome:
         found = self.workbench.skills(query, 5)
-        return ToolOutcome(json.dumps([{k: s.get(k) for k in ("id", "name", "kind", "description", "score")} for s in found], default=str))
+        return ToolOutcome(
+            json.dumps(
+                [{k: s.get(k) for k in ("id", "name", "kind", "description", "score")} for s in found], default=str
+            )
+        )
 
     def _read_skill(self, skill: str) -> ToolOutcome:
         return ToolOutcome(json.dumps(self.workbench.skill(skill), default=str)[:12000])
@@ -186,9 +237,11 @@ class ToolRunner:
         before = self.candidates_by_ref.get(str(fields.get("before_candidate")))
         after = self.candidates_by_ref.get(str(fields.get("after_candidate")))
         fields["provenance"] = {
-            "before_candidate": fields.pop("before_candidate", None), "after_candidate": fields.pop("after_candidate", None),
+            "before_candidate": fields.pop("before_candidate", None),
+            "after_candidate": fields.pop("after_candidate", None),
             "claimed_seeds": fields.pop("claimed_seeds", []),
-            **({"before_program": before.code} if before else {}), **({"after_program": after.code} if after else {}),
+            **({"before_program": before.code} if before else {}),
+            **({"after_program": after.code} if after else {}),
         }
         self.proposed_skills.append(fields)
         return ToolOutcome(f"skill '{fields.get('name')}' proposed; the coordinator will validate it")

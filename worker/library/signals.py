@@ -28,12 +28,24 @@ result. Plain Python, no Django.
 from __future__ import annotations
 
 from worker.robot import status as st
+from worker.robot.status import EpisodeStatus
 
 #: The status of an episode still in progress (not a failure).
-RUNNING = "RUNNING"
+RUNNING = EpisodeStatus.RUNNING
 
-SIGNAL_KEYS = ("episode_status", "statuses", "primitives", "call_statuses", "gripper_widths_m", "gripper_width_m",
-               "detections", "detections_by_prompt", "blocked_by", "error", "exception")
+SIGNAL_KEYS = (
+    "episode_status",
+    "statuses",
+    "primitives",
+    "call_statuses",
+    "gripper_widths_m",
+    "gripper_width_m",
+    "detections",
+    "detections_by_prompt",
+    "blocked_by",
+    "error",
+    "exception",
+)
 #: The signals a skill's failure signature is matched on (worker.library.signatures.match_signature).
 MATCHED_KEYS = ("statuses", "primitives", "gripper_width_m", "detections", "error")
 #: Call statuses whose message names what blocked the move.

@@ -66,8 +66,7 @@ def _check_value(name: str, value) -> None:
         for v in value:
             _check_value(name, v)
         return
-    raise SketchError(f"placeholder {name}: values are numbers, strings, booleans or short lists of numbers "
-                      "or strings")
+    raise SketchError(f"placeholder {name}: values are numbers, strings, booleans or short lists of numbers or strings")
 
 
 def normalise_placeholders(raw) -> dict:
@@ -107,8 +106,9 @@ def placeholder_problems(sketch: str, placeholders: dict) -> list[str]:
         if not NAME_RE.match(name):
             problems.append(f"placeholder {placeholder(name)} must be UPPER_CASE")
         elif name not in placeholders:
-            problems.append(f"placeholder {placeholder(name)} is used but not declared "
-                            "(declare a default and what it means)")
+            problems.append(
+                f"placeholder {placeholder(name)} is used but not declared (declare a default and what it means)"
+            )
     for name in placeholders:
         if name not in used:
             problems.append(f"placeholder {name} is declared but the sketch never uses {placeholder(name)}")

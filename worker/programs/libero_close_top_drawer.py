@@ -26,6 +26,7 @@ cam = obs["agentview"]
 drawer = points_of(DRAWER_PROMPT, cam)
 cabinet = points_of(CABINET_PROMPT, cam)
 
+
 # An open drawer sits beside the cabinet body along its slide axis: the offset between the centres of
 # their footprints (2nd-98th percentile boxes, robust to what one camera sees of each) points out.
 def footprint_centre(points):

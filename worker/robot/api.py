@@ -23,15 +23,14 @@ from worker.sim.base import CameraFrame
 
 from . import geometry as geo
 from . import status as st
-from .ik import IKSolver
 from .api_grasp import GraspPrimitives
 from .api_motion import SITE_TO_API, MotionPrimitives
+from .ik import IKSolver
 from .media import draw_detections
 from .motion import PlannerCache
 from .primitive import PrimitiveSpec, primitive
 from .segmenter import CpuSegmenter, default_segmenter
 from .tracer import CallContext, Tracer
-
 
 OBSERVATION_CACHE = 12
 
@@ -89,8 +88,15 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             doc = inspect.getdoc(getattr(cls, spec.method)) or ""
             if spec.alias_of:
                 doc = f"Alias of {spec.alias_of}, kept so programs written for the published API run unchanged."
-            out.append({"name": name, "signature": f"{name}{cls.signature(spec.method)}", "doc": doc,
-                        "alias_of": spec.alias_of, "min_arms": spec.min_arms})
+            out.append(
+                {
+                    "name": name,
+                    "signature": f"{name}{cls.signature(spec.method)}",
+                    "doc": doc,
+                    "alias_of": spec.alias_of,
+                    "min_arms": spec.min_arms,
+                }
+            )
         return out
 
     def sandbox_specs(self) -> list[dict]:
@@ -115,7 +121,9 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
                 raise TypeError(message)
 
             return self.tracer.invoke(name, call, arguments, line, stack or [], False, ctx)
-        return self.tracer.invoke(name, lambda c, **kw: method(c, **kw), arguments, line, stack or [], spec.after_frame, ctx)
+        return self.tracer.invoke(
+            name, lambda c, **kw: method(c, **kw), arguments, line, stack or [], spec.after_frame, ctx
+        )
 
     # -- frames ----------------------------------------------------------------------------------
     def _to_api(self, T_sim: np.ndarray) -> np.ndarray:
@@ -289,7 +297,10 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             ctx.set_status(st.NO_DETECTION, f"nothing in the {frame.camera} image matched {title!r}")
         ctx.artifact(
             "detections",
-            [{"label": d["label"], "score": d["score"], "box": d["box"], "pixels": int(d["mask"].sum())} for d in detections],
+            [
+                {"label": d["label"], "score": d["score"], "box": d["box"], "pixels": int(d["mask"].sum())}
+                for d in detections
+            ],
         )
         ctx.keyframe(lambda: draw_detections(frame.rgb, detections, title), "overlay", frame.camera, "masks")
 
@@ -324,7 +335,10 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         if len(points) == 0:
             ctx.set_status(st.NO_DETECTION, "the mask selects no pixels with valid depth")
         else:
-            ctx.artifact("points", {"count": int(len(points)), "centroid": geo.as_array(points.mean(axis=0), (3,), "c").round(4).tolist()})
+            ctx.artifact(
+                "points",
+                {"count": int(len(points)), "centroid": geo.as_array(points.mean(axis=0), (3,), "c").round(4).tolist()},
+            )
         return points
 
     @primitive()
@@ -464,4 +478,3 @@ def api_reference_markdown(arms: int = 1, include_aliases: bool = False) -> str:
             continue
         parts.append(f"### {entry['signature']}\n\n{entry['doc']}")
     return "\n\n".join(parts)
-

@@ -7,8 +7,8 @@ import numpy as np
 from . import geometry as geo
 from . import grasping
 from . import status as st
-from .media import draw_grasps
 from .api_motion import SITE_TO_API
+from .media import draw_grasps
 from .primitive import primitive
 from .tracer import CallContext
 
@@ -57,10 +57,21 @@ class GraspPrimitives:
         points = geo.backproject(depth_arr, K, mask_arr.astype(bool))
         poses, scores = grasping.plan_grasps(points)
         if len(poses) == 0:
-            ctx.set_status(st.NO_DETECTION, f"no collision-free grasp fits the gripper on this object ({len(points)} points)")
-        ctx.artifact("grasps", [{"score": float(s), "position_camera": np.round(p[:3, 3], 4).tolist(),
-                                 "approach_camera": np.round(p[:3, 2], 3).tolist(), "closing_camera": np.round(p[:3, 1], 3).tolist()}
-                                for p, s in zip(poses[:10], scores[:10])])
+            ctx.set_status(
+                st.NO_DETECTION, f"no collision-free grasp fits the gripper on this object ({len(points)} points)"
+            )
+        ctx.artifact(
+            "grasps",
+            [
+                {
+                    "score": float(s),
+                    "position_camera": np.round(p[:3, 3], 4).tolist(),
+                    "approach_camera": np.round(p[:3, 2], 3).tolist(),
+                    "closing_camera": np.round(p[:3, 1], 3).tolist(),
+                }
+                for p, s in zip(poses[:10], scores[:10])
+            ],
+        )
         frame = self._frame_for_depth(depth)
         if frame is not None and len(poses):
             ctx.keyframe(lambda: draw_grasps(frame.rgb, K, poses, scores), "overlay", frame.camera, "grasps")
@@ -92,13 +103,24 @@ class GraspPrimitives:
         world = np.einsum("ij,kjl->kil", T, poses) if len(poses) else poses
         index = grasping.top_down_index(world, scores, np.radians(float(max_tilt_deg)))
         if index is None:
-            ctx.set_status(st.NO_DETECTION, f"none of the {len(poses)} grasps approaches within {max_tilt_deg:g} degrees of vertical")
+            ctx.set_status(
+                st.NO_DETECTION,
+                f"none of the {len(poses)} grasps approaches within {max_tilt_deg:g} degrees of vertical",
+            )
             return None
         pose = world[index].copy()
         current = (self._to_api(self.adapter.ee_pose(0)) @ SITE_TO_API)[:3, :3]
         flipped = pose[:3, :3] @ np.diag([-1.0, -1.0, 1.0])
         if geo.rotation_angle(current, flipped) < geo.rotation_angle(current, pose[:3, :3]):
             pose[:3, :3] = flipped
-        ctx.artifact("selected", {"index": int(index), "score": float(scores[index]), "position": np.round(pose[:3, 3], 4).tolist()})
-        return {"pose": pose, "position": pose[:3, 3].copy(), "quaternion_wxyz": geo.matrix_to_quat(pose[:3, :3]),
-                "score": float(scores[index]), "index": int(index)}
+        ctx.artifact(
+            "selected",
+            {"index": int(index), "score": float(scores[index]), "position": np.round(pose[:3, 3], 4).tolist()},
+        )
+        return {
+            "pose": pose,
+            "position": pose[:3, 3].copy(),
+            "quaternion_wxyz": geo.matrix_to_quat(pose[:3, :3]),
+            "score": float(scores[index]),
+            "index": int(index),
+        }

@@ -44,11 +44,22 @@ class MotionPrimitives:
         target = self._to_sim(geo.make_transform(pos, quat)) @ API_TO_SITE
         robot = self.adapter.robots[arm]
         result = self.ik.solve(
-            self.adapter.sim.model._model, self.adapter.sim.data.qpos, self.adapter.grip_site(arm),
-            robot._ref_joint_pos_indexes, target, home=np.asarray(robot.init_qpos, dtype=np.float64),
+            self.adapter.sim.model._model,
+            self.adapter.sim.data.qpos,
+            self.adapter.grip_site(arm),
+            robot._ref_joint_pos_indexes,
+            target,
+            home=np.asarray(robot.init_qpos, dtype=np.float64),
         )
-        ctx.artifact(artifact, {"arm": arm, "iterations": result.iterations, "position_error_m": round(result.position_error, 5),
-                            "orientation_error_rad": round(result.orientation_error, 5)})
+        ctx.artifact(
+            artifact,
+            {
+                "arm": arm,
+                "iterations": result.iterations,
+                "position_error_m": round(result.position_error, 5),
+                "orientation_error_rad": round(result.orientation_error, 5),
+            },
+        )
         if not result.ok:
             ctx.set_status(
                 st.IK_FAILED,
@@ -65,11 +76,18 @@ class MotionPrimitives:
         limits = self.adapter.joint_limits(arm)
         for i in range(7):
             if not limits[i, 0] - 1e-6 <= q[i] <= limits[i, 1] + 1e-6:
-                raise ValueError(f"{name}[{i}] = {q[i]:.3f} rad is outside its limits [{limits[i, 0]:.3f}, {limits[i, 1]:.3f}]")
+                raise ValueError(
+                    f"{name}[{i}] = {q[i]:.3f} rad is outside its limits [{limits[i, 0]:.3f}, {limits[i, 1]:.3f}]"
+                )
         return q
 
-    def _move(self, ctx: CallContext, goals: dict[int, np.ndarray], target_positions: dict[int, np.ndarray] | None = None,
-              collision_check: bool = True) -> str:
+    def _move(
+        self,
+        ctx: CallContext,
+        goals: dict[int, np.ndarray],
+        target_positions: dict[int, np.ndarray] | None = None,
+        collision_check: bool = True,
+    ) -> str:
         """Plan (straight, or RRTConnect around collisions) and execute; returns the move status.
         Without ``collision_check`` the straight joint path is followed as is (deliberate contact)."""
         adapter = self.adapter
@@ -80,35 +98,45 @@ class MotionPrimitives:
             plan = planner.plan(np.array(adapter.sim.data.qpos), goals)
         else:
             plan = MotionPlan(True, "straight_unchecked", [goals])
-        ctx.artifact("plan", {
-            "method": plan.method, "planning_ms": plan.planning_ms, "collision_checks": plan.checks,
-            "waypoints": [{f"arm{a}": np.round(q, 4).tolist() for a, q in wp.items()} for wp in plan.waypoints],
-            **({"blocked_by": plan.collision} if plan.collision else {}),
-        })
+        ctx.artifact(
+            "plan",
+            {
+                "method": plan.method,
+                "planning_ms": plan.planning_ms,
+                "collision_checks": plan.checks,
+                "waypoints": [{f"arm{a}": np.round(q, 4).tolist() for a, q in wp.items()} for wp in plan.waypoints],
+                **({"blocked_by": plan.collision} if plan.collision else {}),
+            },
+        )
         if not plan.ok:
             ctx.set_status(st.PLANNING_ERROR, f"{plan.message}: {plan.collision}" if plan.collision else plan.message)
             self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "no path")
-            return "PLANNING_ERROR"
+            return st.PLANNING_ERROR
         steps = 0
         for i, waypoint in enumerate(plan.waypoints):
             last = i == len(plan.waypoints) - 1
             distance = max(float(np.abs(q - adapter.joint_positions(a)).max()) for a, q in waypoint.items())
             steps += adapter.drive_joints(
-                waypoint, max_steps=int(distance / adapter.JOINT_STEP) + (60 if last else 20),
-                tol=2e-3 if last else WAYPOINT_TOL, settle=last,
+                waypoint,
+                max_steps=int(distance / adapter.JOINT_STEP) + (60 if last else 20),
+                tol=2e-3 if last else WAYPOINT_TOL,
+                settle=last,
             )
         error = max(float(np.abs(goals[a] - adapter.joint_positions(a)).max()) for a in goals)
         ctx.artifact("motion", {"control_steps": steps, "joint_error_rad": round(error, 5)})
         if plan.method == "rrt_connect":
             self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "planned path")
         if error <= REACHED_TOL:
-            return "REACHED"
+            return st.REACHED
         contacts = adapter.robot_contacts(list(goals)) - contacts_before
         if contacts:
-            ctx.set_status(st.COLLISION, f"the arm stopped {error:.3f} rad short of the target, in contact with {', '.join(sorted(contacts))}")
-            return "COLLISION"
+            ctx.set_status(
+                st.COLLISION,
+                f"the arm stopped {error:.3f} rad short of the target, in contact with {', '.join(sorted(contacts))}",
+            )
+            return st.COLLISION
         ctx.set_status(st.NOT_REACHED, f"the arm stopped {error:.3f} rad short of the target")
-        return "NOT_REACHED"
+        return st.NOT_REACHED
 
     def _motion_overlay(self, ctx: CallContext, start_qpos, goals, plan, target_positions, title: str) -> None:
         """The planned grasp-point path (from where the move started) and the target, drawn on the
@@ -121,13 +149,21 @@ class MotionPrimitives:
         tcp = [planner.tcp_positions(start_qpos, wp) for wp in [start] + (plan.waypoints or [goals])]
         camera_pose = frame.pose  # sim world frame, like the positions below
         points = {arm: np.array([p[arm] for p in tcp]) for arm in goals}
-        targets = {arm: (self._to_sim(geo.make_transform(t))[:3, 3] if t is not None else None) for arm, t in (target_positions or {}).items()}
-        ctx.keyframe(lambda: draw_path(frame.rgb, frame.intrinsics, camera_pose, points, targets, title), "overlay", frame.camera, "path")
+        targets = {
+            arm: (self._to_sim(geo.make_transform(t))[:3, 3] if t is not None else None)
+            for arm, t in (target_positions or {}).items()
+        }
+        ctx.keyframe(
+            lambda: draw_path(frame.rgb, frame.intrinsics, camera_pose, points, targets, title),
+            "overlay",
+            frame.camera,
+            "path",
+        )
 
     def _move_to_pose(self, ctx: CallContext, arm: int, position, quaternion_wxyz, collision_check: bool) -> str:
         joints = self._solve_ik(ctx, arm, position, quaternion_wxyz)
         if joints is None:
-            return "IK_FAILED"
+            return st.IK_FAILED
         return self._move(ctx, {arm: joints}, {arm: np.asarray(position, dtype=np.float64)}, bool(collision_check))
 
     def _gripper(self, ctx: CallContext, arm: int, close: bool) -> float:
@@ -212,8 +248,11 @@ class MotionPrimitives:
         Returns:
             Same statuses as move_to_joints.
         """
-        return self._move(ctx, {0: self._check_joints(0, joints0, "joints0"), 1: self._check_joints(1, joints1, "joints1")},
-                          collision_check=bool(collision_check))
+        return self._move(
+            ctx,
+            {0: self._check_joints(0, joints0, "joints0"), 1: self._check_joints(1, joints1, "joints1")},
+            collision_check=bool(collision_check),
+        )
 
     # -- pose moves --------------------------------------------------------------------------------
     @primitive()
@@ -241,8 +280,9 @@ class MotionPrimitives:
         return self._move_to_pose(ctx, 1, position, quaternion_wxyz, collision_check)
 
     @primitive(min_arms=2)
-    def move_to_pose_both(self, ctx: CallContext, position0, quaternion0_wxyz, position1, quaternion1_wxyz,
-                          collision_check: bool = True) -> str:
+    def move_to_pose_both(
+        self, ctx: CallContext, position0, quaternion0_wxyz, position1, quaternion1_wxyz, collision_check: bool = True
+    ) -> str:
         """Move both arms' grasp points to poses at once (blocking): both IK solutions first, then one
         move_to_joints_both. For carrying an object held by both grippers, which moving one arm at a
         time would tilt or pull apart.
@@ -258,10 +298,10 @@ class MotionPrimitives:
         """
         joints0 = self._solve_ik(ctx, 0, position0, quaternion0_wxyz, "ik_arm0")
         if joints0 is None:
-            return "IK_FAILED"
+            return st.IK_FAILED
         joints1 = self._solve_ik(ctx, 1, position1, quaternion1_wxyz, "ik_arm1")
         if joints1 is None:
-            return "IK_FAILED"
+            return st.IK_FAILED
         targets = {0: np.asarray(position0, dtype=np.float64), 1: np.asarray(position1, dtype=np.float64)}
         return self._move(ctx, {0: joints0, 1: joints1}, targets, bool(collision_check))
 

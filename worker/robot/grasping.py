@@ -47,7 +47,9 @@ def estimate_normals(points: np.ndarray, tree: cKDTree) -> np.ndarray:
     return normals
 
 
-def face_normals(normals: np.ndarray, max_faces: int = 3, angle_deg: float = 20.0, min_share: float = 0.08) -> list[np.ndarray]:
+def face_normals(
+    normals: np.ndarray, max_faces: int = 3, angle_deg: float = 20.0, min_share: float = 0.08
+) -> list[np.ndarray]:
     """Mean normals of the largest groups of similar normals (the object's dominant visible faces)."""
     cos = np.cos(np.radians(angle_deg))
     remaining = np.ones(len(normals), dtype=bool)
@@ -132,12 +134,24 @@ def plan_grasps(points: np.ndarray, max_candidates: int = 40, angles: int = 12) 
             py = py - mid
             half = width / 2.0 + CLEARANCE
             # Fingers (open) and palm must not sweep through visible points.
-            in_finger = (np.abs(px) < FINGER_WIDTH / 2) & (np.abs(py) > half) & (np.abs(py) < half + FINGER_THICKNESS) & (pz > -FINGER_DEPTH) & (pz < 0.005)
-            in_palm = (np.abs(px) < 0.03) & (np.abs(py) < half + FINGER_THICKNESS) & (pz < -FINGER_DEPTH) & (pz > -FINGER_DEPTH - 0.06)
+            in_finger = (
+                (np.abs(px) < FINGER_WIDTH / 2)
+                & (np.abs(py) > half)
+                & (np.abs(py) < half + FINGER_THICKNESS)
+                & (pz > -FINGER_DEPTH)
+                & (pz < 0.005)
+            )
+            in_palm = (
+                (np.abs(px) < 0.03)
+                & (np.abs(py) < half + FINGER_THICKNESS)
+                & (pz < -FINGER_DEPTH)
+                & (pz > -FINGER_DEPTH - 0.06)
+            )
             if in_finger.any() or in_palm.any():
                 continue
-            antipodal = max(0.5 * (abs(normals[lo_i] @ y) + abs(normals[hi_i] @ y)),
-                            _parallelism(px[slab], py[slab], pz[slab]))
+            antipodal = max(
+                0.5 * (abs(normals[lo_i] @ y) + abs(normals[hi_i] @ y)), _parallelism(px[slab], py[slab], pz[slab])
+            )
             margin = 1.0 - width / MAX_OPENING
             central = 1.0 - min(1.0, np.linalg.norm(grasp - centre) / max(size, 1e-6))
             facing = 0.5 * (1.0 + z @ view)

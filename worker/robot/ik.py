@@ -47,8 +47,9 @@ class IKSolver:
             self._model = model
         return self._configuration
 
-    def solve(self, model, qpos: np.ndarray, site: str, joint_qpos_indexes, target: np.ndarray,
-              home: np.ndarray | None = None) -> IKResult:
+    def solve(
+        self, model, qpos: np.ndarray, site: str, joint_qpos_indexes, target: np.ndarray, home: np.ndarray | None = None
+    ) -> IKResult:
         """IK for ``site`` to reach ``target`` ((4, 4), sim world frame) from full-model ``qpos``.
 
         Only the joints in ``joint_qpos_indexes`` are returned; the QP moves no other joint because

@@ -57,7 +57,9 @@ def draw_detections(rgb: np.ndarray, detections: list[dict], title: str = "") ->
     return np.asarray(img)
 
 
-def draw_points(rgb: np.ndarray, pixels: np.ndarray, color=(0, 255, 255), radius: int = 2, title: str = "") -> np.ndarray:
+def draw_points(
+    rgb: np.ndarray, pixels: np.ndarray, color=(0, 255, 255), radius: int = 2, title: str = ""
+) -> np.ndarray:
     """Dots at (N, 2) pixel coordinates (x, y) over ``rgb``; (H, W, 3) uint8."""
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
     draw = ImageDraw.Draw(img)
@@ -99,7 +101,7 @@ def draw_path(rgb, intrinsics, camera_pose, paths: dict, targets: dict, title: s
         _polyline(draw, project(path, intrinsics, camera_pose), color, 2)
         target = targets.get(arm)
         if target is not None:
-            (u, v), = project(target, intrinsics, camera_pose)
+            ((u, v),) = project(target, intrinsics, camera_pose)
             if np.isfinite(u):
                 draw.line([u - 6, v, u + 6, v], fill=PALETTE[0], width=2)
                 draw.line([u, v - 6, u, v + 6], fill=PALETTE[0], width=2)
@@ -108,7 +110,9 @@ def draw_path(rgb, intrinsics, camera_pose, paths: dict, targets: dict, title: s
     return np.asarray(img)
 
 
-def draw_grasps(rgb, intrinsics, poses_camera: np.ndarray, scores: np.ndarray, limit: int = 15, zoom: int = 3) -> np.ndarray:
+def draw_grasps(
+    rgb, intrinsics, poses_camera: np.ndarray, scores: np.ndarray, limit: int = 15, zoom: int = 3
+) -> np.ndarray:
     """Grasp candidates (K, 4, 4) in the camera frame drawn as finger outlines on a ``zoom``-times
     enlarged crop around them (same size as ``rgb``); the best candidate is red and thickest."""
     h, w = np.asarray(rgb).shape[:2]
@@ -132,5 +136,9 @@ def draw_grasps(rgb, intrinsics, poses_camera: np.ndarray, scores: np.ndarray, l
     left = int(np.clip(cx - w / 2, 0, w * zoom - w))
     top = int(np.clip(cy - h / 2, 0, h * zoom - h))
     crop = big.crop((left, top, left + w, top + h))
-    ImageDraw.Draw(crop).text((3, 2), f"{len(poses_camera)} grasps, best {scores[0]:.2f} (x{zoom})" if len(scores) else "no grasps", fill=(255, 255, 255))
+    ImageDraw.Draw(crop).text(
+        (3, 2),
+        f"{len(poses_camera)} grasps, best {scores[0]:.2f} (x{zoom})" if len(scores) else "no grasps",
+        fill=(255, 255, 255),
+    )
     return np.asarray(crop)

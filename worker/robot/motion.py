@@ -90,8 +90,14 @@ class CollisionChecker:
         self.owner = owner
         self.checks = 0
 
-    def colliding_pairs(self, qpos: np.ndarray, tol: float = PENETRATION_TOL, attached: list | None = None,
-                        owner: np.ndarray | None = None, shared: dict | None = None) -> set[tuple[int, int]]:
+    def colliding_pairs(
+        self,
+        qpos: np.ndarray,
+        tol: float = PENETRATION_TOL,
+        attached: list | None = None,
+        owner: np.ndarray | None = None,
+        shared: dict | None = None,
+    ) -> set[tuple[int, int]]:
         """Geom pairs (sorted ids) where a robot penetrates something that is not itself deeper than
         ``tol`` metres (a negative ``tol`` also returns pairs that merely touch or nearly touch).
 
@@ -128,7 +134,9 @@ class CollisionChecker:
                 pairs.add((min(c.geom1, c.geom2), max(c.geom1, c.geom2)))
         return pairs
 
-    def held_objects(self, qpos: np.ndarray, finger_geoms: dict[int, tuple[set, set]], sites: dict[int, int]) -> tuple[list, np.ndarray, dict]:
+    def held_objects(
+        self, qpos: np.ndarray, finger_geoms: dict[int, tuple[set, set]], sites: dict[int, int]
+    ) -> tuple[list, np.ndarray, dict]:
         """Objects pinched between both finger pads of an arm: (attachments, owner array, {geom:
         frozenset of every arm holding it} for objects held by more than one arm).
 
@@ -182,15 +190,23 @@ class CollisionChecker:
 
     def describe(self, pair: tuple[int, int]) -> str:
         names = [self.mujoco.mj_id2name(self.model, self.mujoco.mjtObj.mjOBJ_GEOM, g) or f"geom{g}" for g in pair]
-        bodies = [self.mujoco.mj_id2name(self.model, self.mujoco.mjtObj.mjOBJ_BODY, self.model.geom_bodyid[g]) for g in pair]
+        bodies = [
+            self.mujoco.mj_id2name(self.model, self.mujoco.mjtObj.mjOBJ_BODY, self.model.geom_bodyid[g]) for g in pair
+        ]
         return " x ".join(f"{n} ({b})" for n, b in zip(names, bodies))
 
 
 class JointPlanner:
     """Plans joint-space motions for one or both arms of a scene."""
 
-    def __init__(self, checker: CollisionChecker, qpos_indexes: dict[int, list[int]], limits: dict[int, np.ndarray],
-                 sites: dict[int, int], finger_geoms: dict[int, tuple[set, set]]):
+    def __init__(
+        self,
+        checker: CollisionChecker,
+        qpos_indexes: dict[int, list[int]],
+        limits: dict[int, np.ndarray],
+        sites: dict[int, int],
+        finger_geoms: dict[int, tuple[set, set]],
+    ):
         self.checker = checker
         self.qpos_indexes = qpos_indexes
         self.limits = limits
@@ -226,7 +242,10 @@ class JointPlanner:
         allowed = checker.colliding_pairs(qpos, tol=-0.002, attached=attached, owner=owner, shared=shared)
 
         def blocking(q: np.ndarray) -> set:
-            return checker.colliding_pairs(self._full(qpos, arms, q), attached=attached, owner=owner, shared=shared) - allowed
+            return (
+                checker.colliding_pairs(self._full(qpos, arms, q), attached=attached, owner=owner, shared=shared)
+                - allowed
+            )
 
         def finish(plan: MotionPlan) -> MotionPlan:
             plan.planning_ms = round((time.perf_counter() - started) * 1000.0, 2)
@@ -235,8 +254,14 @@ class JointPlanner:
 
         hit = blocking(goal)
         if hit:
-            return finish(MotionPlan(False, "none", collision=checker.describe_all(hit, owner=owner),
-                                     message="the target configuration is in collision"))
+            return finish(
+                MotionPlan(
+                    False,
+                    "none",
+                    collision=checker.describe_all(hit, owner=owner),
+                    message="the target configuration is in collision",
+                )
+            )
         steps = max(1, int(np.ceil(np.abs(goal - start).max() / CHECK_RESOLUTION)))
         first_hit = None
         for i in range(1, steps):
@@ -248,10 +273,22 @@ class JointPlanner:
             return finish(MotionPlan(True, "straight", [self._split(arms, goal)]))
         path = self._rrt_connect(arms, start, goal, blocking, planning_time)
         if path is None:
-            return finish(MotionPlan(False, "none", collision=checker.describe_all(first_hit, owner=owner),
-                                     message=f"no collision-free path found in {planning_time:g} s"))
-        return finish(MotionPlan(True, "rrt_connect", [self._split(arms, q) for q in path[1:]],
-                                 collision=checker.describe_all(first_hit, owner=owner)))
+            return finish(
+                MotionPlan(
+                    False,
+                    "none",
+                    collision=checker.describe_all(first_hit, owner=owner),
+                    message=f"no collision-free path found in {planning_time:g} s",
+                )
+            )
+        return finish(
+            MotionPlan(
+                True,
+                "rrt_connect",
+                [self._split(arms, q) for q in path[1:]],
+                collision=checker.describe_all(first_hit, owner=owner),
+            )
+        )
 
     def _split(self, arms: list[int], q: np.ndarray) -> dict[int, np.ndarray]:
         return {arm: np.array(q[7 * k : 7 * k + 7]) for k, arm in enumerate(arms)}

@@ -237,7 +237,11 @@ class HttpSegmenter:
             if mask.shape != rgb.shape[:2] or not mask.any():
                 continue
             box = [float(v) for v in item["box"]] if item.get("box") else _box(mask)
-            detections.append(Detection(mask, box, round(float(item.get("score", 0.0)), 4), str(item.get("label", payload.get("text", "")))))
+            detections.append(
+                Detection(
+                    mask, box, round(float(item.get("score", 0.0)), 4), str(item.get("label", payload.get("text", "")))
+                )
+            )
         detections.sort(key=lambda d: -d.score)
         return detections
 

@@ -98,8 +98,7 @@ MESSAGES = {
     "forged); the program was stopped",
     "SANDBOX_UNAVAILABLE": "the worker cannot start its OS sandbox (bubblewrap and seccomp) and refuses to run "
     "programs uncontained",
-    "TRACE_LIMIT": "the episode exceeded its trace budget (robot API calls or recorded bytes); the program was "
-    "stopped",
+    "TRACE_LIMIT": "the episode exceeded its trace budget (robot API calls or recorded bytes); the program was stopped",
 }
 
 #: Statuses that mean the call or episode went wrong (a keyframe is captured for these).

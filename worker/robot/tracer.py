@@ -59,7 +59,11 @@ def summarize(value: Any, depth: int = 0) -> Any:
             out["..."] = f"{len(items) - MAX_ITEMS} more keys"
         return out
     if isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and len(value) > SMALL_ARRAY:
+        if (
+            value
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and len(value) > SMALL_ARRAY
+        ):
             return _summarize_array(np.asarray(value))
         out = [summarize(v, depth + 1) for v in value[:MAX_ITEMS]]
         if len(value) > MAX_ITEMS:
@@ -82,7 +86,11 @@ def _summarize_array(arr: np.ndarray) -> dict:
         out["true"] = int(arr.sum())
         return out
     if arr.size <= SMALL_ARRAY and arr.dtype.kind in "biuf":
-        out["value"] = [_num(float(v)) for v in arr.ravel()] if arr.ndim == 1 else np.vectorize(lambda v: _num(float(v)))(arr).tolist()
+        out["value"] = (
+            [_num(float(v)) for v in arr.ravel()]
+            if arr.ndim == 1
+            else np.vectorize(lambda v: _num(float(v)))(arr).tolist()
+        )
         return out
     if arr.dtype.kind in "biuf":
         finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
@@ -147,7 +155,9 @@ class Tracer:
         self.seq = 0
         self.records: list[CallRecord] = []
 
-    def invoke(self, name: str, fn: Callable, bound_args: dict, line: int, stack: list, after_frame: bool, ctx: CallContext):
+    def invoke(
+        self, name: str, fn: Callable, bound_args: dict, line: int, stack: list, after_frame: bool, ctx: CallContext
+    ):
         self.seq += 1
         record = CallRecord(seq=self.seq, primitive=name, args={}, line=line, stack=stack, started_at=time.time())
         start = time.perf_counter()
@@ -169,8 +179,10 @@ class Tracer:
             record.duration_ms = round((time.perf_counter() - start) * 1000.0, 3)
             if self.enabled:
                 record.args = cap_field(summarize(bound_args))
-                record.message = (ctx.message or ("" if record.status == st.OK else st.message(record.status)))[:MAX_STR * 4]
-                record.error = record.error[:MAX_STR * 8]
+                record.message = (ctx.message or ("" if record.status == st.OK else st.message(record.status)))[
+                    : MAX_STR * 4
+                ]
+                record.error = record.error[: MAX_STR * 8]
                 record.sim_time = round(self.sim_time(), 4)
                 record.artifacts = cap_field(ctx.artifacts)
                 record.keyframes = self._keyframes(record, ctx, after_frame)
@@ -196,7 +208,11 @@ class Tracer:
         for image, kind, camera, label in images:
             if callable(image):
                 image = image()
-            saved.append(self.media.save(image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"))
+            saved.append(
+                self.media.save(
+                    image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"
+                )
+            )
             self.keyframes += 1
             if self.keyframes >= MAX_KEYFRAMES:
                 break

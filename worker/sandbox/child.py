@@ -23,6 +23,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if not os.path.exists(os.path.join(sys.path[0], "status.py")):  # a plain process: worker/robot holds it
+    sys.path.append(os.path.join(os.path.dirname(sys.path[0]), "robot"))
 if len(sys.argv) > 3:
     sys.path.insert(1, sys.argv[3])
 
@@ -30,11 +32,11 @@ import builtins  # noqa: E402
 import math  # noqa: E402
 import traceback  # noqa: E402
 
-import numpy  # noqa: E402
-
 import codec  # noqa: E402
 import namespace  # noqa: E402
+import numpy  # noqa: E402
 import policy  # noqa: E402
+from status import EpisodeStatus  # noqa: E402
 
 STDOUT_LIMIT = 20_000
 #: What the host accepts (worker.sandbox.protocol); sending within it keeps an honest program's
@@ -47,7 +49,7 @@ MAX_FRAME_NAME_CHARS = 100
 
 def _capped_stack(stack):
     if len(stack) > MAX_STACK_FRAMES:
-        stack = stack[:4] + stack[-(MAX_STACK_FRAMES - 4):]
+        stack = stack[:4] + stack[-(MAX_STACK_FRAMES - 4) :]
     return [[fn[:MAX_FRAME_NAME_CHARS], line] for fn, line in stack]
 
 
@@ -71,8 +73,7 @@ class RobotAPIError(Exception):
     """Raised in the program when a robot API call fails; the trace holds the details."""
 
 
-_PASSTHROUGH_ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "IndexError": IndexError,
-                       "KeyError": KeyError}
+_PASSTHROUGH_ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "IndexError": IndexError, "KeyError": KeyError}
 
 
 class _Tail:
@@ -94,7 +95,7 @@ class _Tail:
         return len(text)
 
     def value(self):
-        text = "".join(self.parts)[-self.limit:]
+        text = "".join(self.parts)[-self.limit :]
         return ("[... earlier output dropped]\n" + text) if self.dropped else text
 
 
@@ -120,14 +121,24 @@ def _make_proxy(name, doc, rfd, wfd):
             if not (key.isascii() and key.isidentifier() and len(key) <= 64):
                 raise TypeError(f"{name}: keyword argument names must be identifiers of at most 64 characters")
         try:
-            codec.write_frame(wfd, {"op": "call", "name": name, "args": list(args), "kwargs": kwargs,
-                                    "line": line, "stack": _capped_stack(stack)}, limits=codec.CHILD_TO_HOST)
+            codec.write_frame(
+                wfd,
+                {
+                    "op": "call",
+                    "name": name,
+                    "args": list(args),
+                    "kwargs": kwargs,
+                    "line": line,
+                    "stack": _capped_stack(stack),
+                },
+                limits=codec.CHILD_TO_HOST,
+            )
         except codec.CodecError as exc:
             raise TypeError(f"{name}: {exc}") from None
         reply = codec.read_frame(rfd)
         if "error" in reply:
             err = reply["error"]
-            if err.get("status") == "POLICY_VIOLATION":
+            if err.get("status") == EpisodeStatus.POLICY_VIOLATION:
                 raise PolicyViolationError(err.get("message", ""))
             cls = _PASSTHROUGH_ERRORS.get(err.get("type"), RobotAPIError)
             raise cls(err.get("message", "robot API call failed"))
@@ -239,37 +250,43 @@ def run(rfd, wfd):
     def finish(status, error="", line=0):
         if line and error:
             error = f"{error} (line {line}: {_source_line(source, line)})"
-        codec.write_frame(wfd, {"op": "done", "status": status, "error": error[:MAX_ERROR_CHARS], "line": line,
-                                "stdout": tail.value()}, limits=codec.CHILD_TO_HOST)
+        codec.write_frame(
+            wfd,
+            {"op": "done", "status": status, "error": error[:MAX_ERROR_CHARS], "line": line, "stdout": tail.value()},
+            limits=codec.CHILD_TO_HOST,
+        )
 
     try:
         code = compile(source, policy.PROGRAM_FILENAME, "exec")
     except (SyntaxError, ValueError) as exc:  # the host checked already unless the policy is off
-        finish("EXCEPTION", f"{type(exc).__name__}: {exc}", getattr(exc, "lineno", 0) or 0)
+        finish(EpisodeStatus.EXCEPTION, f"{type(exc).__name__}: {exc}", getattr(exc, "lineno", 0) or 0)
         return
     scope = _scope(start, tail, rfd, wfd)
     try:
         exec(code, scope)
     except PolicyViolationError as exc:
-        finish("POLICY_VIOLATION", str(exc), _innermost_program_line(exc.__traceback__))
+        finish(EpisodeStatus.POLICY_VIOLATION, str(exc), _innermost_program_line(exc.__traceback__))
     except MemoryError as exc:
         limit = start.get("limits", {}).get("memory_mb", 1024)
-        finish("MEMORY_LIMIT", f"MemoryError: the program exceeded the sandbox memory cap of {limit} MiB {exc}".strip(),
-               _innermost_program_line(exc.__traceback__))
+        finish(
+            EpisodeStatus.MEMORY_LIMIT,
+            f"MemoryError: the program exceeded the sandbox memory cap of {limit} MiB {exc}".strip(),
+            _innermost_program_line(exc.__traceback__),
+        )
     except RecursionError as exc:
-        finish("EXCEPTION", f"RecursionError: {exc}", _innermost_program_line(exc.__traceback__))
+        finish(EpisodeStatus.EXCEPTION, f"RecursionError: {exc}", _innermost_program_line(exc.__traceback__))
     except (codec.PeerClosed, codec.CodecError):
         raise
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: the program ends here
         if _VIOLATIONS:  # the program swallowed a violation and then failed anyway
-            finish("POLICY_VIOLATION", *_VIOLATIONS[0])
+            finish(EpisodeStatus.POLICY_VIOLATION, *_VIOLATIONS[0])
             return
-        finish("EXCEPTION", f"{type(exc).__name__}: {exc}", _innermost_program_line(exc.__traceback__))
+        finish(EpisodeStatus.EXCEPTION, f"{type(exc).__name__}: {exc}", _innermost_program_line(exc.__traceback__))
     else:
         if _VIOLATIONS:
-            finish("POLICY_VIOLATION", *_VIOLATIONS[0])
+            finish(EpisodeStatus.POLICY_VIOLATION, *_VIOLATIONS[0])
         else:
-            finish("OK")
+            finish(EpisodeStatus.OK)
 
 
 def main():

@@ -127,8 +127,13 @@ def _ext_hook(code, data):
     try:
         # Only [dtype string, shape of at most MAX_ARRAY_DIMS ints, bytes] is valid, so parse no more.
         dtype_str, shape, raw = msgpack.unpackb(
-            data, raw=False, max_str_len=_MAX_DTYPE_CHARS, max_bin_len=len(data), max_array_len=MAX_ARRAY_DIMS,
-            max_map_len=0, max_ext_len=0,
+            data,
+            raw=False,
+            max_str_len=_MAX_DTYPE_CHARS,
+            max_bin_len=len(data),
+            max_array_len=MAX_ARRAY_DIMS,
+            max_map_len=0,
+            max_ext_len=0,
         )
     except Exception as exc:  # malformed payload from an untrusted peer
         raise CodecError(f"malformed array payload: {exc}") from None
@@ -140,9 +145,7 @@ def _ext_hook(code, data):
         raise CodecError(f"malformed array dtype {dtype_str!r}") from None
     if dtype.kind not in ALLOWED_DTYPE_KINDS or dtype.hasobject:
         raise CodecError(f"refused array dtype {dtype_str!r}")
-    if not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS or not all(
-        type(n) is int and n >= 0 for n in shape
-    ):
+    if not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS or not all(type(n) is int and n >= 0 for n in shape):
         raise CodecError("malformed array shape")
     if not isinstance(raw, bytes) or len(raw) != math.prod(shape) * dtype.itemsize:
         raise CodecError("array payload size does not match its shape")
@@ -170,8 +173,18 @@ def _type_table():
         table[b] = (_ARRAY, 0, b & 0x0F)
     for b in range(0xA0, 0xC0):
         table[b] = (_STR, 0, b & 0x1F)
-    for b, size in ((0xCA, 4), (0xCB, 8), (0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8),
-                    (0xD0, 1), (0xD1, 2), (0xD2, 4), (0xD3, 8)):
+    for b, size in (
+        (0xCA, 4),
+        (0xCB, 8),
+        (0xCC, 1),
+        (0xCD, 2),
+        (0xCE, 4),
+        (0xCF, 8),
+        (0xD0, 1),
+        (0xD1, 2),
+        (0xD2, 4),
+        (0xD3, 8),
+    ):
         table[b] = (_SCALAR, 0, size)
     for first, kind in ((0xC4, _BIN), (0xC7, _EXT), (0xD9, _STR)):
         for i, width in enumerate((1, 2, 4)):
@@ -208,7 +221,7 @@ def _check_structure(body, limits: DecodeLimits) -> None:
         if width:
             if pos + width > end:
                 raise CodecError("truncated message")
-            n = int.from_bytes(body[pos:pos + width], "big")
+            n = int.from_bytes(body[pos : pos + width], "big")
             pos += width
         if kind == _SCALAR:
             pos += n
@@ -276,8 +289,14 @@ def decode(body: bytes, limits: DecodeLimits = HOST_TO_CHILD):
     _check_structure(body, limits)
     try:
         return msgpack.unpackb(
-            body, ext_hook=_ext_hook, raw=False, strict_map_key=False, max_str_len=limits.max_str_len,
-            max_bin_len=limits.max_bin_len, max_array_len=limits.max_array_len, max_map_len=limits.max_map_len,
+            body,
+            ext_hook=_ext_hook,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=limits.max_str_len,
+            max_bin_len=limits.max_bin_len,
+            max_array_len=limits.max_array_len,
+            max_map_len=limits.max_map_len,
             max_ext_len=limits.max_ext_len,
         )
     except CodecError:

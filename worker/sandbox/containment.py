@@ -13,9 +13,10 @@ always has another hole), so the process must hold nothing worth having. On Linu
 * **Filesystem**: an empty tmpfs root with read-only binds of only what the child imports: the system
   shared libraries (``/usr/lib``, ``/usr/lib64``, ``/etc/ld.so.cache``), the Python installation (the
   interpreter and its standard library), the virtual environment's ``numpy``, ``numpy.libs`` and
-  ``msgpack`` under ``/sandbox/lib``, and the four sandbox modules under ``/sandbox``. No project
-  directory, no ``var/`` (database, secret key, media), no home, no ``/usr/bin`` (no shell to run), a
-  private tmpfs ``/tmp``, a minimal ``/dev`` and a ``/proc`` of the sandbox's own pid namespace.
+  ``msgpack`` under ``/sandbox/lib``, and the sandbox modules (with the status vocabulary) under
+  ``/sandbox``. No project directory, no ``var/`` (database, secret key, media), no home, no
+  ``/usr/bin`` (no shell to run), a private tmpfs ``/tmp``, a minimal ``/dev`` and a ``/proc`` of the
+  sandbox's own pid namespace.
 * **Environment**: cleared (``--clearenv``); only the thread-count variables are set.
 * **Seccomp** (:mod:`worker.sandbox.seccomp`): installed by bubblewrap before it executes Python, and a
   second, stricter filter (no ``execve``) installed by the child before it compiles the program.
@@ -46,8 +47,10 @@ from dataclasses import dataclass
 from . import seccomp
 
 SANDBOX_DIR = os.path.dirname(os.path.abspath(__file__))
-#: Modules the child imports from its own directory (bound read-only under /sandbox).
-CHILD_MODULES = ("child.py", "codec.py", "policy.py", "namespace.py")
+#: Modules the child imports, bound read-only under /sandbox (the status vocabulary comes from worker/robot).
+CHILD_MODULES = {
+    name: os.path.join(SANDBOX_DIR, name) for name in ("child.py", "codec.py", "policy.py", "namespace.py")
+} | {"status.py": os.path.join(os.path.dirname(SANDBOX_DIR), "robot", "status.py")}
 #: Third-party packages the child imports, bound read-only under /sandbox/lib.
 CHILD_PACKAGES = ("numpy", "msgpack")
 INSIDE_DIR = "/sandbox"
@@ -138,10 +141,23 @@ def bwrap_argv(seccomp_fd: int) -> list[str]:
     """bubblewrap's arguments up to (not including) the command it runs."""
     argv = [
         shutil.which(BWRAP) or BWRAP,
-        "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
         "--unshare-cgroup-try",
-        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-        "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
     ]
     for key, value in CHILD_ENV.items():
         argv += ["--setenv", key, value]
@@ -158,10 +174,9 @@ def bwrap_argv(seccomp_fd: int) -> list[str]:
             argv += ["--ro-bind", path, path]
     for host_path, inside in _package_dirs():
         argv += ["--ro-bind", host_path, inside]
-    for name in CHILD_MODULES:
-        argv += ["--ro-bind", os.path.join(SANDBOX_DIR, name), f"{INSIDE_DIR}/{name}"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
-             "--seccomp", str(seccomp_fd)]
+    for name, host_path in CHILD_MODULES.items():
+        argv += ["--ro-bind", host_path, f"{INSIDE_DIR}/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--seccomp", str(seccomp_fd)]
     return argv
 
 
@@ -172,8 +187,16 @@ def prlimit_argv(memory_mb: int, cpu_seconds: int, file_bytes: int = 0) -> list[
     writing is its stderr, a host temp file.
     """
     mem = int(memory_mb) * 1024 * 1024
-    return [shutil.which("prlimit") or "prlimit", f"--as={mem}", f"--cpu={int(cpu_seconds)}:{int(cpu_seconds) + 5}",
-            "--core=0", f"--fsize={int(file_bytes)}", f"--nofile={MAX_OPEN_FILES}", "--memlock=0", "--"]
+    return [
+        shutil.which("prlimit") or "prlimit",
+        f"--as={mem}",
+        f"--cpu={int(cpu_seconds)}:{int(cpu_seconds) + 5}",
+        "--core=0",
+        f"--fsize={int(file_bytes)}",
+        f"--nofile={MAX_OPEN_FILES}",
+        "--memlock=0",
+        "--",
+    ]
 
 
 @dataclass
@@ -220,8 +243,10 @@ def _cgroup_root() -> str:
     controllers = open(os.path.join(root, "cgroup.subtree_control")).read().split()
     missing = {"memory", "pids"} - set(controllers)
     if missing:
-        raise SandboxUnavailable(f"{CGROUP_ENV}={root} does not delegate the {', '.join(sorted(missing))} "
-                                 "controller(s) to its children (write +memory +pids to cgroup.subtree_control)")
+        raise SandboxUnavailable(
+            f"{CGROUP_ENV}={root} does not delegate the {', '.join(sorted(missing))} "
+            "controller(s) to its children (write +memory +pids to cgroup.subtree_control)"
+        )
     return root
 
 
@@ -230,8 +255,9 @@ def _probe_bwrap() -> str:
     if not sys.platform.startswith("linux"):
         raise SandboxUnavailable(f"OS containment needs Linux (bubblewrap); this is {sys.platform}")
     if not shutil.which(BWRAP):
-        raise SandboxUnavailable("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap; "
-                                 "scripts/install.sh installs it)")
+        raise SandboxUnavailable(
+            "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap; scripts/install.sh installs it)"
+        )
     if not shutil.which("prlimit"):
         raise SandboxUnavailable("prlimit (util-linux) is not installed")
     try:
@@ -245,8 +271,11 @@ def _probe_bwrap() -> str:
         os.close(w)
         w = -1
         probe = "import numpy, msgpack, sys; sys.stdout.write('ok')"
-        cmd = prlimit_argv(1024, 10) + bwrap_argv(r) + [_real_python(), "-I", "-S", "-B", "-c",
-                                                        f"import sys; sys.path.insert(0, {INSIDE_LIB!r}); {probe}"]
+        cmd = (
+            prlimit_argv(1024, 10)
+            + bwrap_argv(r)
+            + [_real_python(), "-I", "-S", "-B", "-c", f"import sys; sys.path.insert(0, {INSIDE_LIB!r}); {probe}"]
+        )
         proc = subprocess.run(cmd, pass_fds=(r,), env=CHILD_ENV, capture_output=True, timeout=30, text=True)
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(f"bubblewrap could not be started: {exc}") from None
@@ -258,8 +287,10 @@ def _probe_bwrap() -> str:
         why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         hint = ""
         if any(word in why[0] for word in ("new namespace", "uid map", "Operation not permitted", "No permissions")):
-            hint = (" (this machine does not allow the user namespaces bubblewrap needs; check "
-                    "kernel.unprivileged_userns_clone or the AppArmor userns restriction)")
+            hint = (
+                " (this machine does not allow the user namespaces bubblewrap needs; check "
+                "kernel.unprivileged_userns_clone or the AppArmor userns restriction)"
+            )
         raise SandboxUnavailable(f"bubblewrap cannot start the sandbox: {why[0]}{hint}")
     version = subprocess.run([shutil.which(BWRAP), "--version"], capture_output=True, text=True).stdout.strip()
     return version or "bubblewrap"
@@ -273,15 +304,23 @@ def _detect(mode: str) -> Containment:
             extra = "child-installed seccomp filter"
         except seccomp.SeccompUnavailable:
             extra = "no seccomp"
-        return Containment(PROCESS, False, PROCESS_LABEL,
-                           f"{MODE_ENV}=process: a plain child process with rlimits and {extra}; "
-                           "no namespaces, the program can read what the worker's user can")
+        return Containment(
+            PROCESS,
+            False,
+            PROCESS_LABEL,
+            f"{MODE_ENV}=process: a plain child process with rlimits and {extra}; "
+            "no namespaces, the program can read what the worker's user can",
+        )
     version = _probe_bwrap()
     cgroup = _cgroup_root()
     limits = f"cgroup v2 memory.max/pids.max under {cgroup}" if cgroup else "rlimits only (no delegated cgroup v2)"
-    return Containment(BWRAP, True, BWRAP_LABEL,
-                       f"{version}; user/pid/net/ipc/uts namespaces, uid {SANDBOX_UID}, no capabilities, "
-                       f"seccomp, {limits}", cgroup)
+    return Containment(
+        BWRAP,
+        True,
+        BWRAP_LABEL,
+        f"{version}; user/pid/net/ipc/uts namespaces, uid {SANDBOX_UID}, no capabilities, seccomp, {limits}",
+        cgroup,
+    )
 
 
 def current() -> Containment:

@@ -58,8 +58,9 @@ class Status:
 
 
 #: Statuses after which the simulator state says nothing about the program (success is not judged).
-NOT_JUDGED = frozenset({Status.POLICY_VIOLATION, Status.SANDBOX_CRASH, Status.SANDBOX_PROTOCOL_ERROR,
-                        Status.SANDBOX_UNAVAILABLE})
+NOT_JUDGED = frozenset(
+    {Status.POLICY_VIOLATION, Status.SANDBOX_CRASH, Status.SANDBOX_PROTOCOL_ERROR, Status.SANDBOX_UNAVAILABLE}
+)
 
 
 @dataclass
@@ -102,8 +103,9 @@ class ApiError(Exception):
     ``terminal=True`` the episode ends at once with ``status`` (e.g. TRACE_LIMIT).
     """
 
-    def __init__(self, message: str, type_name: str = "RobotAPIError", status: str | None = None,
-                 terminal: bool = False):
+    def __init__(
+        self, message: str, type_name: str = "RobotAPIError", status: str | None = None, terminal: bool = False
+    ):
         super().__init__(message)
         self.type_name = type_name
         self.status = status
@@ -148,20 +150,47 @@ def _spawn(limits: SandboxLimits | None = None, box: containment.Containment | N
             cgroup = containment.CgroupLimits(box.cgroup, limits.memory_mb)
             cgroup.create()
             launch = cgroup.launcher() + launch
-        argv = launch + containment.bwrap_argv(seccomp_r) + [
-            os.path.realpath(sys.executable), "-I", "-S", "-B", f"{containment.INSIDE_DIR}/child.py",
-            str(host_to_child_r), str(child_to_host_w), containment.INSIDE_LIB]
+        argv = (
+            launch
+            + containment.bwrap_argv(seccomp_r)
+            + [
+                os.path.realpath(sys.executable),
+                "-I",
+                "-S",
+                "-B",
+                f"{containment.INSIDE_DIR}/child.py",
+                str(host_to_child_r),
+                str(child_to_host_w),
+                containment.INSIDE_LIB,
+            ]
+        )
     else:
         workdir = tempfile.mkdtemp(prefix="aspire-sandbox-")
         import numpy  # the site-packages holding numpy and msgpack go on the child's sys.path
 
         site = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
-        argv = launch + [os.path.realpath(sys.executable), "-I", "-S", "-B", CHILD_PATH,
-                         str(host_to_child_r), str(child_to_host_w), site]
+        argv = launch + [
+            os.path.realpath(sys.executable),
+            "-I",
+            "-S",
+            "-B",
+            CHILD_PATH,
+            str(host_to_child_r),
+            str(child_to_host_w),
+            site,
+        ]
     stderr_file = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(argv, pass_fds=tuple(fds), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr_file, cwd=workdir, env=containment.CHILD_ENV, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            pass_fds=tuple(fds),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            cwd=workdir,
+            env=containment.CHILD_ENV,
+            start_new_session=True,
+        )
     except BaseException:
         stderr_file.close()
         for fd in (host_to_child_w, child_to_host_r):
@@ -234,8 +263,11 @@ def _policy_outcome(source: str) -> SandboxOutcome | None:
 
 def _timeout(limits: SandboxLimits, during: str = "", line: int = 0) -> SandboxOutcome:
     where = f" during {during}" if during else ""
-    return SandboxOutcome(Status.TIMEOUT, f"the episode exceeded its wall-clock limit of {limits.wall_seconds:g} s"
-                          f"{where}; the program was stopped", line)
+    return SandboxOutcome(
+        Status.TIMEOUT,
+        f"the episode exceeded its wall-clock limit of {limits.wall_seconds:g} s{where}; the program was stopped",
+        line,
+    )
 
 
 def run_program(
@@ -269,9 +301,12 @@ def run_program(
         session = _spawn(limits, box)
     except (containment.SandboxUnavailable, seccomp.SeccompUnavailable) as exc:
         log.error("refusing to run a program: %s", exc)
-        return SandboxOutcome(Status.SANDBOX_UNAVAILABLE, f"the sandbox cannot start on this worker: {exc}. "
-                              f"Set {containment.MODE_ENV}=process to run programs without OS containment.",
-                              duration_s=time.monotonic() - started)
+        return SandboxOutcome(
+            Status.SANDBOX_UNAVAILABLE,
+            f"the sandbox cannot start on this worker: {exc}. "
+            f"Set {containment.MODE_ENV}=process to run programs without OS containment.",
+            duration_s=time.monotonic() - started,
+        )
     try:
         program_filter = seccomp.bpf(True)
     except seccomp.SeccompUnavailable:
@@ -279,10 +314,17 @@ def run_program(
     outcome: SandboxOutcome | None = None
     try:
         deadline = time.monotonic() + limits.wall_seconds
-        codec.write_frame(session.to_child, {
-            "op": "start", "program": source, "api": api, "limits": limits.child_limits(),
-            "seccomp": program_filter, "python_policy": bool(python_policy),
-        })
+        codec.write_frame(
+            session.to_child,
+            {
+                "op": "start",
+                "program": source,
+                "api": api,
+                "limits": limits.child_limits(),
+                "seccomp": program_filter,
+                "python_policy": bool(python_policy),
+            },
+        )
         outcome = _serve(session, dispatch, limits, deadline, {spec["name"] for spec in api})
     except codec.PeerClosed:
         outcome = _died(session, limits)
@@ -297,8 +339,9 @@ def run_program(
     return outcome
 
 
-def _serve(session: _Session, dispatch: Dispatch, limits: SandboxLimits, deadline: float,
-           allowed: set[str]) -> SandboxOutcome:
+def _serve(
+    session: _Session, dispatch: Dispatch, limits: SandboxLimits, deadline: float, allowed: set[str]
+) -> SandboxOutcome:
     """The request loop: one validated frame at a time until the program ends or the host ends it."""
     while True:
         try:
@@ -309,26 +352,34 @@ def _serve(session: _Session, dispatch: Dispatch, limits: SandboxLimits, deadlin
         except codec.PeerClosed:
             return _died(session, limits)
         except (codec.CodecError, protocol.ProtocolError) as exc:
-            return SandboxOutcome(Status.SANDBOX_PROTOCOL_ERROR,
-                                  f"the sandbox sent a message the host refuses: {exc}; the program was stopped")
+            return SandboxOutcome(
+                Status.SANDBOX_PROTOCOL_ERROR,
+                f"the sandbox sent a message the host refuses: {exc}; the program was stopped",
+            )
         if time.monotonic() > deadline:
             return _timeout(limits)
         if isinstance(frame, protocol.DoneFrame):
             if session.violation:
-                return SandboxOutcome(Status.POLICY_VIOLATION, session.violation, session.violation_line,
-                                      stdout=frame.stdout)
+                return SandboxOutcome(
+                    Status.POLICY_VIOLATION, session.violation, session.violation_line, stdout=frame.stdout
+                )
             return SandboxOutcome(frame.status, frame.error, frame.line, stdout=frame.stdout)
         if frame.name not in allowed:
             if not session.violation:
                 session.violation = f"'{frame.name}' is not a robot API function"
                 session.violation_line = frame.line
-            codec.write_frame(session.to_child, {"error": {"type": "RobotAPIError", "message": session.violation,
-                                                           "status": Status.POLICY_VIOLATION}})
+            codec.write_frame(
+                session.to_child,
+                {"error": {"type": "RobotAPIError", "message": session.violation, "status": Status.POLICY_VIOLATION}},
+            )
             continue
         session.calls += 1
         if session.calls > limits.max_calls:
-            return SandboxOutcome(Status.TRACE_LIMIT, f"the program made more than {limits.max_calls} robot API "
-                                  "calls in one episode; it was stopped", frame.line)
+            return SandboxOutcome(
+                Status.TRACE_LIMIT,
+                f"the program made more than {limits.max_calls} robot API calls in one episode; it was stopped",
+                frame.line,
+            )
         try:
             result = dispatch(frame.name, frame.args, frame.kwargs, frame.line, frame.stack)
         except Exception as exc:  # every failure of one call goes back to the program

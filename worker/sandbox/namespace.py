@@ -18,7 +18,7 @@ build tooling (``load``, ``save``, ``fromfile``, ``memmap``, ``show_config`` ...
 ``_`` never appear. What is served still has attributes of its own; those that lead back to a module's
 globals (a Cython function's ``func_globals``, a frame's ``f_globals`` ...) are in the policy's
 ``DENIED_ATTRIBUTES``, which the static check and the child's ``getattr`` refuse, and
-``tests/test_sandbox_namespace.py`` walks the rest to check that no module is reachable.
+``worker/tests/test_sandbox_namespace.py`` walks the rest to check that no module is reachable.
 
 :func:`resolve_import` serves the program's ``import`` statements from the same namespaces (see its
 docstring for the imports numpy makes on its own behalf). The static check in ``policy`` rejects any
@@ -48,8 +48,21 @@ NUMPY_SUBMODULES = {"linalg": "numpy.linalg", "random": "numpy.random", "fft": "
 #: Functions and classes of the right kind that still reach files, pickles, raw memory or build tooling.
 EXCLUDED_NAMES = frozenset(
     {
-        "load", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
-        "fromregex", "memmap", "DataSource", "show_config", "show_runtime", "get_include", "info",
+        "load",
+        "save",
+        "savez",
+        "savez_compressed",
+        "savetxt",
+        "loadtxt",
+        "genfromtxt",
+        "fromfile",
+        "fromregex",
+        "memmap",
+        "DataSource",
+        "show_config",
+        "show_runtime",
+        "get_include",
+        "info",
     }
 )
 
@@ -173,8 +186,7 @@ def resolve_import(modules, name, globals=None, locals=None, fromlist=(), level=
         return modules["numpy"]
     shown = "." * level + name
     raise ImportError(
-        f"module {shown!r} is not available to robot programs; they may import only "
-        + ", ".join(IMPORTABLE_MODULES),
+        f"module {shown!r} is not available to robot programs; they may import only " + ", ".join(IMPORTABLE_MODULES),
         name=shown,
     )
 

@@ -234,8 +234,9 @@ def _judge(name: str, out, targets: Targets) -> ProbeResult:
         return ProbeResult(name, False, "; ".join(escaped)[:500], out.status, out.stdout)
     if out.status != Status.OK or not any(line.startswith("blocked") for line in lines):
         return ProbeResult(name, False, f"ended {out.status}: {out.error[:300]}", out.status, out.stdout)
-    return ProbeResult(name, True, f"{sum(line.startswith('blocked') for line in lines)} attempts refused",
-                       out.status, out.stdout)
+    return ProbeResult(
+        name, True, f"{sum(line.startswith('blocked') for line in lines)} attempts refused", out.status, out.stdout
+    )
 
 
 def run_probes(read_paths: list[str] = (), write_dirs: list[str] = (), wall_seconds: float = 20.0) -> list[ProbeResult]:
@@ -266,10 +267,15 @@ def run_probes(read_paths: list[str] = (), write_dirs: list[str] = (), wall_seco
     results = []
     try:
         for name, template in PROBES.items():
-            source = template.format(paths=targets.write_paths if template is _WRITE else targets.read_paths,
-                                     secret=secret, port=targets.port, host_pid=targets.host_pid)
-            out = run_program(source, API, _noop, SandboxLimits(wall_seconds=wall_seconds, memory_mb=512),
-                              python_policy=False)
+            source = template.format(
+                paths=targets.write_paths if template is _WRITE else targets.read_paths,
+                secret=secret,
+                port=targets.port,
+                host_pid=targets.host_pid,
+            )
+            out = run_program(
+                source, API, _noop, SandboxLimits(wall_seconds=wall_seconds, memory_mb=512), python_policy=False
+            )
             results.append(_judge(name, out, targets))
         time.sleep(0.3)
     finally:
@@ -280,17 +286,36 @@ def run_probes(read_paths: list[str] = (), write_dirs: list[str] = (), wall_seco
         else:
             os.environ[CANARY_ENV] = saved
     written = [p for p in writes if os.path.lexists(p)]
-    results.append(ProbeResult("host check: no file was created", not written,
-                               "created: " + ", ".join(written) if written else "none of the write targets exists"))
-    results.append(ProbeResult("host check: the loopback listener saw no connection", not targets.accepted,
-                               f"{len(targets.accepted)} connection(s)" if targets.accepted else "no connection"))
+    results.append(
+        ProbeResult(
+            "host check: no file was created",
+            not written,
+            "created: " + ", ".join(written) if written else "none of the write targets exists",
+        )
+    )
+    results.append(
+        ProbeResult(
+            "host check: the loopback listener saw no connection",
+            not targets.accepted,
+            f"{len(targets.accepted)} connection(s)" if targets.accepted else "no connection",
+        )
+    )
     survivors = _sandbox_pids() - before
-    results.append(ProbeResult("host check: no sandbox process outlived its episode", not survivors,
-                               f"still running: {sorted(survivors)}" if survivors else "none left"))
+    results.append(
+        ProbeResult(
+            "host check: no sandbox process outlived its episode",
+            not survivors,
+            f"still running: {sorted(survivors)}" if survivors else "none left",
+        )
+    )
     after = run_program("noop()\nprint('next episode ok')", API, _noop, SandboxLimits(wall_seconds=wall_seconds))
-    results.append(ProbeResult("host check: the worker is alive and the next episode is normal",
-                               after.status == Status.OK and "next episode ok" in after.stdout,
-                               f"{after.status} {after.error[:200]}"))
+    results.append(
+        ProbeResult(
+            "host check: the worker is alive and the next episode is normal",
+            after.status == Status.OK and "next episode ok" in after.stdout,
+            f"{after.status} {after.error[:200]}",
+        )
+    )
     for path in writes:
         if os.path.lexists(path):
             (os.rmdir if os.path.isdir(path) and not os.path.islink(path) else os.unlink)(path)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from worker.robot.status import EpisodeStatus
+
 #: Longest API function or keyword-argument name in a call (ASCII identifiers only).
 MAX_NAME_CHARS = 64
 MAX_ARGS = 64
@@ -25,7 +27,9 @@ MAX_KWARGS = 64
 MAX_LINE = 10_000_000
 #: How a program may end, as the child reports it. TIMEOUT, SANDBOX_CRASH and the like are the host's to
 #: say; a child claiming them is lying.
-DONE_STATUSES = frozenset({"OK", "EXCEPTION", "POLICY_VIOLATION", "MEMORY_LIMIT"})
+DONE_STATUSES = frozenset(
+    {EpisodeStatus.OK, EpisodeStatus.EXCEPTION, EpisodeStatus.POLICY_VIOLATION, EpisodeStatus.MEMORY_LIMIT}
+)
 #: A longer stack keeps its outermost STACK_OUTER_FRAMES and innermost STACK_INNER_FRAMES frames.
 STACK_OUTER_FRAMES = 4
 STACK_INNER_FRAMES = 28

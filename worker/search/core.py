@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-OK_STATUS = "OK"
+from worker.robot.status import CallStatus
+
+OK_STATUS = CallStatus.OK
 
 
 @dataclass
@@ -209,8 +211,9 @@ class Workbench(Protocol):
     Refs (episodes, calls, keyframes, skills) are opaque ids the workbench handed out; an unknown ref
     raises KeyError (the agents' tools report it to the model)."""
 
-    def evaluate(self, proposals: list[Proposal], round: int, seeds: tuple[int, ...],
-                 split: str = "debug") -> list[CandidateRecord]:
+    def evaluate(
+        self, proposals: list[Proposal], round: int, seeds: tuple[int, ...], split: str = "debug"
+    ) -> list[CandidateRecord]:
         """Run each proposal on ``seeds`` now and return its record (episodes with failure summaries)."""
         ...
 

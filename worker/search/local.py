@@ -46,8 +46,15 @@ def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str 
 
 def summarize_call(ref, record) -> CallSummary:
     return CallSummary(
-        ref=ref, seq=record.seq, primitive=record.primitive, status=record.status, line=record.line,
-        message=record.message, error=record.error, args=record.args, result=record.result,
+        ref=ref,
+        seq=record.seq,
+        primitive=record.primitive,
+        status=record.status,
+        line=record.line,
+        message=record.message,
+        error=record.error,
+        args=record.args,
+        result=record.result,
         keyframes=[k.path for k in record.keyframes],
     )
 
@@ -83,9 +90,15 @@ class LocalWorkbench:
             outputs = [_evaluate(*job) for job in jobs]
         records = []
         for index, (proposal, output) in enumerate(zip(proposals, outputs)):
-            record = CandidateRecord(ref=f"c{next(self._ids)}", round=round, index=index,
-                                     hypothesis=proposal.hypothesis, code=proposal.code, parent=proposal.parent,
-                                     params=dict(proposal.params))
+            record = CandidateRecord(
+                ref=f"c{next(self._ids)}",
+                round=round,
+                index=index,
+                hypothesis=proposal.hypothesis,
+                code=proposal.code,
+                parent=proposal.parent,
+                params=dict(proposal.params),
+            )
             for result, calls in output:
                 ep_ref = f"e{next(self._ids)}"
                 summaries = []
@@ -94,12 +107,18 @@ class LocalWorkbench:
                     self._calls[ref] = call
                     summaries.append(summarize_call(ref, call))
                 self._episode_calls[ep_ref] = summaries
-                record.episodes.append(EpisodeSummary(
-                    seed=result.seed, success=result.success, status=result.status, error=result.error,
-                    error_line=result.error_line, ref=ep_ref,
-                    implicated=implicated_calls(summaries, result.error_line),
-                    signals=trace_signals(summaries, result.status, result.error),
-                ))
+                record.episodes.append(
+                    EpisodeSummary(
+                        seed=result.seed,
+                        success=result.success,
+                        status=result.status,
+                        error=result.error,
+                        error_line=result.error_line,
+                        ref=ep_ref,
+                        implicated=implicated_calls(summaries, result.error_line),
+                        signals=trace_signals(summaries, result.status, result.error),
+                    )
+                )
             self.episodes_run += len(output)
             records.append(record)
         return records
@@ -108,8 +127,11 @@ class LocalWorkbench:
         calls = self._episode_calls.get(episode_ref)
         if calls is None:
             raise KeyError(f"no episode {episode_ref!r}")
-        return [c for c in calls
-                if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)]
+        return [
+            c
+            for c in calls
+            if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)
+        ]
 
     def call(self, call_ref) -> dict:
         if call_ref not in self._calls:
@@ -126,8 +148,10 @@ class LocalWorkbench:
 
     def skills(self, query: str, k: int = 5) -> list[dict]:
         words = set(query.lower().split())
-        scored = [(len(words & set((s.get("description", "") + " " + s.get("name", "")).lower().split())), s)
-                  for s in self.skill_library]
+        scored = [
+            (len(words & set((s.get("description", "") + " " + s.get("name", "")).lower().split())), s)
+            for s in self.skill_library
+        ]
         return [dict(s, score=score) for score, s in sorted(scored, key=lambda t: -t[0])[:k] if score > 0]
 
     def skill(self, skill_ref) -> dict:
@@ -167,8 +191,9 @@ class SearchOutcome:
         }
 
 
-def run_search(spec: TaskSpec, agent: Agent, workbench: LocalWorkbench, settings: SearchSettings, heldout: bool = True,
-               log=print) -> SearchOutcome:
+def run_search(
+    spec: TaskSpec, agent: Agent, workbench: LocalWorkbench, settings: SearchSettings, heldout: bool = True, log=print
+) -> SearchOutcome:
     """The whole loop for one task: rounds until a stop rule, then one held-out evaluation of the best."""
     started = time.monotonic()
     rounds: list[list[CandidateRecord]] = []
@@ -189,5 +214,6 @@ def run_search(spec: TaskSpec, agent: Agent, workbench: LocalWorkbench, settings
         held = workbench.evaluate([final], len(rounds), settings.heldout_seeds, "heldout")[0]
     for fields in agent.findings(rounds[0][0], best, everything):
         workbench.propose_skill(fields)
-    return SearchOutcome(rounds, best, rounds[0][0], reason, held, time.monotonic() - started,
-                         list(workbench.proposed_skills))
+    return SearchOutcome(
+        rounds, best, rounds[0][0], reason, held, time.monotonic() - started, list(workbench.proposed_skills)
+    )

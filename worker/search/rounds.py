@@ -36,8 +36,9 @@ class Agent(Protocol):
         ...
 
 
-def propose_round(agent: Agent, workbench: Workbench, spec: TaskSpec, settings: SearchSettings,
-                  rounds: list[list[CandidateRecord]]) -> list[Proposal]:
+def propose_round(
+    agent: Agent, workbench: Workbench, spec: TaskSpec, settings: SearchSettings, rounds: list[list[CandidateRecord]]
+) -> list[Proposal]:
     """The candidates of round ``len(rounds)``: brief the agent, take its proposals, apply the floor.
 
     The brief carries the top ``settings.survivors`` candidates so far (best first, with their failure
@@ -52,10 +53,18 @@ def propose_round(agent: Agent, workbench: Workbench, spec: TaskSpec, settings: 
     ranked = leaderboard(everything)
     k = settings.candidates_per_round if settings.mode == "search" else 1
     brief = Brief(
-        task_key=spec.key, instruction=spec.instruction, arms=spec.arms, cameras=spec.cameras, round=number, k=k,
-        debug_seeds=settings.debug_seeds, survivors=ranked[: settings.survivors],
-        eliminated=eliminated_hypotheses(everything), skills=workbench.skills(spec.instruction, 5),
-        starter=starter_source(spec), mode=settings.mode,
+        task_key=spec.key,
+        instruction=spec.instruction,
+        arms=spec.arms,
+        cameras=spec.cameras,
+        round=number,
+        k=k,
+        debug_seeds=settings.debug_seeds,
+        survivors=ranked[: settings.survivors],
+        eliminated=eliminated_hypotheses(everything),
+        skills=workbench.skills(spec.instruction, 5),
+        starter=starter_source(spec),
+        mode=settings.mode,
     )
     proposals = list(agent.propose(brief, workbench))
     if not proposals:

@@ -55,7 +55,9 @@ class SimAdapter:
         pass
 
     # -- sensing ---------------------------------------------------------------------------------
-    def render(self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False) -> CameraFrame:
+    def render(
+        self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False
+    ) -> CameraFrame:
         raise NotImplementedError
 
     def render_keyframe(self, camera: str, size: int | None = None) -> np.ndarray:

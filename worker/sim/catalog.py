@@ -62,7 +62,9 @@ class TaskSpec:
 COMMON_OBJECTS = (
     SceneObject("table", ("table", "table top", "tabletop", "surface"), ("table",)),
     SceneObject("gripper", ("gripper", "robot gripper", "end effector", "fingers", "hand"), ("gripper0_", "gripper1_")),
-    SceneObject("robot arm", ("robot", "robot arm", "arm", "manipulator"), ("robot0_", "robot1_", "mount0_", "mount1_")),
+    SceneObject(
+        "robot arm", ("robot", "robot arm", "arm", "manipulator"), ("robot0_", "robot1_", "mount0_", "mount1_")
+    ),
 )
 
 TASKS: dict[str, TaskSpec] = {}
@@ -100,7 +102,9 @@ register(
         cameras=SINGLE_ARM_CAMERAS,
         objects=(
             SceneObject("red cube", ("red cube", "red block", "cube", "block", "small cube"), ("cubeA",), "red"),
-            SceneObject("green cube", ("green cube", "green block", "cube", "block", "large cube"), ("cubeB",), "green"),
+            SceneObject(
+                "green cube", ("green cube", "green block", "cube", "block", "large cube"), ("cubeB",), "green"
+            ),
         ),
         starter_program="robosuite_stack.py",
     )
@@ -116,7 +120,9 @@ register(
         cameras=("agentview", "birdview", "robot0_eye_in_hand"),
         objects=(
             SceneObject("can", ("can", "red can", "soda can", "coke can", "cylinder"), ("Can_",), "red"),
-            SceneObject("can target marker", ("can target", "can outline", "can marker", "target for the can"), ("VisualCan",)),
+            SceneObject(
+                "can target marker", ("can target", "can outline", "can marker", "target for the can"), ("VisualCan",)
+            ),
             SceneObject("milk target marker", ("milk target", "milk marker"), ("VisualMilk",)),
             SceneObject("bread target marker", ("bread target", "bread marker"), ("VisualBread",)),
             SceneObject("cereal target marker", ("cereal target", "cereal marker"), ("VisualCereal",)),
@@ -124,7 +130,9 @@ register(
             SceneObject("bread", ("bread", "loaf"), ("Bread_",)),
             SceneObject("cereal box", ("cereal", "cereal box"), ("Cereal_",)),
             SceneObject("left bin", ("left bin", "source bin", "wooden bin", "bin"), ("bin1",)),
-            SceneObject("right bin", ("right bin", "target bin", "dark bin", "bin with compartments", "bin"), ("bin2",)),
+            SceneObject(
+                "right bin", ("right bin", "target bin", "dark bin", "bin with compartments", "bin"), ("bin2",)
+            ),
         ),
         starter_program="robosuite_pickplacecan.py",
     )
@@ -139,7 +147,9 @@ register(
         instruction="Fit the square nut onto the square peg.",
         cameras=SINGLE_ARM_CAMERAS,
         objects=(
-            SceneObject("square nut handle", ("nut handle", "handle of the square nut", "handle"), ("SquareNut",), "", ("g4",)),
+            SceneObject(
+                "square nut handle", ("nut handle", "handle of the square nut", "handle"), ("SquareNut",), "", ("g4",)
+            ),
             SceneObject("square nut", ("square nut", "nut", "square ring"), ("SquareNut",)),
             SceneObject("round nut", ("round nut", "nut", "round ring"), ("RoundNut",)),
             SceneObject("square peg", ("square peg", "peg", "brown peg", "post"), ("peg1",)),
@@ -192,7 +202,13 @@ register(
         keyframe_camera="frontview",
         objects=(
             SceneObject("hammer handle", ("hammer handle", "handle", "wooden handle"), ("hammer",), "", ("handle",)),
-            SceneObject("hammer head", ("hammer head", "head of the hammer", "metal head"), ("hammer",), "", ("head", "neck", "face", "claw")),
+            SceneObject(
+                "hammer head",
+                ("hammer head", "head of the hammer", "metal head"),
+                ("hammer",),
+                "",
+                ("head", "neck", "face", "claw"),
+            ),
             SceneObject("hammer", ("hammer", "tool"), ("hammer",)),
         ),
         starter_program="robosuite_twoarmhandover.py",

@@ -1,6 +1,7 @@
 """LIBERO and LIBERO-Pro tasks, enumerated from the benchmark package itself.
 
-Task keys are "libero:<suite>/<task name>" (e.g. "libero:libero_90/KITCHEN_SCENE10_close_the_top_drawer_of_the_cabinet");
+Task keys are "libero:<suite>/<task name>"
+(e.g. "libero:libero_90/KITCHEN_SCENE10_close_the_top_drawer_of_the_cabinet");
 "libero:<suite>/<index>" is accepted as an alias. The instruction is the ``(:language ...)`` line of the
 task's BDDL file: rebuilding it from the file name, as LIBERO's ``Task.language`` does, turns the
 LIBERO-Pro ``_lan`` (paraphrased) and ``_task`` (changed goal) perturbations into no-ops.
@@ -35,7 +36,9 @@ CAMERAS = ("agentview", "robot0_eye_in_hand")
 STARTERS = {
     "libero:libero_90/KITCHEN_SCENE10_close_the_top_drawer_of_the_cabinet": "libero_close_top_drawer.py",
     "libero:libero_90/KITCHEN_SCENE1_put_the_black_bowl_on_the_plate": "libero_bowl_on_plate.py",
-    "libero:libero_90/LIVING_ROOM_SCENE1_pick_up_the_alphabet_soup_and_put_it_in_the_basket": "libero_soup_in_basket.py",
+    "libero:libero_90/LIVING_ROOM_SCENE1_pick_up_the_alphabet_soup_and_put_it_in_the_basket": (
+        "libero_soup_in_basket.py"
+    ),
 }
 
 _LANGUAGE = re.compile(r"^\s*\(:language\s+(.*?)\)\s*$", re.MULTILINE)

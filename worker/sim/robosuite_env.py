@@ -126,10 +126,14 @@ class RobosuiteAdapter(SimAdapter):
     def scene_objects(self) -> list[SceneObject]:
         """Everything the segmenter can name, in matching order (parts before wholes)."""
         if self._scene_objects is None:
-            self._scene_objects = self._task_objects() + list(COMMON_OBJECTS) + [
-                SceneObject("floor", ("floor", "ground")),
-                SceneObject("wall", ("wall", "walls")),
-            ]
+            self._scene_objects = (
+                self._task_objects()
+                + list(COMMON_OBJECTS)
+                + [
+                    SceneObject("floor", ("floor", "ground")),
+                    SceneObject("wall", ("wall", "walls")),
+                ]
+            )
         return self._scene_objects
 
     def _task_objects(self) -> list[SceneObject]:
@@ -144,6 +148,7 @@ class RobosuiteAdapter(SimAdapter):
         objects = self.scene_objects()
         self._labels = [o.label for o in objects]
         lut = np.full(model.ngeom + 1, -1, dtype=np.int32)
+
         def name_of(kind, index):
             return mujoco.mj_id2name(model, kind, index) or ""
 
@@ -159,15 +164,21 @@ class RobosuiteAdapter(SimAdapter):
             body = model.geom_bodyid[g]
             geom_name = name_of(mujoco.mjtObj.mjOBJ_GEOM, g)
             if body == 0:  # world body: floor and walls, named by geom
-                lut[g] = next((i for i, o in enumerate(objects) if not o.body_prefixes and geom_name.startswith(o.label)), -1)
+                lut[g] = next(
+                    (i for i, o in enumerate(objects) if not o.body_prefixes and geom_name.startswith(o.label)), -1
+                )
                 continue
             # The geom's own body decides (gripper links hang under the robot's root); else its root.
             index = match(geom_name, (name_of(mujoco.mjtObj.mjOBJ_BODY, body),))
-            lut[g] = index if index >= 0 else match(geom_name, (name_of(mujoco.mjtObj.mjOBJ_BODY, model.body_rootid[body]),))
+            lut[g] = (
+                index if index >= 0 else match(geom_name, (name_of(mujoco.mjtObj.mjOBJ_BODY, model.body_rootid[body]),))
+            )
         self._lut = lut
         self._lut_for_model = model
 
-    def render(self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False) -> CameraFrame:
+    def render(
+        self, camera: str, size: int | None = None, depth: bool = True, segmentation: bool = False
+    ) -> CameraFrame:
         from robosuite.utils import camera_utils
 
         size = int(size or self.spec.image_size)
@@ -208,7 +219,11 @@ class RobosuiteAdapter(SimAdapter):
 
         size = int(size or self.spec.image_size)
         model = self.sim.model._model
-        if self._keyframe_renderer is None or self._keyframe_renderer[0] is not model or self._keyframe_renderer[2] != size:
+        if (
+            self._keyframe_renderer is None
+            or self._keyframe_renderer[0] is not model
+            or self._keyframe_renderer[2] != size
+        ):
             if self._keyframe_renderer is not None:
                 self._keyframe_renderer[1].close()
             samples = model.vis.quality.offsamples
@@ -299,7 +314,9 @@ class RobosuiteAdapter(SimAdapter):
         self.env.step(np.concatenate(parts))
         self.steps += 1
 
-    def drive_joints(self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3, settle: bool = True) -> int:
+    def drive_joints(
+        self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3, settle: bool = True
+    ) -> int:
         """Move the given arms to ``targets`` ((7,) rad each) along straight joint-space lines.
 
         Each step advances every arm's goal by at most JOINT_STEP rad on its largest joint, scaling
@@ -312,7 +329,9 @@ class RobosuiteAdapter(SimAdapter):
             for arm, target in targets.items():
                 remaining = target - goal[arm]
                 biggest = np.abs(remaining).max()
-                goal[arm] = target if biggest <= self.JOINT_STEP else goal[arm] + remaining * (self.JOINT_STEP / biggest)
+                goal[arm] = (
+                    target if biggest <= self.JOINT_STEP else goal[arm] + remaining * (self.JOINT_STEP / biggest)
+                )
                 self._hold[arm] = goal[arm]
             self._step()
             if all(

@@ -38,11 +38,14 @@ class Command(BaseCommand):
             raise CommandError(f"FAIL: the sandbox cannot start: {exc}") from None
         self.stdout.write(f"sandbox: {box.label} — {box.detail}")
         if not box.contained:
-            raise CommandError("FAIL: ASPIRE_SANDBOX=process runs programs without OS containment; "
-                               "the probes are not run (some would signal this process)")
+            raise CommandError(
+                "FAIL: ASPIRE_SANDBOX=process runs programs without OS containment; "
+                "the probes are not run (some would signal this process)"
+            )
         write_dirs = [str(settings.BASE_DIR), str(settings.VAR_DIR)]
-        results = probes.run_probes(read_paths=_readable_targets(), write_dirs=[d for d in write_dirs
-                                                                               if Path(d).is_dir()])
+        results = probes.run_probes(
+            read_paths=_readable_targets(), write_dirs=[d for d in write_dirs if Path(d).is_dir()]
+        )
         for result in results:
             self.stdout.write(f"{'pass' if result.passed else 'FAIL'}  {result.name}: {result.detail}")
         failed = [r for r in results if not r.passed]

@@ -1,6 +1,6 @@
 """Headless: run a program on seeds of a task through the same sandbox, tracer and database.
 
-    python manage.py run_program --task robosuite:Lift --seeds 101-103 --program PATH --json
+python manage.py run_program --task robosuite:Lift --seeds 101-103 --program PATH --json
 """
 
 import contextlib
@@ -72,7 +72,12 @@ class Command(BaseCommand):
             overrides.update(trace=False, keyframes=False)
         try:
             run = services.create_program_run(
-                task=task, program=program, seeds=seeds, origin=origin, source="cli", settings=overrides,
+                task=task,
+                program=program,
+                seeds=seeds,
+                origin=origin,
+                source="cli",
+                settings=overrides,
                 label=Path(opts["program"]).name if opts["program"] else "starter program",
             )
         except services.LaunchError as exc:
@@ -88,4 +93,6 @@ class Command(BaseCommand):
             self.stdout.write("  NOT CONTAINED: programs ran as plain processes (ASPIRE_SANDBOX=process)")
         for ep in summary["episodes"]:
             flag = "ok  " if ep["success"] else "FAIL"
-            self.stdout.write(f"  seed {ep['seed']:>5} {flag} {ep['status']:<17} {len(ep['calls'])} calls  {ep['error']}")
+            self.stdout.write(
+                f"  seed {ep['seed']:>5} {flag} {ep['status']:<17} {len(ep['calls'])} calls  {ep['error']}"
+            )

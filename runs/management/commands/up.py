@@ -21,11 +21,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("ASPIRE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("ASPIRE_PORT", 8000)))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("ASPIRE_WORKERS", 2)),
-                            help="worker processes (each runs one episode at a time)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("ASPIRE_WORKERS", 2)),
+            help="worker processes (each runs one episode at a time)",
+        )
         parser.add_argument("--redis-port", type=int, default=int(os.environ.get("ASPIRE_REDIS_PORT", 0)) or None)
-        parser.add_argument("--no-first-user", action="store_true",
-                            help="do not create the first (admin) account on a database that has no users")
+        parser.add_argument(
+            "--no-first-user",
+            action="store_true",
+            help="do not create the first (admin) account on a database that has no users",
+        )
 
     def report_sandbox(self):
         from worker.sandbox import containment
@@ -33,9 +40,11 @@ class Command(BaseCommand):
         try:
             box = containment.current()
         except containment.SandboxUnavailable as exc:
-            self.stderr.write(f"WARNING: the worker will refuse to run robot programs: {exc}. Install bubblewrap "
-                              f"(scripts/install.sh does), or set {containment.MODE_ENV}=process to run them "
-                              "without OS containment (every episode is then marked not contained).")
+            self.stderr.write(
+                f"WARNING: the worker will refuse to run robot programs: {exc}. Install bubblewrap "
+                f"(scripts/install.sh does), or set {containment.MODE_ENV}=process to run them "
+                "without OS containment (every episode is then marked not contained)."
+            )
             return
         line = f"sandbox: {box.label} ({box.detail})"
         self.stdout.write(line if box.contained else f"WARNING: {line}")
@@ -60,9 +69,32 @@ class Command(BaseCommand):
             self.stdout.write(f"started a private Redis at {url}")
         env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "aspire_web.settings.local"))
         queues = sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *(q for q in settings.ASPIRE["QUEUES"].values() if q)})
-        worker = [sys.executable, "-m", "celery", "-A", "aspire_web", "worker", "-l", "INFO",
-                  "-c", str(opts["workers"]), "-Q", ",".join(queues), "-n", "aspire@%h"]
-        web = [sys.executable, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]), "aspire_web.asgi:application"]
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "aspire_web",
+            "worker",
+            "-l",
+            "INFO",
+            "-c",
+            str(opts["workers"]),
+            "-Q",
+            ",".join(queues),
+            "-n",
+            "aspire@%h",
+        ]
+        web = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            opts["host"],
+            "-p",
+            str(opts["port"]),
+            "aspire_web.asgi:application",
+        ]
         children.append(("worker", subprocess.Popen(worker, env=env)))
         children.append(("web", subprocess.Popen(web, env=env)))
         self.stdout.write(f"ASPIRE web is up: http://{opts['host']}:{opts['port']}/  (Ctrl-C stops everything)")
@@ -108,6 +140,9 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "", password)
-        self.stdout.write(self.style.WARNING(
-            f"created the first account: user 'admin', password '{password}' (shown only now; "
-            "change it with `manage.py changepassword admin`, add people in the admin)"))
+        self.stdout.write(
+            self.style.WARNING(
+                f"created the first account: user 'admin', password '{password}' (shown only now; "
+                "change it with `manage.py changepassword admin`, add people in the admin)"
+            )
+        )

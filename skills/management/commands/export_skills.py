@@ -11,10 +11,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, help="directory to write into (created if missing)")
-        parser.add_argument("--name", action="append", default=[], help="export only this skill (repeatable); "
-                            "the newest version with a matching status")
-        parser.add_argument("--status", action="append", default=[], choices=Skill.Status.values,
-                            help="statuses to export (repeatable; default: approved)")
+        parser.add_argument(
+            "--name",
+            action="append",
+            default=[],
+            help="export only this skill (repeatable); the newest version with a matching status",
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            default=[],
+            choices=Skill.Status.values,
+            help="statuses to export (repeatable; default: approved)",
+        )
 
     def handle(self, *args, **opts):
         statuses = opts["status"] or [Skill.Status.APPROVED]

@@ -9,8 +9,10 @@ from skills.models import Skill
 
 
 class Command(BaseCommand):
-    help = ("Import markdown skill files as proposed skills; they go through admission (the API-policy "
-            "check at once, re-execution once they carry programs and seeds).")
+    help = (
+        "Import markdown skill files as proposed skills; they go through admission (the API-policy "
+        "check at once, re-execution once they carry programs and seeds)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", help=".md files or directories holding them")
@@ -30,8 +32,11 @@ class Command(BaseCommand):
         failures = 0
         for path in files:
             try:
-                skill = import_skill_markdown(path.read_text(encoding="utf-8"), default_kind=opts["kind"],
-                                              proposed_by=opts["by"] or f"import of {path.name}")
+                skill = import_skill_markdown(
+                    path.read_text(encoding="utf-8"),
+                    default_kind=opts["kind"],
+                    proposed_by=opts["by"] or f"import of {path.name}",
+                )
             except (SkillFormatError, SkillInputError, UnicodeDecodeError) as exc:
                 failures += 1
                 self.stderr.write(f"{path}: not imported: {exc}")

@@ -9,8 +9,9 @@ class Command(BaseCommand):
     help = "Load the seed skill library (skills/seed/*.md) as approved skills. Safe to run again."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dir", default=str(SEED_DIR),
-                            help="directory of seed markdown files (default: the shipped library)")
+        parser.add_argument(
+            "--dir", default=str(SEED_DIR), help="directory of seed markdown files (default: the shipped library)"
+        )
 
     def handle(self, *args, **opts):
         directory = Path(opts["dir"])
