@@ -1,11 +1,14 @@
 """The experiment launch form (/experiments/new/)."""
 
 from django import forms
+from django.conf import settings as django_settings
 
 from accounts.services import teams_of
 from runs.forms import TaskMultipleChoiceField
 from runs.models import Run, Task
-from worker.sim.catalog import parse_seeds
+from worker.sim.catalog import SeedError, validate_seeds
+
+from .services import KIND_DEFAULTS, estimate_episodes
 
 
 def _split_or_default(text):
@@ -14,8 +17,8 @@ def _split_or_default(text):
     if not text:
         return None
     try:
-        return parse_seeds(text)
-    except ValueError as exc:
+        return validate_seeds(text, limit=django_settings.ASPIRE["MAX_SEEDS_PER_RUN"])
+    except SeedError as exc:
         raise forms.ValidationError(str(exc)) from None
 
 
@@ -57,12 +60,15 @@ class ExperimentForm(forms.Form):
         help_text="Scaling runs: numbers of source tasks whose skills each actor may use.",
     )
     debug_seeds = forms.CharField(
-        required=False, help_text="Blank: each task's own split (robosuite 101-125, LIBERO 51-65)."
+        required=False, max_length=5000, help_text="Blank: each task's own split (robosuite 101-125, LIBERO 51-65)."
     )
     heldout_seeds = forms.CharField(
-        required=False, label="Held-out seeds", help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50)."
+        required=False,
+        max_length=5000,
+        label="Held-out seeds",
+        help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50).",
     )
-    wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
+    wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=300, label="Episode time limit (s)")
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me")
 
     def __init__(self, *args, user=None, **kwargs):
@@ -85,10 +91,14 @@ class ExperimentForm(forms.Form):
         text = self.cleaned_data["library_sizes"].strip()
         if not text:
             return []
-        try:
-            return [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise forms.ValidationError("give comma-separated whole numbers, e.g. 0,1,2,4") from None
+        most = django_settings.ASPIRE["MAX_TASKS_PER_EXPERIMENT"]
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not all(v.isascii() and v.isdecimal() and len(v) <= 6 for v in values) or len(values) > 50:
+            raise forms.ValidationError("give comma-separated whole numbers, e.g. 0,1,2,4")
+        sizes = [int(v) for v in values]
+        if any(n > most for n in sizes):
+            raise forms.ValidationError(f"library sizes are whole numbers from 0 to {most}")
+        return sizes
 
     def clean(self):
         data = super().clean()
@@ -99,3 +109,22 @@ class ExperimentForm(forms.Form):
             self.add_error("tasks", "Choose tasks or a suite.")
         data["task_list"] = tasks
         return data
+
+    def episode_estimate(self) -> int | None:
+        """experiments.services.estimate_episodes for what the form holds (the bound shown beside the
+        launch button; create_experiment refuses one over ASPIRE["MAX_EXPERIMENT_EPISODES"]), or None
+        while a field it needs is missing or invalid. Call after is_valid()."""
+        data = getattr(self, "cleaned_data", None) or {}
+        needed = ("kind", "candidates_per_round", "max_rounds", "debug_seeds", "heldout_seeds")
+        if not data.get("task_list") or any(name not in data for name in needed):
+            return None
+        kind = data["kind"]
+        return estimate_episodes(
+            data["task_list"],
+            data["candidates_per_round"],
+            data["max_rounds"],
+            data["debug_seeds"],
+            data["heldout_seeds"],
+            mode=KIND_DEFAULTS.get(kind, {}).get("mode", "search"),
+            library_sizes=data.get("library_sizes") if kind == Run.Kind.SCALING else None,
+        )

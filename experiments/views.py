@@ -1,10 +1,13 @@
 """Experiment pages: the launch form, an actor's page, and the plots over the runs the viewer can read.
 Thin: parse, check access (runs.access), delegate to experiments.services and the presenters."""
 
+from django.conf import settings as django_settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 
 from runs.access import visible_runs
+from runs.api.filters import ID_RANGE, ParamError, parse_int
 from runs.models import Actor, Run, Task
 from runs.services import LaunchError, sync_catalog
 
@@ -44,7 +47,15 @@ def experiment_create(request):
         else:
             start_experiment(run)
             return redirect(run)
-    return render(request, "experiments/launch.html", {"form": form})
+    return render(
+        request,
+        "experiments/launch.html",
+        {
+            "form": form,
+            "estimate": form.episode_estimate() if form.is_bound else None,
+            "episode_cap": django_settings.ASPIRE["MAX_EXPERIMENT_EPISODES"],
+        },
+    )
 
 
 @login_required
@@ -59,9 +70,13 @@ def actor_detail(request, pk):
 @login_required
 def experiment_plots(request):
     """Success vs round for chosen runs (default: the latest eight), held-out success per task and
-    success vs library size over every run the viewer can read."""
+    success vs library size over every run the viewer can read. ``?run=`` values that are not run ids
+    (not integers, or outside 1..2**63-1) answer 400 (runs.api.filters.parse_int)."""
     runs = visible_runs(request.user, Run.objects.all())
-    ids = [int(x) for x in request.GET.getlist("run") if x.isdigit()]
+    try:
+        ids = [parse_int(x, "run", ID_RANGE) for x in request.GET.getlist("run")[:200] if x != ""]
+    except ParamError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     if ids:
         chosen_ids = list(runs.filter(pk__in=ids).values_list("pk", flat=True))
     else:

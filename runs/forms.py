@@ -1,7 +1,8 @@
 from django import forms
+from django.conf import settings as django_settings
 
 from accounts.services import teams_of
-from worker.sim.catalog import format_seeds, parse_seeds
+from worker.sim.catalog import SeedError, format_seeds, validate_seeds
 
 from .models import Task
 
@@ -79,9 +80,10 @@ class LaunchForm(forms.Form):
     )
     seeds = forms.CharField(
         initial="101-103",
+        max_length=5000,
         help_text='Ranges and lists, e.g. "101-103" or "1,4,9"; "debug" or "heldout" for the task\'s whole split.',
     )
-    wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=3600, label="Episode time limit (s)")
+    wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=300, label="Episode time limit (s)")
     team = forms.ModelChoiceField(
         queryset=None,
         required=False,
@@ -112,8 +114,8 @@ class LaunchForm(forms.Form):
             data["seeds"] = list(task.debug_seeds if text == "debug" else task.heldout_seeds)
         elif "seeds" in data:
             try:
-                data["seeds"] = parse_seeds(data["seeds"])
-            except ValueError as exc:
+                data["seeds"] = validate_seeds(data["seeds"], limit=django_settings.ASPIRE["MAX_SEEDS_PER_RUN"])
+            except SeedError as exc:
                 self.add_error("seeds", str(exc))
         if data.get("program_source") == "pasted":
             if not (data.get("program") or "").strip():

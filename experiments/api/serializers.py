@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from rest_framework import serializers
 
 from runs.api.serializers import SeedsField
@@ -68,7 +69,13 @@ class ExperimentCreateSerializer(serializers.Serializer):
     """Launch an experiment: one actor per task searches with an agent, then held-out evaluation."""
 
     kind = serializers.ChoiceField(choices=["fix_loop", "search", "zero_shot", "scaling"])
-    tasks = serializers.ListField(child=serializers.CharField(), required=False, default=list, help_text="Task keys")
+    tasks = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        default=list,
+        max_length=django_settings.ASPIRE["MAX_TASKS_PER_EXPERIMENT"],
+        help_text="Task keys",
+    )
     suite = serializers.CharField(required=False, allow_blank=True, help_text="Or every task of this suite")
     agent = serializers.ChoiceField(choices=["offline", "claude", "openai"], default="offline")
     model = serializers.CharField(required=False, allow_blank=True)
@@ -79,8 +86,13 @@ class ExperimentCreateSerializer(serializers.Serializer):
     target_success = serializers.FloatField(required=False, min_value=0.01, max_value=1.0)
     plateau_points = serializers.FloatField(required=False, min_value=0, max_value=100)
     max_replays = serializers.IntegerField(required=False, min_value=1, max_value=10)
-    library_sizes = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, default=list)
+    library_sizes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=django_settings.ASPIRE["MAX_TASKS_PER_EXPERIMENT"]),
+        required=False,
+        default=list,
+        max_length=50,
+    )
     debug_seeds = SeedsField(required=False, help_text="Replace every task's debug seeds")
     heldout_seeds = SeedsField(required=False, help_text="Replace every task's held-out seeds")
-    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600)
+    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=300)
     team = serializers.CharField(required=False, allow_blank=True)

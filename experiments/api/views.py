@@ -90,7 +90,11 @@ class ActorViewSet(RunScopedViewSet):
     filters = ACTOR_FILTERS
 
 
-AGENT_CALL_FILTERS = (F.Filter("run", "run_id"), F.Filter("actor", "actor_id"), F.Filter("round", "round"))
+AGENT_CALL_FILTERS = (
+    F.Filter("run", "run_id"),
+    F.Filter("actor", "actor_id"),
+    F.Filter("round", "round", bounds=F.INT_RANGE),
+)
 
 
 @listed(AGENT_CALL_FILTERS)

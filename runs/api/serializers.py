@@ -7,11 +7,12 @@ a websocket listener and the browser all read one format.
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from worker.sim.catalog import parse_seeds
+from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 
@@ -86,22 +87,23 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string", "example": "101-103"}]}
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": SEED_MAX}, "uniqueItems": True},
+            {"type": "string", "example": "101-103"},
+        ]
+    }
 )
 class SeedsField(serializers.Field):
-    """Seeds as a list of integers or a string of ranges and lists ("101-103", "1,4,9")."""
-
-    default_error_messages = {"invalid": 'give a list of integers or a string such as "101-103" or "1,4,9"'}
+    """Seeds as a list of integers or a string of ranges and lists ("101-103", "1,4,9"), checked by
+    worker.sim.catalog.validate_seeds: integers in 0..2**32-1, no repeats, at most
+    ASPIRE["MAX_SEEDS_PER_RUN"] of them."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
-            try:
-                return parse_seeds(data)
-            except ValueError as exc:
-                raise serializers.ValidationError(str(exc)) from None
-        if isinstance(data, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in data):
-            return data
-        self.fail("invalid")
+        try:
+            return validate_seeds(data, limit=django_settings.ASPIRE["MAX_SEEDS_PER_RUN"])
+        except SeedError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def to_representation(self, value):
         return value
@@ -118,7 +120,7 @@ class RunCreateSerializer(serializers.Serializer):
         help_text="Program source; leave out to run the task's starter program",
     )
     seeds = SeedsField()
-    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=3600, help_text="Per-episode limit, s")
+    wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=300, help_text="Per-episode limit, s")
     memory_mb = serializers.IntegerField(required=False, min_value=128, max_value=16384)
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -116,7 +116,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        """Cancel a queued or running run; the episode in progress finishes and is kept."""
+        """Cancel a queued or running run: its queued episodes never start, the running ones end CANCELLED."""
         run = self.get_object()
         try:
             run = services.cancel_run(run, by=request.user)
@@ -138,7 +138,7 @@ class RunScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Filtere
 CANDIDATE_FILTERS = (
     F.Filter("run", "run_id"),
     F.Filter("actor", "actor_id"),
-    F.Filter("round", "round"),
+    F.Filter("round", "round", bounds=F.POSITIVE_INT_RANGE),
     F.Filter("origin", "origin", str),
 )
 
@@ -155,7 +155,7 @@ class CandidateViewSet(RunScopedViewSet):
 EPISODE_FILTERS = (
     F.Filter("run", "run_id"),
     F.Filter("candidate", "candidate_id"),
-    F.Filter("seed", "seed"),
+    F.Filter("seed", "seed", bounds=F.SEED_RANGE),
     F.Filter("status", "status", str, "RUNNING, OK, EXCEPTION, TIMEOUT, ..."),
     F.Filter("success", "success", bool),
     F.Filter("split", "split", str, "debug, heldout or custom"),
@@ -175,7 +175,13 @@ CALL_FILTERS = (
     F.Filter("episode", "episode_id"),
     F.Filter("status", "status", str),
     F.Filter("primitive", "primitive", str),
-    F.Filter("after_seq", "seq__gt", int, "Only calls after this sequence number (to follow a live episode)"),
+    F.Filter(
+        "after_seq",
+        "seq__gt",
+        int,
+        "Only calls after this sequence number (to follow a live episode)",
+        bounds=F.INT_RANGE,
+    ),
 )
 
 

@@ -6,6 +6,7 @@ Default splits follow the published ASPIRE protocol (robosuite debug 101-125, he
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,36 +258,115 @@ def starter_source(spec: TaskSpec) -> str:
     return (PROGRAMS_DIR / spec.starter_program).read_text() if spec.starter_program else ""
 
 
-def parse_seeds(text: str) -> list[int]:
-    """Parse "101-103", "1,4,9" or a mix ("1-3,7") into a sorted, de-duplicated list of seeds.
+# numpy.random.seed (which both simulators' reset calls, worker/sim/robosuite_env.py and libero_env.py)
+# takes 0 <= seed <= 2**32 - 1; anything larger raises ValueError (or OverflowError) inside an episode.
+SEED_MIN = 0
+SEED_MAX = 2**32 - 1
+# A range in seed text ("a-b") is refused above this many seeds before it is expanded, whatever the limit.
+MAX_SEED_RANGE = 10_000
+# Without a caller's limit, no more seeds than this are expanded from text (a guard, not a policy).
+MAX_SEEDS_ANY = 100_000
+_SEED_ITEM = re.compile(r"(\d+)(?:\s*-\s*(\d+))?", re.ASCII)
 
-    Raises ValueError with the offending part on anything else (negative, reversed range, empty).
-    """
-    seeds: set[int] = set()
-    parts = [p.strip() for p in str(text).split(",")]
+
+class SeedError(ValueError):
+    """Seeds that cannot be run; the message says which seed or item and why."""
+
+
+def _out_of_range(seed: int | str) -> SeedError:
+    if isinstance(seed, int) and seed.bit_length() > 128:  # str() of a 5,000-digit int raises ValueError
+        shown = f"{'-' if seed < 0 else ''}2**{seed.bit_length() - 1}..."
+    else:
+        shown = str(seed) if len(str(seed)) <= 40 else str(seed)[:37] + "..."
+    return SeedError(f"seed {shown} is out of range: seeds are non-negative integers up to {SEED_MAX} (2**32 - 1)")
+
+
+def _check_seed(seed: int) -> int:
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise _out_of_range(seed)
+    return seed
+
+
+def _digits(text: str) -> int:
+    if len(text.lstrip("0")) > len(str(SEED_MAX)):  # never convert a 10,000-digit string to an int
+        raise _out_of_range(text)
+    return _check_seed(int(text))
+
+
+def _seeds_from_text(text: str, limit: int) -> list[int]:
+    parts = [p.strip() for p in text.split(",")]
     if not any(parts):
-        raise ValueError("no seeds given")
+        raise SeedError("no seeds given")
+    spans: list[tuple[int, int]] = []
     for part in parts:
         if not part:
-            raise ValueError(f"empty item in seed list {text!r}")
-        try:
-            if "-" in part[1:]:
-                lo_s, hi_s = part.split("-", 1)
-                lo, hi = int(lo_s), int(hi_s)
-                if lo > hi:
-                    raise ValueError(f"seed range {part!r} runs backwards")
-                if hi - lo > 10_000:
-                    raise ValueError(f"seed range {part!r} is larger than 10000 seeds")
-                seeds.update(range(lo, hi + 1))
-            else:
-                seeds.add(int(part))
-        except ValueError as exc:
-            if "seed range" in str(exc):
-                raise
-            raise ValueError(f"cannot read seed {part!r}: use a-b ranges and comma lists of integers") from None
-    if any(s < 0 for s in seeds):
-        raise ValueError("seeds must be non-negative")
-    return sorted(seeds)
+            raise SeedError(f"empty item in seed list {text[:80]!r}")
+        if part.startswith("-") and part[1:].strip().isdecimal():
+            raise SeedError(f"seed {part[:40]!r} is negative: seeds are non-negative integers up to {SEED_MAX}")
+        match = _SEED_ITEM.fullmatch(part)
+        if match is None:
+            raise SeedError(f"cannot read seed {part[:40]!r}: use a-b ranges and comma lists of whole numbers")
+        lo = _digits(match.group(1))
+        hi = lo if match.group(2) is None else _digits(match.group(2))
+        if lo > hi:
+            raise SeedError(f"seed range {part!r} runs backwards")
+        if hi - lo + 1 > MAX_SEED_RANGE:
+            raise SeedError(f"seed range {part!r} is larger than {MAX_SEED_RANGE} seeds")
+        spans.append((lo, hi))
+    total = sum(hi - lo + 1 for lo, hi in spans)  # counted before anything is expanded
+    if total > limit:
+        raise SeedError(f"{total} seeds given; at most {limit} are allowed")
+    return [s for lo, hi in spans for s in range(lo, hi + 1)]
+
+
+def _seeds_from_list(items) -> list[int]:
+    seeds: list[int] = []
+    for item in items:
+        # bool is an int subclass and 1.0 == 1: both are refused rather than read as seeds.
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise SeedError(f"seed {str(item)[:40]!r} is not an integer: give a list of integers")
+        seeds.append(_check_seed(item))
+    return seeds
+
+
+def validate_seeds(value, *, limit: int | None = None, unique: bool = True) -> list[int]:
+    """The one check of seeds from any entry point (forms, the REST API, commands, skills): returns them sorted.
+
+    ``value`` is text ("101-103", "1,4,9", "1-3,7") or a list/tuple of integers. Every seed must be an
+    int (not a bool, float or string inside a list) within SEED_MIN..SEED_MAX (0..2**32-1, numpy's seed
+    range). ``unique``: a seed given twice (e.g. ``[1, 1, 1]`` or ``"1-3,2"``) is refused, naming the
+    seed, instead of being silently collapsed; with ``unique=False`` repeats are collapsed. ``limit``: at
+    most this many seeds (callers pass ASPIRE["MAX_SEEDS_PER_RUN"]; without one, MAX_SEEDS_ANY), counted
+    before repeats are collapsed. Raises SeedError (a ValueError)
+    with a message meant for the person who typed the seeds.
+    """
+    most = MAX_SEEDS_ANY if limit is None else limit
+    if isinstance(value, str):
+        seeds = _seeds_from_text(value, most)
+    elif isinstance(value, (list, tuple)):
+        if len(value) > most:
+            raise SeedError(f"{len(value)} seeds given; at most {most} are allowed")
+        seeds = _seeds_from_list(value)
+    else:
+        raise SeedError('give a list of integers or a string such as "101-103" or "1,4,9"')
+    if not seeds:
+        raise SeedError("no seeds given")
+    distinct = sorted(set(seeds))
+    if unique and len(distinct) != len(seeds):
+        seen: set[int] = set()
+        repeated = sorted({s for s in seeds if s in seen or seen.add(s)})
+        shown = ", ".join(str(s) for s in repeated[:10]) + (" ..." if len(repeated) > 10 else "")
+        raise SeedError(f"seeds given more than once: {shown}; list each seed once")
+    return distinct
+
+
+def parse_seeds(text: str, *, limit: int | None = None) -> list[int]:
+    """Parse "101-103", "1,4,9" or a mix ("1-3,7") into a sorted list of seeds (:func:`validate_seeds`).
+
+    Raises SeedError (a ValueError) with the offending part: negative, above 2**32 - 1, reversed or too
+    large a range, a repeated seed, an empty item, or more than ``limit`` seeds.
+    """
+    return validate_seeds(str(text), limit=limit)
 
 
 def format_seeds(seeds) -> str:
