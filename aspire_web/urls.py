@@ -21,3 +21,9 @@ urlpatterns = [
     path("", include("experiments.urls")),
     path("", include("runs.urls")),
 ]
+
+# Error answers: JSON under /api/, small pages elsewhere; never a traceback (aspire_web/views.py).
+handler400 = "aspire_web.views.bad_request"
+handler403 = "aspire_web.views.permission_denied"
+handler404 = "aspire_web.views.page_not_found"
+handler500 = "aspire_web.views.server_error"

@@ -17,6 +17,11 @@ so a replay and the live stream never interleave.
 
 Access is checked like the pages: a signed-in user who may read the run, or a share link (``?share=``)
 whose scope covers it. Refused connections are closed with code 4403 before the handshake completes.
+Access is checked again while the socket is open: on an ``access.recheck`` message (runs.rechecks sends
+one to the user's group when a membership or the user changes, to the run's group when its team or
+owner changes), on ``share.revoked``, and every ACCESS_RECHECK_SECONDS (settings ASPIRE, default 60 s;
+it catches what no signal announces: a link that expired, a message lost in a Redis outage). A socket
+whose access is gone is closed with code 4403; the page then says "access ended" and stops.
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 
+from aspire_web.logfilters import one_line
 from sharing import services as sharing
 
-from . import live, presenters
+from . import live, presenters, rechecks
 from .access import can_view_run
 from .api.serializers import PrimitiveCallSerializer
 from .models import Episode, PrimitiveCall, Run
@@ -80,9 +88,19 @@ def _access(scope, run: Run, episode: Episode | None = None):
     return can_view_run(scope.get("user"), run), None
 
 
+def recheck_interval_s() -> float:
+    """Seconds between two periodic access re-checks of an open socket (ASPIRE["ACCESS_RECHECK_SECONDS"],
+    default 60: the longest a lost re-check message or an expired link leaves a page streaming)."""
+    return float(settings.ASPIRE.get("ACCESS_RECHECK_SECONDS", 60))
+
+
 class _LiveConsumer(AsyncJsonWebsocketConsumer):
     share_link = None
     group = None
+    run_id = None
+    episode_id = None
+    _groups: tuple = ()
+    _rechecker = None
 
     def token(self) -> str | None:
         """The share token this connection was admitted with, if any (links on it must use it too)."""
@@ -94,17 +112,68 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=REFUSED)
 
     async def join(self, run_id: int):
+        self.run_id = run_id
         self.group = live.group_name(run_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        groups = [self.group]
+        user = self.scope.get("user")
+        if self.share_link is None and getattr(user, "is_authenticated", False):
+            groups.append(rechecks.user_group(user.pk))
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self._groups = tuple(groups)
         await self.accept()
+        self._rechecker = asyncio.ensure_future(self._recheck_periodically())
 
     async def disconnect(self, code):
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self._rechecker is not None:
+            self._rechecker.cancel()
+        for group in self._groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def share_revoked(self, event):
         if self.share_link is not None and event["link"] == self.share_link.pk:
-            await self.close(code=REFUSED)
+            await self.cut_off()
+
+    async def access_recheck(self, event):
+        """Close the socket (4403) when the viewer may no longer read the run."""
+        if self._groups and not await database_sync_to_async(self._still_allowed)():
+            log.info("closing a live socket on run %s: access is gone", self.run_id)
+            await self.cut_off()
+
+    async def cut_off(self):
+        """Leave every group (no further message reaches this socket) and close it with 4403."""
+        self._groups, groups = (), self._groups
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.close(code=REFUSED)
+
+    async def _recheck_periodically(self):
+        interval = recheck_interval_s()
+        while self._groups:
+            await asyncio.sleep(interval)
+            try:
+                await self.access_recheck({})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or Redis away: try again next time, keep the page
+                log.warning("access re-check of a socket on run %s failed: %s", self.run_id, one_line(exc))
+
+    def _still_allowed(self) -> bool:
+        """Access as it stands in the database now: the run still exists, the share link is still
+        active and covers it, or the (reloaded) user is active and may read it."""
+        run = Run.objects.filter(pk=self.run_id).first()
+        if run is None:
+            return False
+        episode = None
+        if self.episode_id is not None:
+            episode = Episode.objects.filter(pk=self.episode_id).first()
+            if episode is None:
+                return False
+        if self.share_link is not None:
+            return _access(self.scope, run, episode)[0]
+        user = self.scope.get("user")
+        fresh = get_user_model().objects.filter(pk=getattr(user, "pk", None), is_active=True).first()
+        return fresh is not None and can_view_run(fresh, run)
 
     # Events this page does not show; handlers must exist for every type sent to the group.
     async def live_run(self, event):
@@ -178,6 +247,7 @@ class RunConsumer(_LiveConsumer):
         ctx = presenters.run_context(run, share_token=self.token())
         frag = [
             {"id": "run-summary", "html": render_to_string("runs/_run_summary.html", ctx)},
+            {"id": "run-health", "html": render_to_string("runs/_run_health.html", ctx)},
             {"id": "leaderboard", "html": render_to_string("runs/_leaderboard.html", ctx)},
         ]
         for candidate in ctx["candidates"]:

@@ -34,9 +34,13 @@ from typing import Callable
 from django.db import transaction
 from django.db.models import F
 
+from aspire_web.logfilters import Throttle, expected, one_line
+
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
+#: Seconds between two warnings about the channel layer (Redis) being unreachable.
+BROKEN_LOG_WINDOW_S = 30.0
 
 
 def group_name(run_id: int) -> str:
@@ -94,10 +98,30 @@ class Broadcaster:
             group, message = q.get()
             try:
                 loop.run_until_complete(layer.group_send(group, message))
-            except Exception:
-                log.exception("live broadcast to %s failed; pages catch up from the database", group)
+            except Exception as exc:
+                _broadcast_failed(f"live broadcast to {group}", exc)
             finally:
                 q.task_done()
+
+
+_throttle = Throttle(BROKEN_LOG_WINDOW_S)
+
+
+def _broadcast_failed(what: str, exc: Exception) -> None:
+    """Log a failed broadcast. Redis being away (an outage drops every event) is one warning line per
+    BROKEN_LOG_WINDOW_S seconds with a count of the failures in between; anything else is a bug and keeps
+    its traceback."""
+    if expected(exc) is None:
+        log.error("%s failed; pages catch up from the database", what, exc_info=exc)
+        return
+    allowed, held = _throttle.allow(type(exc).__name__)
+    if allowed:
+        log.warning(
+            "%s failed (%s)%s; pages catch up from the database",
+            what,
+            one_line(exc),
+            f"; {held} more failed since the last warning" if held else "",
+        )
 
 
 broadcaster = Broadcaster()
@@ -120,8 +144,8 @@ def publish_on_commit(run_id: int, build: Callable[[], dict]) -> None:
             message = build()
             message["committed_at"] = time.time()
             publish(run_id, message)
-        except Exception:
-            log.exception("live broadcast for run %s failed; pages catch up from the database", run_id)
+        except Exception as exc:
+            _broadcast_failed(f"live broadcast for run {run_id}", exc)
 
     transaction.on_commit(send)
 

@@ -6,16 +6,21 @@ AppConfig.ready() (experiments: an experiment's actors and search progress); run
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 from urllib.parse import quote
 
-from django.db.models import Prefetch
+from django.conf import settings
+from django.db.models import Max, Prefetch
 from django.urls import reverse
+from django.utils import timezone
 
 from . import plots
 from .api.serializers import EpisodeSerializer, PrimitiveCallSerializer
-from .models import USAGE_FIELDS, Candidate, Episode, Keyframe, Run
+from .models import USAGE_FIELDS, Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def progress(run: Run) -> dict:
         return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0} if total else None
 
     candidates = list(run.candidates.all())
-    finished = Episode.objects.filter(run=run).exclude(status=Episode.RUNNING)
+    finished = Episode.objects.filter(run=run).exclude(status__in=Episode.NO_RESULT)
     heldout_done = finished.filter(split=Episode.Split.HELDOUT).count()
     planned_rounds = int(run.settings.get("rounds") or 0)
     rounds_done = len({c.round for c in candidates if c.n_episodes >= len(run.seeds)})
@@ -125,7 +130,13 @@ def run_context(run: Run, share_token: str | None = None) -> dict:
         "actors": actors,
         "run_sections": extension.sections if extension else (),
         "share_token": share_token,
-        "page_config": {"ws": ws_path("runs", run.pk, share_token), "run_seq": run.event_seq},
+        "health": run_health(run),
+        "page_config": {
+            "ws": ws_path("runs", run.pk, share_token),
+            "run_seq": run.event_seq,
+            "health_url": health_path(run.pk, share_token),
+            "health_poll_s": HEALTH_POLL_S,
+        },
         **(extension.context(run) if extension else {}),
     }
 
@@ -133,6 +144,11 @@ def run_context(run: Run, share_token: str | None = None) -> dict:
 def ws_path(kind: str, pk: int, share_token: str | None) -> str:
     """The websocket path of a run or episode page; a shared page authenticates with its token."""
     return f"/ws/{kind}/{pk}/" + (f"?share={quote(share_token, safe='')}" if share_token else "")
+
+
+def health_path(pk: int, share_token: str | None) -> str:
+    """The run-health JSON of a run page (runs.views.run_health); a shared page passes its token."""
+    return reverse("runs:health", args=[pk]) + (f"?share={quote(share_token, safe='')}" if share_token else "")
 
 
 def keyframe_page_url(keyframe_id: int, share_token: str | None) -> str:
@@ -181,4 +197,128 @@ def trace_context(episode: Episode, share_token: str | None = None) -> dict:
             "episode": episode_data(episode, share_token),
             "calls": call_data(episode, share_token),
         },
+    }
+
+
+# -- Run health: stall notice and the worker pool ------------------------------------------------------
+
+#: Seconds between two polls of the run-health JSON by an open run page (static/js/run.js).
+HEALTH_POLL_S = 10
+#: Seconds one process reuses the worker pool's health: every open page polls it, the pool changes on
+#: the scale of worker heartbeats (runs.heartbeat), so a page is at most this much older than a fresh read.
+POOL_CACHE_S = 3.0
+_pool_cache: dict = {}
+_pool_lock = threading.Lock()
+
+
+def stall_seconds() -> float:
+    """Seconds without progress after which an active run is called stalled: ASPIRE["STALL_SECONDS"],
+    default 60 (an episode's primitive calls come seconds apart; a minute of nothing means no worker is
+    on it, or one is stuck)."""
+    return float(settings.ASPIRE.get("STALL_SECONDS", 60))
+
+
+def last_progress_at(run: Run) -> datetime | None:
+    """When the run last moved: the latest of its start (its creation while queued), an episode's start
+    or end, a primitive call of a running episode, a candidate made, an actor started or ended, an agent
+    call recorded. Calls of finished episodes are older than those episodes' ends, so only running ones
+    are read."""
+    moments = [run.started_at, run.created_at]
+    moments += Episode.objects.filter(run=run).aggregate(a=Max("started_at"), b=Max("finished_at")).values()
+    moments += (
+        PrimitiveCall.objects.filter(episode__run=run, episode__status=Episode.RUNNING)
+        .aggregate(a=Max("started_at"))
+        .values()
+    )
+    moments += Candidate.objects.filter(run=run).aggregate(a=Max("created_at")).values()
+    moments += Actor.objects.filter(run=run).aggregate(a=Max("started_at"), b=Max("finished_at")).values()
+    moments += AgentCall.objects.filter(run=run).aggregate(a=Max("created_at")).values()
+    found = [m for m in moments if m is not None]
+    return max(found) if found else None
+
+
+def pool_health() -> dict | None:
+    """runs.heartbeat.pool_health() plus ``busy`` (workers with a task in hand), read at most once per
+    POOL_CACHE_S seconds per process; None when it cannot be read (the page then says so)."""
+    now = time.monotonic()
+    with _pool_lock:
+        cached = _pool_cache.get("value")
+        if cached is not None and now - cached[0] < POOL_CACHE_S:
+            return cached[1]
+    from .heartbeat import pool_health as read_pool
+
+    try:
+        pool = dict(read_pool())
+    except Exception:  # the database or Redis away: say "unknown" rather than fail the page
+        pool = None
+    if pool is not None:
+        pool["busy"] = sum(1 for w in pool.get("workers", []) if w.get("busy_with"))
+    with _pool_lock:
+        _pool_cache["value"] = (now, pool)
+    return pool
+
+
+def pool_summary(pool: dict | None) -> str:
+    """The pool in words: "2 workers live, 1 busy", "1 worker live, idle", "no live worker", or "worker pool
+    unknown" when it could not be read."""
+    if pool is None:
+        return "worker pool unknown"
+    live = int(pool.get("live") or 0)
+    if not live:
+        return "no live worker"
+    busy = int(pool.get("busy") or 0)
+    return f"{live} worker{'s' if live != 1 else ''} live, " + (f"{busy} busy" if busy else "idle")
+
+
+def _holder(run: Run) -> tuple[str, datetime | None]:
+    """(worker name, its last heartbeat on the row) of whoever holds the run, or else its latest running
+    episode; ("", None) when nobody does."""
+    if run.worker:
+        return run.worker, run.heartbeat_at
+    held = (
+        Episode.objects.filter(run=run, status=Episode.RUNNING)
+        .exclude(worker="")
+        .order_by("-started_at")
+        .values_list("worker", "heartbeat_at")
+        .first()
+    )
+    return held or ("", None)
+
+
+def _owner_alive(worker: str, beat_at: datetime | None) -> bool | None:
+    from .heartbeat import owner_alive
+
+    try:
+        return owner_alive(worker, beat_at)
+    except Exception:  # pragma: no cover - reads only the clock and the process table
+        return None
+
+
+def run_health(run: Run, now: datetime | None = None) -> dict:
+    """What the run page says about whether the run is moving. For an active (QUEUED/RUNNING) run:
+    ``stalled`` (no progress for ``stall_seconds`` or more), ``idle_s`` (whole seconds since
+    :func:`last_progress_at`), ``last_progress_at`` (ISO 8601), ``worker`` (the worker that holds the
+    run, "" none) and whether it is ``worker_live`` (None when unknown), ``pool`` (runs.heartbeat.pool_health
+    with ``busy``, None when unreadable) and ``pool_text`` (:func:`pool_summary`). A finished run is
+    ``{"run", "status", "active": False, "stalled": False}`` only: nothing to wait for."""
+    if not run.is_active:
+        return {"run": run.pk, "status": run.status, "active": False, "stalled": False}
+    now = now or timezone.now()
+    last = last_progress_at(run)
+    idle_s = max(0, int((now - last).total_seconds())) if last else 0
+    limit = stall_seconds()
+    pool = pool_health()
+    worker, beat_at = _holder(run)
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "active": True,
+        "stalled": idle_s >= limit,
+        "idle_s": idle_s,
+        "stall_seconds": int(limit),
+        "last_progress_at": last.isoformat() if last else None,
+        "worker": worker,
+        "worker_live": _owner_alive(worker, beat_at) if worker else None,
+        "pool": pool,
+        "pool_text": pool_summary(pool),
     }

@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/new/", views.run_create, name="create"),
     path("runs/<int:pk>/", views.run_detail, name="detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("runs/<int:pk>/health.json", views.run_health, name="health"),
     path("episodes/<int:pk>/", views.episode_detail, name="episode"),
     path("keyframes/<int:pk>.jpg", views.keyframe_image, name="keyframe"),
     path("compare/", views.compare, name="compare"),

@@ -4,10 +4,13 @@ Thin: parse, check access (runs.access), delegate to services, presenters and co
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
+from sharing import services as sharing
 from sharing.services import links_for
 
 from . import compare as comparison
@@ -16,6 +19,7 @@ from .access import visible_runs
 from .forms import LaunchForm
 from .media import keyframe_response
 from .models import Candidate, Episode, Keyframe, Run, Task
+from .shares import covers_run
 
 RUN_STATUSES = [s for s, _ in Run.Status.choices]
 
@@ -84,6 +88,30 @@ def run_detail(request, pk):
     ctx = presenters.run_context(run)
     ctx["share_links"] = links_for("run", run.pk)
     return render(request, "runs/detail.html", ctx)
+
+
+@require_GET
+@never_cache
+def run_health(request, pk):
+    """JSON of runs.presenters.run_health plus ``html`` (templates/runs/_run_health.html), which the run
+    page polls. Open to whoever may read the run: a signed-in user, or a share link (``?share=``) that
+    covers it; anyone else gets 404 (existence is not leaked)."""
+    token = request.GET.get("share")
+    run = None
+    if token:
+        try:
+            link = sharing.resolve(token)
+        except sharing.ShareError:
+            link = None
+        if link is not None and covers_run(link, pk):
+            run = Run.objects.filter(pk=pk).first()
+    elif request.user.is_authenticated:
+        run = visible_runs(request.user).filter(pk=pk).first()
+    if run is None:
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    health = presenters.run_health(run)
+    html = render_to_string("runs/_run_health.html", {"health": health, "run": run, "share_token": token})
+    return JsonResponse({**health, "html": html})
 
 
 @login_required

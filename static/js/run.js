@@ -1,5 +1,7 @@
 /* Run page: keep status, progress, leaderboard and per-seed rows current from the run's live stream.
-   The server sends HTML fragments rendered from the same templates as the page itself. */
+   The server sends HTML fragments rendered from the same templates as the page itself. The run-health
+   section (stall notice, worker pool) is also polled over HTTP every health_poll_s seconds: a stall is
+   the absence of events, and the poll keeps working when the live stream (Redis) is down. */
 "use strict";
 (function () {
   const cfg = Aspire.config();
@@ -22,14 +24,31 @@
     }
   }
 
+  let healthTimer = null;
   function settle() {
     if (!TERMINAL.includes(status())) return false;
     const cancel = document.getElementById("cancel-form");
     if (cancel) cancel.remove();
+    if (healthTimer) { clearInterval(healthTimer); healthTimer = null; }
     return true;
   }
 
+  function pollHealth() {
+    if (!cfg.health_url || document.hidden) return;
+    fetch(cfg.health_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (h) {
+        if (!h) return;
+        apply([{ id: "run-health", html: h.html }]);
+        if (!h.active && h.status && TERMINAL.includes(h.status) && !TERMINAL.includes(status())) {
+          location.reload(); // ended while the live stream was away: show the final page
+        }
+      })
+      .catch(function () { /* the server is away: the next poll tries again */ });
+  }
+
   if (settle()) { document.getElementById("live-state").textContent = "ended"; return; }
+  if (cfg.health_url) healthTimer = setInterval(pollHealth, 1000 * (cfg.health_poll_s || 10));
   const socket = Aspire.liveSocket(cfg.ws, {
     resume: function () { return { type: "resume", run_seq: runSeq }; },
     onMessage: function (m) {
