@@ -33,7 +33,7 @@ def experiment_plots(runs) -> dict:
 
     held = (
         Episode.objects.filter(split=Episode.Split.HELDOUT)
-        .exclude(status=Episode.RUNNING)
+        .exclude(status__in=Episode.NO_RESULT)
         .select_related("run__task", "candidate__actor__task")
     )
     for ep in held.filter(run__in=runs).order_by("run_id"):

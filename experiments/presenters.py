@@ -58,7 +58,7 @@ def experiment_progress(run: Run) -> dict:
         else max(0, a.current_round)
         for a in actors
     )
-    episodes = Episode.objects.filter(run=run).exclude(status=Episode.RUNNING)
+    episodes = Episode.objects.filter(run=run).exclude(status__in=Episode.NO_RESULT)
     debug_total = sum(len(a.settings.get("debug_seeds", [])) * max(1, a.search_candidates().count()) for a in actors)
     heldout_total = sum(len(a.settings.get("heldout_seeds", [])) for a in actors)
     return {

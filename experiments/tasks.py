@@ -1,8 +1,11 @@
 """Celery tasks of experiments: thin, ids in, one coordinator call each (experiments.coordinator says what
-each step decides). Acked late and idempotent: a task whose worker died is redelivered and resumes from
-what the database holds. The coordinator sends them by name (experiments.queues)."""
+each step decides). Acked late and idempotent: the database decides what a delivery does, so a redelivered
+or duplicated message does nothing twice, and a lost one is re-sent by the reconciler. The coordinator
+sends them by name through the outbox (experiments.queues); episodes are runs' run_episode tasks."""
 
 from celery import shared_task
+
+from runs.tasks import track
 
 from . import coordinator
 from .queues import ACTOR_STEP, COORDINATE_RUN, EVALUATE_CANDIDATE
@@ -22,4 +25,9 @@ def actor_step_task(actor_id: int) -> None:
 
 @shared_task(name=EVALUATE_CANDIDATE, **TASK_OPTIONS)
 def evaluate_candidate_task(candidate_id: int, split: str) -> None:
+    """Messages queued before episodes were tasks of their own: queue the candidate's episodes."""
     coordinator.evaluate_candidate(candidate_id, split)
+
+
+for _name in (COORDINATE_RUN, ACTOR_STEP):
+    track(_name)

@@ -46,7 +46,7 @@ def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> 
         parent=candidate.parent_id,
         params=dict(candidate.params or {}),
     )
-    episodes = candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).order_by("seed")
+    episodes = candidate.episodes.filter(split=split).exclude(status__in=Episode.NO_RESULT).order_by("seed")
     for ep in episodes:
         summary = EpisodeSummary(
             seed=ep.seed,

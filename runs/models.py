@@ -51,7 +51,19 @@ class UsageTotals(models.Model):
         abstract = True
 
 
-class Run(UsageTotals):
+class Owned(models.Model):
+    """Who is working on a row now, for the reconciler (runs.reconcile): ``worker`` is the owning
+    process's WorkerHeartbeat.name ("" = no owner) and ``heartbeat_at`` the last time that process said
+    it still holds the row (runs.heartbeat refreshes it every HEARTBEAT_SECONDS while the work runs)."""
+
+    worker = models.CharField(max_length=200, blank=True, help_text='WorkerHeartbeat.name of the owner; "" = none')
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="The owner's last heartbeat on this row")
+
+    class Meta:
+        abstract = True
+
+
+class Run(UsageTotals, Owned):
     class Status(models.TextChoices):
         QUEUED = "QUEUED"
         RUNNING = "RUNNING"
@@ -136,7 +148,7 @@ class Run(UsageTotals):
         return self.episodes.filter(sandbox=PROCESS_LABEL).count()
 
 
-class Actor(UsageTotals):
+class Actor(UsageTotals, Owned):
     """One task's search inside an experiment run: its rounds of candidates and its final numbers."""
 
     class Status(models.TextChoices):
@@ -244,11 +256,12 @@ class Candidate(UsageTotals):
 
     def refresh_stats(self) -> None:
         """Recompute success counts from finished episodes: this candidate's (a search candidate's rate
-        is on its debug seeds, its held-out rate apart) and its run's episode counters. A program run's
+        is on its debug seeds, its held-out rate apart) and its run's episode counters (episodes that hold
+        no result, running or cancelled, are left out). A program run's
         success rate is over its episodes; an experiment's is set by its coordinator at the end."""
 
         def counts(episodes):
-            agg = episodes.exclude(status=Episode.RUNNING).aggregate(
+            agg = episodes.exclude(status__in=Episode.NO_RESULT).aggregate(
                 n=Count("id"), ok=Count("id", filter=Q(success=True))
             )
             return {
@@ -272,8 +285,12 @@ class Candidate(UsageTotals):
             Run.objects.filter(pk=self.run_id).update(**run_counts)
 
 
-class Episode(models.Model):
-    """One execution of a candidate on one seed. ``status`` is the program's exit reason."""
+class Episode(Owned):
+    """One execution of a candidate on one seed. ``status`` is the program's exit reason; RUNNING while a
+    worker runs it (or waits to re-run it: ``worker`` empty), CANCELLED when its run was cancelled first.
+
+    Claimed by a conditional write (runs.work.claim_episode): one row per (candidate, split, seed), owned
+    by one live worker at a time; ``attempt`` counts the times it was (re)started after its owner died."""
 
     class Split(models.TextChoices):
         DEBUG = "debug"
@@ -281,10 +298,15 @@ class Episode(models.Model):
         CUSTOM = "custom"
 
     RUNNING = EpisodeStatus.RUNNING
+    CANCELLED = EpisodeStatus.CANCELLED
+    #: Statuses of an episode that holds no result (it runs, or it was cancelled before it ended):
+    #: success counts and "is this seed evaluated" leave them out.
+    NO_RESULT = (EpisodeStatus.RUNNING, EpisodeStatus.CANCELLED)
 
     candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="episodes")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes")
-    seed = models.IntegerField()
+    seed = models.PositiveBigIntegerField(help_text="0 .. 2**32 - 1 (the simulators' seed range)")
+    attempt = models.PositiveIntegerField(default=1, help_text="1, then +1 each time a dead owner's run is retaken")
     split = models.CharField(max_length=10, choices=Split.choices, default=Split.CUSTOM)
     status = models.CharField(max_length=30, choices=choices(EpisodeStatus), default=RUNNING, db_index=True)
     success = models.BooleanField(null=True)
@@ -398,3 +420,48 @@ class AgentCall(models.Model):
 
     def __str__(self):
         return f"{self.backend} {self.purpose} round {self.round} of run {self.run_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """One worker process that says it is alive (runs.heartbeat beats every HEARTBEAT_SECONDS); a row
+    not beaten for ASPIRE["OWNER_TIMEOUT_SECONDS"] is a dead worker, whose work the reconciler retakes."""
+
+    name = models.CharField(max_length=200, unique=True, help_text='"aspire@<host>:<pid>"')
+    host = models.CharField(max_length=200)
+    pid = models.IntegerField()
+    queues = models.JSONField(default=list, help_text="The Celery queues it consumes ([] when not a worker)")
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+    busy_with = models.CharField(max_length=200, blank=True, help_text='e.g. "episode 123"; "" when idle')
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Outbox(models.Model):
+    """A task message written in the transaction that makes its work (runs.outbox.send), published to the
+    broker after that transaction commits, and again by the relay while unsent: a launch is durably
+    queued even when the broker is away. ``broker_id`` is the Redis ``run_id`` (INFO server) of the
+    broker it went to: a restarted Redis has another, so the reconciler knows its queue was lost."""
+
+    task_name = models.CharField(max_length=100)
+    args = models.JSONField(default=list)
+    key = models.CharField(max_length=255, db_index=True, help_text="task_name and its JSON args: the work's identity")
+    queue = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    picked_at = models.DateTimeField(null=True, blank=True, help_text="When a worker started a task of this key")
+    attempts = models.PositiveIntegerField(default=0, help_text="Publication attempts")
+    last_error = models.TextField(blank=True)
+    broker_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "outbox"
+
+    def __str__(self):
+        state = f"sent {self.sent_at:%Y-%m-%d %H:%M:%S}" if self.sent_at else "unsent"
+        return f"{self.task_name}{tuple(self.args)} {state}"

@@ -1,27 +1,27 @@
 """Domain verbs for runs: sync the catalog, create and start runs, execute them, cancel them, sum them up.
 
-Views, management commands and Celery tasks (runs.tasks) stay thin and call these.
+Views, management commands and Celery tasks (runs.tasks) stay thin and call these. The durable work
+itself (one task per episode, claims, settling) is runs.work; messages go through runs.outbox.
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import current_app
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from worker.engine import EngineSettings, program_hash, run_episodes
+from worker.engine import program_hash
 from worker.sim import catalog
 
-from . import live
-from .models import Candidate, Episode, Run, Task
-from .sink import DjangoSink
+from . import live, work
+from .models import Actor, Candidate, Episode, Run, Task
 
 log = logging.getLogger(__name__)
 
-EXECUTE_RUN = "aspire.execute_run"  # runs.tasks.execute_run_task
+EXECUTE_RUN = "aspire.execute_run"  # runs.tasks.execute_run_task (a whole run in one worker task)
+RUN_EPISODE = work.RUN_EPISODE  # runs.tasks.run_episode_task
 
 
 class LaunchError(ValueError):
@@ -71,10 +71,20 @@ def split_of(task: Task, seeds: list[int]) -> str:
     return Episode.Split.CUSTOM
 
 
+def max_wall_seconds() -> float:
+    """The longest per-episode time limit a run may ask for (``ASPIRE["MAX_EPISODE_WALL_SECONDS"]``,
+    300 s): one episode is one Celery task, and the broker's visibility timeout (8 min, settings) must
+    outlast the longest task or a running episode's message would be handed to a second worker."""
+    return float(django_settings.ASPIRE.get("MAX_EPISODE_WALL_SECONDS", 300))
+
+
 def engine_settings(overrides: dict | None = None) -> dict:
+    """A run's engine settings: the defaults with ``overrides``; raises LaunchError for an unknown key,
+    a time limit outside 1..max_wall_seconds() seconds or a memory cap outside 128..16384 MiB. The
+    default time limit (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too."""
     cfg = django_settings.ASPIRE
     out = {
-        "wall_seconds": cfg["EPISODE_WALL_SECONDS"],
+        "wall_seconds": min(float(cfg["EPISODE_WALL_SECONDS"]), max_wall_seconds()),
         "memory_mb": cfg["SANDBOX_MEMORY_MB"],
         "trace": True,
         "keyframes": True,
@@ -83,8 +93,14 @@ def engine_settings(overrides: dict | None = None) -> dict:
         if key not in out:
             raise LaunchError(key, f"unknown engine setting {key!r}")
         out[key] = value
-    if not 1 <= float(out["wall_seconds"]) <= 3600:
-        raise LaunchError("wall_seconds", "the episode time limit must be between 1 and 3600 seconds")
+    top = max_wall_seconds()
+    try:
+        wall = float(out["wall_seconds"])
+    except (TypeError, ValueError):
+        raise LaunchError("wall_seconds", "the episode time limit must be a number of seconds") from None
+    if not 1 <= wall <= top:
+        raise LaunchError("wall_seconds", f"the episode time limit must be between 1 and {top:g} seconds")
+    out["wall_seconds"] = wall
     if not 128 <= int(out["memory_mb"]) <= 16384:
         raise LaunchError("memory_mb", "the sandbox memory cap must be between 128 and 16384 MiB")
     return out
@@ -112,6 +128,10 @@ def create_program_run(
         raise LaunchError("program", "the program is longer than 200000 characters")
     if not seeds:
         raise LaunchError("seeds", "no seeds given")
+    try:
+        seeds = list(dict.fromkeys(work.check_seed(s) for s in seeds))  # a seed listed twice runs once
+    except ValueError as exc:
+        raise LaunchError("seeds", str(exc)) from None
     limit = django_settings.ASPIRE["MAX_SEEDS_PER_RUN"]
     if len(seeds) > limit:
         raise LaunchError("seeds", f"{len(seeds)} seeds requested; a run takes at most {limit}")
@@ -136,62 +156,17 @@ def create_program_run(
 
 
 def start_run(run: Run) -> None:
-    """Queue the run on the worker pool (runs.tasks, sent by name) once the creating transaction commits."""
-    transaction.on_commit(lambda: current_app.send_task(EXECUTE_RUN, (run.pk,)))
+    """Queue the run on the worker pool: one run_episode message per (candidate, seed), written to the
+    outbox in the caller's transaction and published once it commits (runs.work.start_program_run). A
+    broker that is away leaves them in the outbox; the reconciler's relay sends them when it is back."""
+    work.start_program_run(run)
 
 
 def execute_run(run_id: int) -> Run:
-    """Run every candidate of a run on its seeds, in this process. Idempotent: finished episodes are
-    kept and skipped, so a redelivered task (its worker died) resumes where the last one stopped."""
-    with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("task").get(pk=run_id)
-        if run.status in (Run.Status.FINISHED, Run.Status.FAILED, Run.Status.CANCELLED):
-            return run
-        run.status = Run.Status.RUNNING
-        run.started_at = run.started_at or timezone.now()
-        run.save(update_fields=["status", "started_at"])
-        live.run_changed(run.pk, "status", status=run.status)
-    try:
-        spec = catalog.get_task(run.task.key)
-        cfg = dict(run.settings)
-        split = cfg.pop("split", Episode.Split.CUSTOM)
-        engine = EngineSettings(**cfg)
-        for candidate in run.candidates.all():
-            done = set(
-                candidate.episodes.filter(split=split).exclude(status=Episode.RUNNING).values_list("seed", flat=True)
-            )
-            todo = [s for s in run.seeds if s not in done]
-            sink = DjangoSink(candidate, split)
-            run_episodes(
-                spec,
-                candidate.program,
-                todo,
-                sink,
-                engine,
-                str(django_settings.MEDIA_ROOT),
-                should_stop=lambda: _cancelled(run.pk),
-            )
-    except Exception as exc:
-        log.exception("run %s failed", run_id)
-        with transaction.atomic():
-            Run.objects.filter(pk=run_id).update(
-                status=Run.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
-            )
-            live.run_changed(run_id, "status", status=Run.Status.FAILED)
-    else:
-        with transaction.atomic():
-            if (
-                Run.objects.filter(pk=run_id)
-                .exclude(status=Run.Status.CANCELLED)
-                .update(status=Run.Status.FINISHED, finished_at=timezone.now())
-            ):
-                live.run_changed(run_id, "status", status=Run.Status.FINISHED)
-    run.refresh_from_db()
-    return run
-
-
-def _cancelled(run_id: int) -> bool:
-    return Run.objects.filter(pk=run_id, status=Run.Status.CANCELLED).exists()
+    """Run every candidate of a run on its seeds, in this process (``manage.py run_program``, the skill
+    admission, the ``aspire.execute_run`` task). Idempotent: finished episodes are kept and skipped, an
+    episode another live worker holds is waited for, one whose owner died is re-run (runs.work)."""
+    return work.execute_program_run(run_id)
 
 
 class CancelError(ValueError):
@@ -199,16 +174,26 @@ class CancelError(ValueError):
 
 
 def cancel_run(run: Run, by=None) -> Run:
-    """Mark a queued or running run CANCELLED. The engine checks between episodes, so the episode in
-    progress finishes and is kept; a queued run never starts. Raises CancelError when it already ended."""
+    """End a queued or running run at once, consistently: the run, every actor not yet ended and every
+    RUNNING episode become CANCELLED in one transaction. Queued work never starts (a claim refuses an
+    ended run); a worker still running a cancelled episode cannot store its result and stops its program
+    at the next robot call (runs.sink). Raises CancelError when the run already ended."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if not locked.is_active:
             raise CancelError(f"run {run.pk} already ended ({locked.status})")
+        now = timezone.now()
         locked.status = Run.Status.CANCELLED
-        locked.finished_at = timezone.now()
+        locked.finished_at = now
         locked.error = f"cancelled by {by}" if by is not None else "cancelled"
-        locked.save(update_fields=["status", "finished_at", "error"])
+        locked.worker = ""
+        locked.save(update_fields=["status", "finished_at", "error", "worker"])
+        Actor.objects.filter(run=locked).exclude(status__in=Actor.TERMINAL).update(
+            status=Actor.Status.CANCELLED, finished_at=now, worker=""
+        )
+        Episode.objects.filter(run=locked, status=Episode.RUNNING).update(
+            status=Episode.CANCELLED, finished_at=now, error=locked.error
+        )
         live.run_changed(run.pk, "status", status=locked.status)
     log.info("run %s cancelled by %s", run.pk, by)
     return locked

@@ -32,18 +32,17 @@ def parse_seed_list(value, field_name: str) -> list[int]:
     """Seeds from "1-3,7" text or a list of integers, sorted and unique; raises SkillInputError."""
     if value in (None, ""):
         return []
-    if isinstance(value, str):
+    if not isinstance(value, str):
         try:
-            return catalog.parse_seeds(value)
-        except ValueError as exc:
-            raise SkillInputError(field_name, str(exc)) from None
-    try:
-        seeds = sorted(set(int(s) for s in value))
-    except (TypeError, ValueError):
-        raise SkillInputError(field_name, "seeds are non-negative integers") from None
-    if any(s < 0 for s in seeds):
-        raise SkillInputError(field_name, "seeds are non-negative integers")
-    return seeds
+            value = [int(s) for s in value]
+        except (TypeError, ValueError, OverflowError):
+            raise SkillInputError(field_name, "seeds are non-negative integers") from None
+        if not value:
+            return []
+    try:  # admission re-executes these seeds: the same range check as every launch (0..2**32-1)
+        return catalog.validate_seeds(value, unique=False)
+    except catalog.SeedError as exc:
+        raise SkillInputError(field_name, str(exc)) from None
 
 
 def _resolve_task(task) -> Task | None:
@@ -167,9 +166,9 @@ def _after_policy_check(skill: Skill, validate: bool) -> None:
 
 
 def _queue_validation(skill_id: int) -> None:
-    from .tasks import validate_skill_task
+    from runs import outbox  # an outbox row now, published once the transaction commits
 
-    transaction.on_commit(lambda: validate_skill_task.delay(skill_id))
+    outbox.send("aspire.validate_skill", [skill_id])  # skills.tasks.validate_skill_task
 
 
 def request_validation(skill: Skill) -> None:

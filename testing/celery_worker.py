@@ -1,5 +1,6 @@
 """A real Celery worker (solo pool, in a thread) consuming from the real Redis broker."""
 
+import logging
 from contextlib import contextmanager
 
 
@@ -12,16 +13,21 @@ def celery_worker_thread():
 
     from aspire_web.celery import app
 
+    root = logging.getLogger()
+    level = root.level  # the embedded worker sets the root logger to its own level (ERROR); put it back
     app.control.purge()
-    with start_worker(
-        app,
-        pool="solo",
-        concurrency=1,
-        perform_ping_check=False,
-        shutdown_timeout=60,
-        queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
-    ) as worker:
-        yield worker
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            shutdown_timeout=60,
+            queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
+        ) as worker:
+            yield worker
+    finally:
+        root.setLevel(level)
     collect_worker_simulators()
 
 

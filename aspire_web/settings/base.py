@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "aspire_web.middleware.DatabaseUnavailableMiddleware",  # a locked/unreachable database answers 503
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,6 +112,11 @@ LOGOUT_REDIRECT_URL = "runs:list"
 # --- Redis, Celery, Channels ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# The database is the truth and messages are hints (runs.work, runs.reconcile): every task is idempotent
+# and claims its work by a conditional write, so a message delivered twice does nothing the second time
+# and a message lost with its broker is re-sent by the reconciler. Hence the short visibility timeout:
+# a task is at most one episode (or one actor decision), so a message reserved by a worker that died is
+# handed to another within minutes, not hours.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -118,10 +124,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # episodes are long; do not hoard tasks o
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database
-CELERY_TASK_TIME_LIMIT = 6 * 3600
-CELERY_TASK_SOFT_TIME_LIMIT = 6 * 3600 - 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600}
+# One episode: ASPIRE["MAX_EPISODE_WALL_SECONDS"] (300 s) of program time plus the simulator's build,
+# reset and keyframes; an agent's round (actor_step) may take longer, and the skill admission runs a few
+# dozen episodes in one task: the global limit is theirs, run_episode has its own (runs.tasks).
+CELERY_TASK_TIME_LIMIT = 3600
+CELERY_TASK_SOFT_TIME_LIMIT = 3600 - 60
+# 8 min > the longest episode (300 s + build and margin): a reserved message whose worker died comes back
+# after 8 min; a longer task redelivered meanwhile finds its live owner and does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 8 * 60}
 CELERY_TASK_DEFAULT_QUEUE = "aspire"
+# Outlive broker outages: keep reconnecting (backoff in kombu), at start-up too.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 CHANNEL_LAYERS = {
     "default": {
@@ -138,14 +152,26 @@ CHANNEL_LAYERS = {
 # --- REST API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token first: DRF takes the WWW-Authenticate header from the first class, so a missing or bad token
+    # answers 401 with "WWW-Authenticate: Token" (session first made both a header-less 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",  # the browsable API and pages' own scripts
         "rest_framework.authentication.TokenAuthentication",  # scripts: "Authorization: Token <key>"
+        "rest_framework.authentication.SessionAuthentication",  # the browsable API and pages' own scripts
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bounded in depth and size (runs.api.parsers); forms for the browsable API.
+    "DEFAULT_PARSER_CLASSES": [
+        "runs.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "runs.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "runs.api.pagination.Pagination",
     "PAGE_SIZE": 50,
 }
+# The largest request body read into memory (JSON, forms), bytes; Django's default, 2.5 MiB, fits a
+# 200,000-character program. Over it: 413 from the API (runs.api.parsers), 400 from pages.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ASPIRE_MAX_BODY_BYTES", 2_621_440))
 SPECTACULAR_SETTINGS = {
     "TITLE": "ASPIRE web API",
     "DESCRIPTION": "Tasks, runs (launch, cancel), candidates, episodes, primitive-call traces and keyframes. "
@@ -156,6 +182,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would load it from validator.swagger.io for any non-localhost host.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- ASPIRE engine ----------------------------------------------------------------------------------
@@ -164,6 +192,11 @@ ASPIRE = {
     "SANDBOX_MEMORY_MB": int(os.environ.get("ASPIRE_SANDBOX_MEMORY_MB", 1024)),
     "MAX_SEEDS_PER_RUN": 200,
     "MAX_TASKS_PER_EXPERIMENT": 120,
+    # An upper bound on an experiment's episodes (experiments.services.estimate_episodes: actors x rounds
+    # x K x debug seeds + held-out seeds) over this is refused at launch, with the estimate shown first.
+    "MAX_EXPERIMENT_EPISODES": int(os.environ.get("ASPIRE_MAX_EXPERIMENT_EPISODES", 60_000)),
+    # Request bodies: JSON nested deeper than this answers 400 (runs.api.parsers).
+    "MAX_JSON_DEPTH": 64,
     # Queues of the experiment tasks: point them at different queues to give actors or episodes their
     # own workers (other machines join by consuming these queues from the same Redis).
     "QUEUES": {
@@ -172,6 +205,16 @@ ASPIRE = {
         "episodes": os.environ.get("ASPIRE_QUEUE_EPISODES", ""),
     },
     "OPENAI_BASE_URL": os.environ.get("ASPIRE_OPENAI_BASE_URL", ""),
+    # Durable work (runs.heartbeat, runs.outbox, runs.reconcile). A worker beats every 5 s; one silent
+    # for OWNER_TIMEOUT_SECONDS is dead and its episodes and actor steps are retaken. The longest episode
+    # time limit a run may ask for: it bounds one task, which the visibility timeout above must exceed.
+    # Work whose message the broker no longer holds (lost with a restarted Redis, or with a worker that
+    # died) is sent again; when the broker cannot be inspected, a message no worker picked up within
+    # RESEND_AFTER_SECONDS is (runs.outbox.Pending).
+    "OWNER_TIMEOUT_SECONDS": float(os.environ.get("ASPIRE_OWNER_TIMEOUT_SECONDS", 30)),
+    "RESEND_AFTER_SECONDS": float(os.environ.get("ASPIRE_RESEND_AFTER_SECONDS", 600)),
+    "MAX_EPISODE_WALL_SECONDS": 300,
+    "RECONCILE_SECONDS": float(os.environ.get("ASPIRE_RECONCILE_SECONDS", 30)),
 }
 
 # --- Skill library (skills.conf has the defaults and their meaning) ---------------------------------
@@ -180,11 +223,21 @@ SKILLS = {
     "REPLACEMENT_MARGIN": float(os.environ.get("ASPIRE_SKILL_REPLACEMENT_MARGIN", 0.1)),
 }
 
+# Expected conditions (Redis or the database away, a browser that hung up) are logged as one line, not a
+# traceback (aspire_web/logfilters.py); the filter sits on the one handler every logger propagates to.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_one_line": {"()": "aspire_web.logfilters.OneLineExpected"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["expected_one_line"]}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"robosuite_logs": {"level": "ERROR"}},
+    "loggers": {
+        "robosuite_logs": {"level": "ERROR"},
+        # These propagate to root, so the console handler's filter covers them; named to say so.
+        "django": {"level": "INFO"},
+        "daphne": {"level": "INFO"},
+        "channels": {"level": "INFO"},
+        "celery": {"level": "INFO"},
+    },
 }

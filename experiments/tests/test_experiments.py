@@ -7,7 +7,7 @@ from django.urls import reverse
 from experiments import coordinator
 from experiments.agents import skill_source
 from experiments.services import create_experiment, start_experiment
-from runs import services
+from runs import services, work
 from runs.models import Actor, AgentCall, Candidate, Episode, Run, Task
 from testing.waiting import wait_for
 
@@ -28,6 +28,15 @@ def user(django_user_model):
 def stack(db):
     services.sync_catalog()
     return Task.objects.get(key="robosuite:Stack")
+
+
+def run_here(candidate_id: int, split: str) -> list:
+    """What the worker pool does with a candidate's queued episodes, in this process: run_episode on each
+    of its actor's seeds of ``split`` (its settling runs the actor's round barrier)."""
+    candidate = Candidate.objects.select_related("actor__task").get(pk=candidate_id)
+    settings = coordinator.settings_of(candidate.actor)
+    seeds = settings.heldout_seeds if split == Episode.Split.HELDOUT else settings.debug_seeds
+    return [work.run_episode(candidate_id, split, seed) for seed in seeds]
 
 
 def launch(stack, user, **search):
@@ -139,13 +148,15 @@ def test_redelivered_tasks_resume_without_duplicates(user, stack):
     candidates = list(Candidate.objects.filter(actor=actor))
     assert len(candidates) == 2
     for c in candidates:
-        coordinator.evaluate_candidate(c.pk, Episode.Split.DEBUG)
-        coordinator.evaluate_candidate(c.pk, Episode.Split.DEBUG)  # redelivered: finished seeds are skipped
+        assert all(run_here(c.pk, Episode.Split.DEBUG))
+        assert run_here(c.pk, Episode.Split.DEBUG) == [None]  # redelivered: a finished episode is not re-run
     assert Episode.objects.filter(candidate__actor=actor, split=Episode.Split.DEBUG).count() == 2
+    actor.refresh_from_db()
+    assert actor.status == Actor.Status.PROPOSING  # the round's last episode passed the barrier
     coordinator.actor_step(actor.pk)  # round budget reached -> held-out evaluation of the best
     actor.refresh_from_db()
     assert actor.status == Actor.Status.HELDOUT and actor.stop_reason in ("round_budget", "target")
-    coordinator.evaluate_candidate(actor.best_id, Episode.Split.HELDOUT)
+    run_here(actor.best_id, Episode.Split.HELDOUT)
     coordinator.actor_step(actor.pk)
     actor.refresh_from_db()
     assert actor.status == Actor.Status.FINISHED and actor.heldout_rate is not None
@@ -190,7 +201,7 @@ def test_an_approved_skill_from_another_task_repairs_the_program_and_counts_as_a
 
     def finish_round(actor):
         for candidate in Candidate.objects.filter(actor=actor, round=Actor.objects.get(pk=actor.pk).current_round):
-            coordinator.evaluate_candidate(candidate.pk, Episode.Split.DEBUG)
+            run_here(candidate.pk, Episode.Split.DEBUG)
 
     coordinator.actor_step(one.pk)
     finish_round(one)

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from accounts.models import Team
 from accounts.services import add_member
 from accounts.tests.factories import UserFactory
-from runs.models import Run
+from runs.models import Outbox, Run
 
 from .factories import RunFactory
 
@@ -29,7 +29,12 @@ def test_it_launches_a_run_with_the_starter_program(api, user, tasks, django_cap
     run = Run.objects.get(pk=body["id"])
     assert body["status"] == "QUEUED" and body["seeds"] == [101, 102] and body["owner"] == user.username
     assert run.source == "api" and run.settings["wall_seconds"] == 30 and run.candidates.get().origin == "starter"
-    assert len(queued) == 1  # the worker task is queued only once the run is committed
+    # One episode task per seed, written to the outbox with the run and published once it is committed.
+    assert len(queued) == 2
+    assert sorted(Outbox.objects.values_list("task_name", "args")) == [
+        ("aspire.run_episode", [run.candidates.get().pk, "debug", 101]),
+        ("aspire.run_episode", [run.candidates.get().pk, "debug", 102]),
+    ]
 
 
 @pytest.mark.parametrize(

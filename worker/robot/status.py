@@ -53,6 +53,7 @@ class EpisodeStatus(_Status):
     SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"
     TRACE_LIMIT = "TRACE_LIMIT"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    CANCELLED = "CANCELLED"
 
 
 #: What a motion primitive returns on success (a result value, not a status: failures carry a CallStatus).
@@ -76,6 +77,7 @@ SANDBOX_PROTOCOL_ERROR = EpisodeStatus.SANDBOX_PROTOCOL_ERROR
 SANDBOX_UNAVAILABLE = EpisodeStatus.SANDBOX_UNAVAILABLE
 TRACE_LIMIT = EpisodeStatus.TRACE_LIMIT
 INTERNAL_ERROR = EpisodeStatus.INTERNAL_ERROR
+CANCELLED = EpisodeStatus.CANCELLED
 
 MESSAGES = {
     "OK": "the call did what was asked",
@@ -98,11 +100,12 @@ MESSAGES = {
     "forged); the program was stopped",
     "SANDBOX_UNAVAILABLE": "the worker cannot start its OS sandbox (bubblewrap and seccomp) and refuses to run "
     "programs uncontained",
+    "CANCELLED": "the run was cancelled before the episode ended; it holds no result",
     "TRACE_LIMIT": "the episode exceeded its trace budget (robot API calls or recorded bytes); the program was stopped",
 }
 
 #: Statuses that mean the call or episode went wrong (a keyframe is captured for these).
-FAILURES = frozenset(MESSAGES) - {"OK", "RUNNING"}
+FAILURES = frozenset(MESSAGES) - {"OK", "RUNNING", "CANCELLED"}
 
 
 def message(status: str) -> str:
