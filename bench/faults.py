@@ -2,7 +2,8 @@
 
 Each trial starts ``manage.py up`` in a fresh directory (SQLite, its private Redis, 2 worker processes),
 launches program runs (robosuite:Lift, the catalog's starter program) and one offline-agent search
-experiment, then, at random moments drawn from a seeded generator, injects faults:
+experiment, then, at random moments drawn from a seeded generator, injects faults (each kind once per
+four faults, in a random order):
 
   worker      SIGKILL the Celery worker's main process (``up`` restarts it)
   redis       SIGKILL the private Redis (``up`` restarts it; its queue may be lost)
@@ -20,7 +21,7 @@ instance's own database (read-only):
               partial first attempt was discarded
   not_ok      episodes whose program did not run to its end (status other than OK), whatever the cause
 
-    python bench/faults.py [--trials 4] [--seed 7] [--out bench/results/faults.json]
+    python bench/faults.py [--trials 3] [--faults 4] [--seed 7] [--out bench/results/faults.json]
 
 Writes the JSON with the commit, settings, every fault injected (kind, seconds after the launch) and the
 counts per run. Target: every run ends FINISHED with 0 lost and 0 duplicated episodes.
@@ -176,11 +177,13 @@ def trial(index: int, rng: random.Random, args) -> dict:
             raise SystemExit(f"experiment launch answered {status}: {body}")
         run_ids.append(body["id"])
         moments = sorted(rng.uniform(3, args.window) for _ in range(args.faults))
-        for at in moments:
+        # Every kind of fault in every trial (when --faults allows), in a random order.
+        kinds = [FAULTS[i % len(FAULTS)] for i in range(args.faults)]
+        rng.shuffle(kinds)
+        for at, kind in zip(moments, kinds):
             wait = at - (time.monotonic() - began)
             if wait > 0:
                 time.sleep(wait)
-            kind = rng.choice(FAULTS)
             faults.append(
                 {"kind": kind, "at_s": round(time.monotonic() - began, 1), "done": inject(inst, kind, args.grace)}
             )
@@ -194,8 +197,8 @@ def trial(index: int, rng: random.Random, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--faults", type=int, default=3, help="faults per trial")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--faults", type=int, default=4, help="faults per trial (the kinds taken in turn)")
     parser.add_argument("--runs", type=int, default=2, help="program runs per trial (plus one experiment)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per program run")
     parser.add_argument("--window", type=float, default=60, help="faults fall in [3, window] s after launch")
