@@ -214,7 +214,26 @@ def _listener(targets: Targets, stop: threading.Event) -> socket.socket:
     return srv
 
 
+def _parents(pid: int) -> list[int]:
+    """The chain of parent pids of ``pid`` up to (not including) pid 0, read from /proc; [] if it is gone."""
+    chain = []
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4, after the parenthesised command name
+        chain.append(pid)
+    return chain
+
+
 def _sandbox_pids() -> set[int]:
+    """Sandbox child processes that this process is answerable for: its own descendants, and orphans
+    re-parented to init or to one of its ancestors (where a program that escaped by forking away would
+    end up). Sandbox children of other process trees on the same machine (a worker pool running its own
+    episodes meanwhile) are not counted."""
+    me = os.getpid()
+    mine = {me, 0, 1, *_parents(me)}
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -223,7 +242,9 @@ def _sandbox_pids() -> set[int]:
             except OSError:
                 continue
             if b"child.py" in cmd and (b"/sandbox/" in cmd or containment.SANDBOX_DIR.encode() in cmd):
-                pids.add(int(entry.name))
+                chain = _parents(int(entry.name))
+                if me in chain or all(p in mine for p in chain):
+                    pids.add(int(entry.name))
     return pids
 
 

@@ -301,3 +301,55 @@ def test_the_trace_byte_budget_is_reported_once_spent():
     while not tracer.over_budget():
         tracer.invoke("noop", lambda c, **kw: "y" * 250, {"text": "x" * 250}, 1, [], False, ctx(True))
     assert 20_000 < tracer.bytes < 22_000 and 15 < len(records) < 40
+
+
+def test_the_survivor_check_counts_orphans_but_not_other_process_trees(tmp_path):
+    # A process named like a sandbox child that forked away (re-parented to init) is a survivor; one whose
+    # parent is a live process of another tree (a worker pool running its own episode) is not.
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    fake = tmp_path / "sandbox" / "child.py"
+    fake.parent.mkdir()
+    fake.write_text("import time\ntime.sleep(60)\n")
+    before = probes._sandbox_pids()
+    # the orphan: its shell exits at once, so it is re-parented
+    orphan = int(
+        subprocess.run(
+            ["sh", "-c", f"{sys.executable} {fake} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True
+        ).stdout
+    )
+    # the foreign tree: a shell that forked away (itself an orphan now) and waits on its own child
+    foreign_shell = int(
+        subprocess.run(
+            ["sh", "-c", f"sh -c '{sys.executable} {fake}; sleep 60' >/dev/null 2>&1 & echo $!"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    try:
+        time.sleep(1.0)
+        found = probes._sandbox_pids() - before
+        assert orphan in found
+        foreign = [
+            p
+            for p in (int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit())
+            if foreign_shell in probes._parents(p)
+        ]
+        assert foreign and not set(foreign) & found
+    finally:
+        for pid in (orphan, foreign_shell):
+            try:
+                os.killpg(os.getpgid(pid), 0)
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in probes._sandbox_pids() - before:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["pkill", "-9", "-f", str(fake)])
