@@ -383,7 +383,7 @@ def execute_program_run(run_id: int, poll_s: float = 1.0) -> Run:
     heartbeat.ensure_beating()
     me = heartbeat.worker_name()
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("task").get(pk=run_id)
+        run = Run.objects.select_for_update(of=("self",)).select_related("task").get(pk=run_id)
         if run.status not in ACTIVE:
             return run
         heartbeat.touch()
