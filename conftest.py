@@ -103,3 +103,26 @@ def browser():
         pytest.fail("Debian's chromium is missing: scripts/install.sh --test installs it")
     with chromium() as b:
         yield b
+
+
+# The database the suite runs on (aspire_web/settings/test.py: SQLite, or PostgreSQL with ASPIRE_TEST_DB)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "postgres: needs row locks (select_for_update), so PostgreSQL as the test database "
+        "(ASPIRE_TEST_DB=postgres); skipped on SQLite",
+    )
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") is None:
+        return
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip(
+            "SQLite has no row locks (select_for_update is a no-op there and every write transaction "
+            "is serialised), so this race cannot happen: run with ASPIRE_TEST_DB=postgres"
+        )

@@ -8,13 +8,11 @@ other; usage becomes AgentCall rows; skill proposals wait on the actor for the c
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings as django_settings
 from django.db import transaction
 
 from runs.models import USAGE_FIELDS, Actor, AgentCall, Candidate, Episode, Keyframe, PrimitiveCall, Run
 from runs.sink import DjangoSink
+from runs.storage import media_storage
 from worker.engine import EngineSettings, program_hash, run_episode
 from worker.search.core import CallSummary, CandidateRecord, EpisodeSummary, Proposal, implicated_calls, trace_signals
 from worker.sim import catalog
@@ -103,8 +101,9 @@ class DjangoWorkbench:
                     params=proposal.params,
                 )
             sink = DjangoSink(candidate, Episode.Split.CUSTOM)
+            media = media_storage()
             for seed in seeds:
-                run_episode(spec, proposal.code, seed, sink, engine, str(django_settings.MEDIA_ROOT))
+                run_episode(spec, proposal.code, seed, sink, engine, media)
             records.append(candidate_record(candidate, Episode.Split.CUSTOM))
         return records
 
@@ -148,11 +147,10 @@ class DjangoWorkbench:
         kf = Keyframe.objects.filter(pk=int(keyframe_ref), episode__candidate__actor=self.actor).first()
         if kf is None:
             raise KeyError(f"no keyframe {keyframe_ref} in this task's search")
-        root = Path(django_settings.MEDIA_ROOT).resolve()
-        path = (root / kf.image.name).resolve()
-        if root not in path.parents or not path.is_file():
-            raise KeyError(f"keyframe {keyframe_ref} has no file")
-        return path.read_bytes()
+        try:
+            return media_storage().read(kf.image.name)
+        except FileNotFoundError:
+            raise KeyError(f"keyframe {keyframe_ref} has no file") from None
 
     # -- skills -------------------------------------------------------------------------------------
     def skills(self, query: str, k: int = 5) -> list[dict]:

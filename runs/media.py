@@ -1,18 +1,37 @@
-"""Serving keyframe images: one response for the pages, the REST API and share links."""
+"""Serving keyframe images: one response for the pages, the REST API and share links.
 
-from pathlib import Path
+The callers decide who may see a keyframe (runs.access, runs.shares); this answers for one they
+allowed, from the media storage (runs.storage): a 302 to the storage's signed URL when media are served
+by redirect (``ASPIRE_MEDIA_SERVE=redirect``, the default with S3), else the file itself, read from the
+storage by this process.
+"""
 
-from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
+
+from . import storage
 
 
-def keyframe_response(keyframe) -> FileResponse:
-    """The keyframe's JPEG from MEDIA_ROOT; 404 when the file is gone or its path leaves MEDIA_ROOT."""
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / keyframe.image.name).resolve()
-    if root not in path.parents or not path.is_file():
-        raise Http404("keyframe file is missing")
-    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+def keyframe_response(keyframe) -> FileResponse | HttpResponseRedirect:
+    """The keyframe's JPEG (or a redirect to a signed URL of it); 404 when the file is gone or its name
+    is not a relative path inside the storage. Other storage errors propagate (a 500)."""
+    name = keyframe.image.name
+    if not name:
+        raise Http404("keyframe has no file")
+    media = storage.default_storage()
+    try:
+        url = storage.signed_url(name, media)
+    except ValueError:
+        raise Http404("keyframe file is missing") from None
+    if url is not None:
+        response = HttpResponseRedirect(url)
+        # The signed URL expires: a client may reuse the redirect only for part of its life.
+        response["Cache-Control"] = f"private, max-age={storage.redirect_cache_seconds(media)}"
+        return response
+    try:
+        fh = storage.open_media(name, media)
+    except FileNotFoundError:
+        raise Http404("keyframe file is missing") from None
+    response = FileResponse(fh, content_type="image/jpeg")
     # Keyframes never change once written; private because they are only for this viewer.
     response["Cache-Control"] = "private, max-age=86400"
     return response

@@ -375,7 +375,8 @@ class PrimitiveCall(models.Model):
 
 
 class Keyframe(models.Model):
-    """An image written by the engine under MEDIA_ROOT: a camera frame or an overlay."""
+    """An image the engine wrote into the media storage (``STORAGES["default"]``, runs.storage): a camera
+    frame or an overlay. ``image.name`` is the storage's name for it."""
 
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="keyframes")
     call = models.ForeignKey(PrimitiveCall, null=True, blank=True, on_delete=models.CASCADE, related_name="keyframes")

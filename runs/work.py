@@ -21,10 +21,8 @@ Nothing here imports the apps above runs.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
@@ -34,7 +32,7 @@ from django.utils import timezone
 from worker.engine import EngineSettings, run_episodes
 from worker.sim import catalog
 
-from . import heartbeat, live, outbox
+from . import heartbeat, live, outbox, storage
 from .models import Candidate, Episode, Run
 
 log = logging.getLogger(__name__)
@@ -90,8 +88,18 @@ def engine_settings_of(run: Run) -> EngineSettings:
     return EngineSettings(**{k: v for k, v in run.settings.items() if k in ENGINE_KEYS})
 
 
-def media_dir(run_id: int, episode_id: int) -> Path:
-    return Path(django_settings.MEDIA_ROOT) / "runs" / str(run_id) / "episodes" / str(episode_id)
+def media_dir(run_id: int, episode_id: int) -> str:
+    """The media storage's folder of an episode's files, all attempts (runs.sink.DjangoSink.media_prefix)."""
+    return f"runs/{run_id}/episodes/{episode_id}"
+
+
+def delete_media(prefix: str) -> None:
+    """Delete the files under ``prefix`` from the media storage; an error is logged, not raised (the
+    files of a dead attempt are garbage, and the new attempt must run anyway)."""
+    try:
+        storage.media_storage().delete_tree(prefix)
+    except Exception:
+        log.exception("could not delete the media under %s", prefix)
 
 
 # -- claiming --------------------------------------------------------------------------------------------
@@ -114,7 +122,7 @@ def claim_episode(candidate: Candidate, split: str, seed: int) -> Claim | None:
         for pk in held:
             heartbeat.drop("episode", pk)
     if retaken is not None:
-        shutil.rmtree(retaken, ignore_errors=True)
+        delete_media(retaken)
     return claim
 
 
@@ -255,7 +263,7 @@ def run_episode(candidate_id: int, split: str, seed) -> str | None:
             [seed],
             sink,
             engine,
-            str(django_settings.MEDIA_ROOT),
+            storage.media_storage(),
             should_stop=lambda: not still_mine(claim),
         )
     except BaseException:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+import os
 import threading
 import time
 import traceback
@@ -20,7 +21,7 @@ from worker.events import EpisodeResult, EpisodeStart, Sink
 from worker.robot import status as st
 from worker.robot.api import RobotAPI
 from worker.robot.ik import IKSolver
-from worker.robot.media import MediaStore
+from worker.robot.media import MediaStorage, MediaStore, as_storage
 from worker.robot.motion import PlannerCache
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
@@ -38,7 +39,7 @@ class EngineSettings:
 
     wall_seconds: per-episode wall-clock limit (program + robot API time); memory_mb: sandbox address
     space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
-    media root).
+    media storage).
     """
 
     wall_seconds: float = 120.0
@@ -115,15 +116,20 @@ def run_episode(
     seed: int,
     sink: Sink,
     settings: EngineSettings | None = None,
-    media_root: str | None = None,
+    media: MediaStorage | str | os.PathLike | None = None,
 ) -> EpisodeResult:
-    """Run ``program`` on one seed; every outcome (including engine failures) becomes a result."""
+    """Run ``program`` on one seed; every outcome (including engine failures) becomes a result.
+
+    ``media``: where keyframe images go (worker.robot.media.MediaStorage; a directory path means the
+    local filesystem there); None writes none. A storage that fails while writing ends the episode
+    as INTERNAL_ERROR with the storage's error."""
     settings = settings or EngineSettings()
+    media = as_storage(media)
     digest = program_hash(program)
     handle = sink.episode_started(EpisodeStart(spec.key, int(seed), digest))
     started = time.monotonic()
     try:
-        result = _run(spec, program, int(seed), sink, handle, settings, media_root, digest)
+        result = _run(spec, program, int(seed), sink, handle, settings, media, digest)
     except Exception as exc:
         log.exception("episode of %s seed %s failed inside the engine", spec.key, seed)
         simulators().drop(spec)  # a simulator that raised may be in any state; rebuild it next time
@@ -140,14 +146,14 @@ def run_episode(
     return result
 
 
-def _run(spec, program, seed, sink, handle, settings, media_root, digest) -> EpisodeResult:
+def _run(spec, program, seed, sink, handle, settings, storage, digest) -> EpisodeResult:
     adapter, ik, planners, segmenter = simulators().get(spec)
     adapter.reset(seed)
     media = None
-    if settings.trace and settings.keyframes and media_root:
+    if settings.trace and settings.keyframes and storage is not None:
         prefix_fn: Callable | None = getattr(sink, "media_prefix", None)
         prefix = prefix_fn(handle) if prefix_fn else f"keyframes/{uuid.uuid4().hex}"
-        media = MediaStore(media_root, prefix)
+        media = MediaStore(storage, prefix)
     tracer = Tracer(
         enabled=settings.trace,
         media=media,
@@ -204,13 +210,15 @@ def run_episodes(
     seeds: Iterable[int],
     sink: Sink,
     settings: EngineSettings | None = None,
-    media_root: str | None = None,
+    media: MediaStorage | str | os.PathLike | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[EpisodeResult]:
-    """Run ``program`` on each seed in order; ``should_stop()`` is checked between episodes."""
+    """Run ``program`` on each seed in order (``media`` as for :func:`run_episode`);
+    ``should_stop()`` is checked between episodes."""
+    media = as_storage(media)
     results = []
     for seed in seeds:
         if should_stop is not None and should_stop():
             break
-        results.append(run_episode(spec, program, seed, sink, settings, media_root))
+        results.append(run_episode(spec, program, seed, sink, settings, media))
     return results

@@ -15,7 +15,8 @@ from worker.robot.status import CallStatus
 
 @dataclass
 class KeyframeRecord:
-    """An image file written under the media root. ``path`` is relative to it (forward slashes)."""
+    """An image file the engine wrote into its media storage (worker.robot.media.MediaStorage). ``path`` is
+    the name the storage gave it: a relative "/"-separated path such as ``runs/7/episodes/31/0001-x.jpg``."""
 
     path: str
     kind: str  # "frame" (a camera image) | "overlay" (annotations drawn on a frame)
@@ -78,10 +79,10 @@ class Sink(Protocol):
     """Where the engine (worker.engine.run_episode) sends one episode's record as it happens.
 
     For each episode, in order: ``episode_started`` once, before the simulator is reset; ``call_recorded``
-    for every robot API call as it finishes, in ``seq`` order, its keyframe images already written under
-    the media root (only when tracing is on); ``episode_finished`` once, whatever the ending (success,
+    for every robot API call as it finishes, in ``seq`` order, its keyframe images already written to
+    the media storage (only when tracing is on); ``episode_finished`` once, whatever the ending (success,
     exception, timeout, sandbox failure, engine error). A sink may also define ``media_prefix(handle) ->
-    str``: the folder under the media root for the episode's keyframes (default ``keyframes/<random>``).
+    str``: the name prefix in the media storage for the episode's keyframes (default ``keyframes/<random>``).
     An exception from ``episode_started`` or ``episode_finished`` reaches the engine's caller."""
 
     def episode_started(self, start: EpisodeStart) -> Any:

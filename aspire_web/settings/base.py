@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("ASPIRE_VAR_DIR", BASE_DIR / "var"))
@@ -96,12 +97,54 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
 MEDIA_ROOT = Path(os.environ.get("ASPIRE_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+
+# --- Media: every file the engine writes (keyframes, overlays) goes through STORAGES["default"] -----
+# (runs/storage.py has the whole list and what each setting does.) ASPIRE_STORAGE=local (default): files
+# under MEDIA_ROOT. ASPIRE_STORAGE=s3: objects in an S3-compatible bucket (AWS, MinIO, Ceph, R2, ...)
+# through django-storages; every web and worker host then shares the bucket instead of a directory.
+# Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/
+# AWS_SESSION_TOKEN] in the environment, ~/.aws, an instance role); they are never put in settings.
+ASPIRE_STORAGE = os.environ.get("ASPIRE_STORAGE", "local").strip().lower() or "local"
+if ASPIRE_STORAGE == "local":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif ASPIRE_STORAGE == "s3":
+    if not os.environ.get("ASPIRE_S3_BUCKET"):
+        raise ImproperlyConfigured("ASPIRE_STORAGE=s3 needs ASPIRE_S3_BUCKET (the bucket's name)")
+    _s3_endpoint = os.environ.get("ASPIRE_S3_ENDPOINT_URL") or None
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["ASPIRE_S3_BUCKET"],
+            "endpoint_url": _s3_endpoint,  # None: AWS itself
+            "region_name": os.environ.get("ASPIRE_S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            "location": os.environ.get("ASPIRE_S3_PREFIX", "").strip("/"),  # a key prefix inside the bucket
+            # Path-style (endpoint/bucket/key) suits MinIO and other self-hosted stores; AWS picks itself.
+            "addressing_style": os.environ.get("ASPIRE_S3_ADDRESSING_STYLE") or ("path" if _s3_endpoint else None),
+            "signature_version": "s3v4",
+            "default_acl": None,  # private objects; readers get signed URLs or go through the web app
+            "querystring_auth": True,
+            # Seconds a signed keyframe URL stays valid (also how long it outlives a withdrawn access).
+            "querystring_expire": int(os.environ.get("ASPIRE_S3_URL_EXPIRE", 300)),
+            # Engine names are unique per episode attempt: no existence check (one request less per file).
+            "file_overwrite": True,
+            "object_parameters": {"CacheControl": "private, max-age=86400"},
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"ASPIRE_STORAGE={ASPIRE_STORAGE!r}: use local or s3")
+# How pages, the API and share links hand out a keyframe after checking access (runs.media):
+# "redirect" sends the client to the storage's signed URL (S3: the browser fetches from the bucket, so
+# it must reach ASPIRE_S3_ENDPOINT_URL); "stream" has the web process read the file and send it. The
+# default: redirect for s3, stream for local (a filesystem has no signed URLs).
+ASPIRE_MEDIA_SERVE = os.environ.get("ASPIRE_MEDIA_SERVE", "redirect" if ASPIRE_STORAGE == "s3" else "stream")
+if ASPIRE_MEDIA_SERVE not in ("redirect", "stream"):
+    raise ImproperlyConfigured(f"ASPIRE_MEDIA_SERVE={ASPIRE_MEDIA_SERVE!r}: use redirect or stream")
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOGIN_URL = "login"
 SESSION_COOKIE_HTTPONLY = True

@@ -62,7 +62,7 @@ def instant_episodes(monkeypatch):
         failing: set = set()
         runs: list = []
 
-        def __call__(self, spec, program, seeds, sink, settings=None, media_root=None, should_stop=None):
+        def __call__(self, spec, program, seeds, sink, settings=None, media=None, should_stop=None):
             results = []
             for seed in seeds:
                 if should_stop is not None and should_stop():

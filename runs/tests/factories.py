@@ -3,19 +3,18 @@ service, candidates, and the engine's records (episode start, calls, keyframes, 
 the real DjangoSink, so that they are stored and broadcast exactly as the engine's would be."""
 
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import factory
 import numpy as np
-from django.conf import settings
-from PIL import Image
 
 from accounts.tests.factories import UserFactory
 from runs import services
 from runs.models import Candidate, Episode, Run, Task
 from runs.sink import DjangoSink
+from runs.storage import media_storage
 from worker.events import CallRecord, EpisodeResult, EpisodeStart, KeyframeRecord
+from worker.robot.media import encode_jpeg
 
 
 class TaskFactory(factory.django.DjangoModelFactory):
@@ -118,7 +117,7 @@ class CallRecordFactory(factory.Factory):
 
 
 class KeyframeRecordFactory(factory.Factory):
-    """A keyframe as the engine writes one: a real (tiny) JPEG at ``path`` under the media root, and its record."""
+    """A keyframe as the engine writes one: a real (tiny) JPEG named ``path`` in the media storage, and its record."""
 
     class Meta:
         model = KeyframeRecord
@@ -133,9 +132,8 @@ class KeyframeRecordFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class, **kwargs):
         record = model_class(**kwargs)
-        image = Path(settings.MEDIA_ROOT) / record.path
-        image.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((record.height, record.width, 3), 200, dtype=np.uint8)).save(image, format="JPEG")
+        jpeg, _, _ = encode_jpeg(np.full((record.height, record.width, 3), 200, dtype=np.uint8))
+        record.path = media_storage().save(record.path, jpeg, "image/jpeg")
         return record
 
 

@@ -1,9 +1,20 @@
-"""Keyframe image files and the overlays drawn on them (Pillow)."""
+"""Keyframe image files and the overlays drawn on them (Pillow), and where the files go.
+
+The engine writes every file through a :class:`MediaStorage` it is handed: :class:`LocalMediaStorage`
+(files under a directory, for the engine on its own and the local search driver) or the web app's
+adapter over Django's storage API (runs.storage.DjangoMediaStorage: the local filesystem or an
+S3-compatible bucket). Names are relative, "/"-separated paths such as
+``runs/7/episodes/31/0001-move_to_pose.jpg``; the name a storage returns from ``save`` is the one
+recorded (KeyframeRecord.path) and later read or deleted.
+"""
 
 from __future__ import annotations
 
+import io
 import os
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -15,26 +26,113 @@ JPEG_QUALITY = 85
 PALETTE = [(255, 64, 64), (64, 160, 255), (255, 200, 0), (80, 220, 120), (200, 100, 255), (255, 140, 60)]
 
 
-class MediaStore:
-    """Writes keyframes as JPEG files under ``root/prefix``; records hold paths relative to ``root``."""
+@runtime_checkable
+class MediaStorage(Protocol):
+    """Where the engine's files go: anything with these three methods.
 
-    def __init__(self, root: str | os.PathLike, prefix: str):
+    ``save(name, data, content_type)`` stores ``data`` (bytes) under the relative ``name`` and returns
+    the name it was stored under (a storage may alter it to keep an existing file); ``read(name)``
+    returns the bytes and raises FileNotFoundError when there is no such file (or ``name`` is not a
+    safe relative path); ``delete_tree(prefix)`` deletes every file whose name starts with
+    ``prefix + "/"`` (nothing when there is none)."""
+
+    def save(self, name: str, data: bytes, content_type: str) -> str: ...
+
+    def read(self, name: str) -> bytes: ...
+
+    def delete_tree(self, prefix: str) -> None: ...
+
+
+def clean_name(name: str) -> str:
+    """``name`` as a normalized relative "/"-path; ValueError for an empty, absolute or ".." name."""
+    raw = str(name).replace("\\", "/")
+    parts = [p for p in PurePosixPath(raw).parts if p not in ("", ".")]
+    if not parts or raw.startswith("/") or ".." in parts:
+        raise ValueError(f"{name!r} is not a relative media name")
+    return "/".join(parts)
+
+
+class LocalMediaStorage:
+    """A :class:`MediaStorage` over the directory ``root`` (created on the first save). Names never
+    leave ``root``: an absolute name, or one with "..", is refused (ValueError on save,
+    FileNotFoundError on read)."""
+
+    def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalMediaStorage({str(self.root)!r})"
+
+    def _path(self, name: str) -> Path:
+        root = self.root.resolve()
+        path = (root / clean_name(name)).resolve()
+        if root not in path.parents:
+            raise ValueError(f"{name!r} leaves the media root")
+        return path
+
+    def save(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # a reader never sees half a file
+        return clean_name(name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            path = self._path(name)
+        except ValueError as exc:
+            raise FileNotFoundError(str(exc)) from None
+        if not path.is_file():
+            raise FileNotFoundError(f"no media file {name!r}")
+        return path.read_bytes()
+
+    def delete_tree(self, prefix: str) -> None:
+        path = self._path(prefix)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def as_storage(media: MediaStorage | str | os.PathLike | None) -> MediaStorage | None:
+    """A storage for what callers pass the engine: a storage as is, a directory path as a
+    :class:`LocalMediaStorage`, None (or "") as None (no files are written)."""
+    if media is None or media == "":
+        return None
+    if isinstance(media, str | os.PathLike):
+        return LocalMediaStorage(media)
+    if isinstance(media, MediaStorage):
+        return media
+    raise TypeError(f"not a media storage or directory: {media!r}")
+
+
+def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
+    """An (H, W, 3) uint8 image as JPEG bytes; returns (bytes, width, height)."""
+    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue(), img.width, img.height
+
+
+class MediaStore:
+    """Writes one episode's keyframes as JPEGs named ``prefix/NNNN-stem.jpg`` into ``storage`` (a
+    :class:`MediaStorage`, or a directory path for a :class:`LocalMediaStorage`); records hold the
+    names the storage gave."""
+
+    def __init__(self, storage: MediaStorage | str | os.PathLike, prefix: str):
+        self.storage = as_storage(storage)
+        if self.storage is None:
+            raise ValueError("MediaStore needs a storage")
         self.prefix = prefix.strip("/")
-        self._dir_ready = False
         self._count = 0
 
     def save(self, image: np.ndarray, *, kind: str, camera: str, label: str, stem: str) -> KeyframeRecord:
-        """Save an (H, W, 3) uint8 image; returns the record describing the file."""
-        if not self._dir_ready:
-            (self.root / self.prefix).mkdir(parents=True, exist_ok=True)
-            self._dir_ready = True
+        """Save an (H, W, 3) uint8 image; returns the record describing the file. Errors of the
+        storage (OSError, a client error of the object store) propagate."""
         self._count += 1
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60]
-        rel = f"{self.prefix}/{self._count:04d}-{safe}.jpg"
-        img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
-        img.save(self.root / rel, format="JPEG", quality=JPEG_QUALITY)
-        return KeyframeRecord(rel, kind, camera, label, img.width, img.height)
+        data, width, height = encode_jpeg(image)
+        name = self.storage.save(f"{self.prefix}/{self._count:04d}-{safe}.jpg", data, "image/jpeg")
+        return KeyframeRecord(name, kind, camera, label, width, height)
 
 
 def draw_detections(rgb: np.ndarray, detections: list[dict], title: str = "") -> np.ndarray:

@@ -12,10 +12,10 @@ import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from worker.engine import EngineSettings, run_episode
 from worker.events import MemorySink
+from worker.robot.media import LocalMediaStorage
 from worker.sim.catalog import TaskSpec, get_task
 
 from .core import (
@@ -33,13 +33,15 @@ from .rounds import Agent, propose_round
 
 
 def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str | None, trace: bool):
-    """Run one program on seeds in this process; returns [(EpisodeResult, [CallRecord])]."""
+    """Run one program on seeds in this process; returns [(EpisodeResult, [CallRecord])]. Keyframes go
+    to files under ``media_root`` (none when it is None)."""
     spec = get_task(task_key)
+    media = LocalMediaStorage(media_root) if media_root else None
     out = []
     for seed in seeds:
         sink = MemorySink()
-        settings = EngineSettings(trace=trace, keyframes=bool(media_root))
-        result = run_episode(spec, code, seed, sink, settings, media_root)
+        settings = EngineSettings(trace=trace, keyframes=media is not None)
+        result = run_episode(spec, code, seed, sink, settings, media)
         out.append((result, sink.episodes[0]["calls"]))
     return out
 
@@ -61,7 +63,8 @@ def summarize_call(ref, record) -> CallSummary:
 
 @dataclass
 class LocalWorkbench:
-    """Evaluates candidates with the engine (in ``workers`` processes when > 1) and keeps traces."""
+    """Evaluates candidates with the engine (in ``workers`` processes when > 1) and keeps traces;
+    keyframes are files under ``media_root`` (a directory; None records none)."""
 
     spec: TaskSpec
     media_root: str | None = None
@@ -141,10 +144,10 @@ class LocalWorkbench:
     def keyframe(self, keyframe_ref) -> bytes:
         if not self.media_root:
             raise KeyError("keyframes were not recorded")
-        path = (Path(self.media_root) / keyframe_ref).resolve()
-        if Path(self.media_root).resolve() not in path.parents or not path.is_file():
-            raise KeyError(f"no keyframe {keyframe_ref!r}")
-        return path.read_bytes()
+        try:
+            return LocalMediaStorage(self.media_root).read(keyframe_ref)
+        except FileNotFoundError:
+            raise KeyError(f"no keyframe {keyframe_ref!r}") from None
 
     def skills(self, query: str, k: int = 5) -> list[dict]:
         words = set(query.lower().split())

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from runs.storage import local_media_root
 from worker.sandbox import containment, probes
 
 
@@ -22,8 +23,8 @@ def _readable_targets() -> list[str]:
     db = settings.DATABASES["default"]
     if "sqlite" in db["ENGINE"]:
         paths.append(Path(db["NAME"]))
-    media = Path(settings.MEDIA_ROOT)
-    if media.is_dir():
+    media = local_media_root()  # None with an object store: no media file is on this machine to probe
+    if media is not None and media.is_dir():
         paths += [p for p in list(media.rglob("*"))[:50] if p.is_file()][:1]
     return [str(p) for p in paths if Path(p).is_file()]
 
