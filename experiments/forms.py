@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings as django_settings
 
 from accounts.services import teams_of
-from runs.forms import TaskMultipleChoiceField
+from runs.forms import TaskMultipleChoiceField, default_perception_mode
 from runs.models import Run, Task
 from worker.sim.catalog import SeedError, validate_seeds
 
@@ -69,6 +69,14 @@ class ExperimentForm(forms.Form):
         help_text="Blank: each task's own split (robosuite 1-100, LIBERO 1-50).",
     )
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=300, label="Episode time limit (s)")
+    perception_mode = forms.ChoiceField(
+        choices=Run.PerceptionMode.choices,
+        required=False,  # blank: ASPIRE["PERCEPTION_MODE"] (realistic unless the site says otherwise)
+        initial=default_perception_mode,
+        label="Perception",
+        help_text="Realistic: segmentation with a model's errors and noisy depth, as a real robot's cameras give. "
+        "Oracle: the simulator's exact masks, object names and depth (an upper bound, not comparable).",
+    )
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me")
 
     def __init__(self, *args, user=None, **kwargs):

@@ -170,6 +170,7 @@ def create_experiment(
             source=source,
             seeds=sorted(debug_seeds or {s for t in tasks for s in t.debug_seeds}),
             settings=run_settings,
+            perception_mode=run_settings["perception_mode"],
         )
         for task in tasks:
             for size in sizes or [None]:

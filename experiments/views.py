@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from runs.access import visible_runs
 from runs.api.filters import ID_RANGE, ParamError, parse_int
+from runs.forms import perception_of
 from runs.models import Actor, Run, Task
 from runs.services import LaunchError, sync_catalog
 
@@ -37,7 +38,7 @@ def experiment_create(request):
                     **({"base_url": data["base_url"]} if data["base_url"] else {}),
                 },
                 search={k: data[k] for k in SEARCH_FIELDS},
-                engine={"wall_seconds": data["wall_seconds"]},
+                engine={"wall_seconds": data["wall_seconds"], **perception_of(data)},
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
                 debug_seeds=data["debug_seeds"],
                 heldout_seeds=data["heldout_seeds"],

@@ -4,7 +4,7 @@ from django.conf import settings as django_settings
 from accounts.services import teams_of
 from worker.sim.catalog import SeedError, format_seeds, validate_seeds
 
-from .models import Task
+from .models import Run, Task
 
 
 class _TaskOptionData:
@@ -66,6 +66,17 @@ class TaskMultipleChoiceField(_GroupedTasks, forms.ModelMultipleChoiceField):
         super().__init__(queryset=Task.objects.all(), to_field_name="key", **kwargs)
 
 
+def default_perception_mode() -> str:
+    """The site's default perception mode (``ASPIRE["PERCEPTION_MODE"]``), preselected on launch forms."""
+    return django_settings.ASPIRE.get("PERCEPTION_MODE", "realistic")
+
+
+def perception_of(cleaned_data: dict) -> dict:
+    """The engine-setting overrides for a launch form's perception choice (none when left blank)."""
+    mode = cleaned_data.get("perception_mode")
+    return {"perception_mode": mode} if mode else {}
+
+
 class LaunchForm(forms.Form):
     task = TaskChoiceField(help_text="Type in the filter to search the catalog by suite, task name or instruction.")
     program_source = forms.ChoiceField(
@@ -84,6 +95,14 @@ class LaunchForm(forms.Form):
         help_text='Ranges and lists, e.g. "101-103" or "1,4,9"; "debug" or "heldout" for the task\'s whole split.',
     )
     wall_seconds = forms.FloatField(initial=120, min_value=1, max_value=300, label="Episode time limit (s)")
+    perception_mode = forms.ChoiceField(
+        choices=Run.PerceptionMode.choices,
+        required=False,  # blank: ASPIRE["PERCEPTION_MODE"] (realistic unless the site says otherwise)
+        initial=default_perception_mode,
+        label="Perception",
+        help_text="Realistic: segmentation with a model's errors and noisy depth, as a real robot's cameras give. "
+        "Oracle: the simulator's exact masks, object names and depth (an upper bound, not comparable).",
+    )
     team = forms.ModelChoiceField(
         queryset=None,
         required=False,

@@ -78,6 +78,10 @@ class Run(UsageTotals, Owned):
         ZERO_SHOT = "zero_shot", "Zero-shot transfer"
         SCALING = "scaling", "Library-size scaling"
 
+    class PerceptionMode(models.TextChoices):
+        REALISTIC = "realistic", "realistic (a segmentation model's errors, noisy depth)"
+        ORACLE = "oracle", "oracle (the simulator's exact segmentation and depth)"
+
     task = models.ForeignKey(
         Task,
         null=True,
@@ -102,7 +106,19 @@ class Run(UsageTotals, Owned):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     source = models.CharField(max_length=20, default="web", help_text="web | cli | api")
     seeds = models.JSONField(default=list)
-    settings = models.JSONField(default=dict, help_text="Engine settings: wall_seconds, memory_mb, trace, keyframes")
+    settings = models.JSONField(
+        default=dict,
+        help_text="Engine settings: wall_seconds, memory_mb, trace, keyframes, perception_mode, depth_noise, "
+        "step_budget (null: the task's benchmark budget)",
+    )
+    perception_mode = models.CharField(
+        max_length=20,
+        choices=PerceptionMode.choices,
+        default=PerceptionMode.REALISTIC,
+        db_index=True,
+        help_text="realistic: segmentation with a model's errors and noisy depth; oracle: the simulator's exact "
+        "segmentation and depth (an upper bound, not comparable)",
+    )
     success_rate = models.FloatField(null=True, blank=True, help_text="Fraction of finished episodes that succeeded")
     n_episodes = models.PositiveIntegerField(default=0)
     n_success = models.PositiveIntegerField(default=0)
@@ -318,6 +334,10 @@ class Episode(Owned):
     duration_s = models.FloatField(default=0.0)
     sim_time = models.FloatField(default=0.0)
     n_calls = models.PositiveIntegerField(default=0)
+    control_steps = models.PositiveIntegerField(default=0, help_text="Simulator control steps the episode used")
+    step_budget = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The control-step budget it ran under (null: none, e.g. before budgets)"
+    )
     program_hash = models.CharField(max_length=64, blank=True)
     sandbox = models.CharField(
         max_length=40,

@@ -78,16 +78,29 @@ def max_wall_seconds() -> float:
     return float(django_settings.ASPIRE.get("MAX_EPISODE_WALL_SECONDS", 300))
 
 
+#: The perception modes a run may ask for (worker.engine.EngineSettings.perception_mode).
+PERCEPTION_MODES = tuple(Run.PerceptionMode.values)
+#: The largest control-step budget a run may set (LIBERO-10's published 520 steps is the longest
+#: benchmark budget; exploration may want more, within the wall-clock limit).
+MAX_STEP_BUDGET = 100_000
+
+
 def engine_settings(overrides: dict | None = None) -> dict:
     """A run's engine settings: the defaults with ``overrides``; raises LaunchError for an unknown key,
-    a time limit outside 1..max_wall_seconds() seconds or a memory cap outside 128..16384 MiB. The
-    default time limit (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too."""
+    a time limit outside 1..max_wall_seconds() seconds, a memory cap outside 128..16384 MiB, a
+    perception mode other than PERCEPTION_MODES, or a step budget that is not None (the task's
+    benchmark budget) or an integer in 1..MAX_STEP_BUDGET control steps. The default time limit
+    (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too; the default perception mode
+    is ``ASPIRE["PERCEPTION_MODE"]``."""
     cfg = django_settings.ASPIRE
     out = {
         "wall_seconds": min(float(cfg["EPISODE_WALL_SECONDS"]), max_wall_seconds()),
         "memory_mb": cfg["SANDBOX_MEMORY_MB"],
         "trace": True,
         "keyframes": True,
+        "perception_mode": cfg.get("PERCEPTION_MODE", "realistic"),
+        "depth_noise": True,
+        "step_budget": None,
     }
     for key, value in (overrides or {}).items():
         if key not in out:
@@ -103,6 +116,19 @@ def engine_settings(overrides: dict | None = None) -> dict:
     out["wall_seconds"] = wall
     if not 128 <= int(out["memory_mb"]) <= 16384:
         raise LaunchError("memory_mb", "the sandbox memory cap must be between 128 and 16384 MiB")
+    if out["perception_mode"] not in PERCEPTION_MODES:
+        raise LaunchError("perception_mode", f"the perception mode must be one of {', '.join(PERCEPTION_MODES)}")
+    if not isinstance(out["depth_noise"], bool):
+        raise LaunchError("depth_noise", "depth_noise must be true or false")
+    budget = out["step_budget"]
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_STEP_BUDGET
+    ):
+        raise LaunchError(
+            "step_budget",
+            f"the step budget must be a whole number of control steps in 1..{MAX_STEP_BUDGET}, "
+            "or null for the task's benchmark budget",
+        )
     return out
 
 
@@ -141,7 +167,14 @@ def create_program_run(
     engine["split"] = split_of(task, seeds)
     with transaction.atomic():
         run = Run.objects.create(
-            task=task, owner=owner, team=team, kind=Run.Kind.PROGRAM, source=source, seeds=list(seeds), settings=engine
+            task=task,
+            owner=owner,
+            team=team,
+            kind=Run.Kind.PROGRAM,
+            source=source,
+            seeds=list(seeds),
+            settings=engine,
+            perception_mode=engine["perception_mode"],
         )
         Candidate.objects.create(
             run=run,
@@ -217,6 +250,8 @@ def run_summary(run: Run) -> dict:
                 "duration_s": ep.duration_s,
                 "sandbox": ep.sandbox,
                 "contained": ep.contained,
+                "control_steps": ep.control_steps,
+                "step_budget": ep.step_budget,
                 "calls": [
                     {
                         "primitive": c.primitive,
@@ -233,6 +268,7 @@ def run_summary(run: Run) -> dict:
         "task": run.scope,
         "status": run.status,
         "success_rate": run.success_rate,
+        "perception_mode": run.perception_mode,
         "contained": all(ep["contained"] for ep in episodes),
         "episodes": episodes,
     }

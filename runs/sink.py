@@ -162,6 +162,8 @@ class DjangoSink:
                     duration_s=result.duration_s,
                     sim_time=result.sim_time,
                     n_calls=result.n_calls,
+                    control_steps=result.control_steps,
+                    step_budget=result.step_budget,
                     sandbox=result.sandbox,
                     finished_at=djtz.now(),
                 )

@@ -16,7 +16,7 @@ from sharing.services import links_for
 from . import compare as comparison
 from . import presenters, services
 from .access import visible_runs
-from .forms import LaunchForm
+from .forms import LaunchForm, perception_of
 from .media import keyframe_response
 from .models import Candidate, Episode, Keyframe, Run, Task
 from .shares import covers_run
@@ -70,7 +70,7 @@ def run_create(request):
                     origin="starter" if starter else "pasted",
                     owner=request.user,
                     team=data.get("team"),
-                    settings={"wall_seconds": data["wall_seconds"]},
+                    settings={"wall_seconds": data["wall_seconds"], **perception_of(data)},
                 )
             except services.LaunchError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))

@@ -46,6 +46,9 @@ class EngineSettings:
     memory_mb: int = 1024
     trace: bool = True
     keyframes: bool = True
+    perception_mode: str = "realistic"
+    depth_noise: bool = True
+    step_budget: int | None = None
 
 
 def program_hash(source: str) -> str:

@@ -73,6 +73,9 @@ class EpisodeResult:
     keyframes: list[KeyframeRecord] = field(default_factory=list)
     #: How the program was isolated: "bwrap+seccomp", "process (not contained)", or "" (never started).
     sandbox: str = ""
+    #: Simulator control steps the episode used, and the budget it ran under (None: no budget).
+    control_steps: int = 0
+    step_budget: int | None = None
 
 
 class Sink(Protocol):

@@ -233,6 +233,11 @@ SPECTACULAR_SETTINGS = {
 ASPIRE = {
     "EPISODE_WALL_SECONDS": float(os.environ.get("ASPIRE_EPISODE_WALL_SECONDS", 120)),
     "SANDBOX_MEMORY_MB": int(os.environ.get("ASPIRE_SANDBOX_MEMORY_MB", 1024)),
+    # What the robot API's perception is (worker.robot.segmenter): "realistic" (default: masks with a
+    # SAM-class model's errors, the prompt as label, noisy depth) or "oracle" (the simulator's exact
+    # segmentation render with object names, exact depth: an upper bound, never comparable with the
+    # realistic mode). A run may choose; every run stores the mode it ran with.
+    "PERCEPTION_MODE": os.environ.get("ASPIRE_PERCEPTION_MODE", "realistic"),
     "MAX_SEEDS_PER_RUN": 200,
     "MAX_TASKS_PER_EXPERIMENT": 120,
     # An upper bound on an experiment's episodes (experiments.services.estimate_episodes: actors x rounds

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from runs.api.serializers import SeedsField
 from runs.models import Actor, AgentCall
+from runs.services import MAX_STEP_BUDGET, PERCEPTION_MODES
 
 
 class ActorSerializer(serializers.ModelSerializer):
@@ -95,4 +96,16 @@ class ExperimentCreateSerializer(serializers.Serializer):
     debug_seeds = SeedsField(required=False, help_text="Replace every task's debug seeds")
     heldout_seeds = SeedsField(required=False, help_text="Replace every task's held-out seeds")
     wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=300)
+    perception_mode = serializers.ChoiceField(
+        choices=PERCEPTION_MODES,
+        required=False,
+        help_text="realistic (default) or oracle (the simulator's exact segmentation and depth; not comparable)",
+    )
+    step_budget = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_STEP_BUDGET,
+        help_text="Control steps per episode; leave out for each task's benchmark budget",
+    )
     team = serializers.CharField(required=False, allow_blank=True)

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
+from ..services import MAX_STEP_BUDGET, PERCEPTION_MODES
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -66,6 +67,7 @@ class RunSerializer(serializers.ModelSerializer):
             "source",
             "seeds",
             "settings",
+            "perception_mode",
             "success_rate",
             "n_episodes",
             "n_success",
@@ -122,6 +124,19 @@ class RunCreateSerializer(serializers.Serializer):
     seeds = SeedsField()
     wall_seconds = serializers.FloatField(required=False, min_value=1, max_value=300, help_text="Per-episode limit, s")
     memory_mb = serializers.IntegerField(required=False, min_value=128, max_value=16384)
+    perception_mode = serializers.ChoiceField(
+        choices=PERCEPTION_MODES,
+        required=False,
+        help_text="realistic (default): segmentation with a model's errors, noisy depth; oracle: the simulator's "
+        "exact segmentation and depth (an upper bound, not comparable with published camera-only results)",
+    )
+    step_budget = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_STEP_BUDGET,
+        help_text="Control steps per episode; leave out (or null) for the task's benchmark budget",
+    )
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
@@ -200,6 +215,8 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "duration_s",
             "sim_time",
             "n_calls",
+            "control_steps",
+            "step_budget",
             "program_hash",
             "sandbox",
             "contained",

@@ -59,6 +59,7 @@ RUN_FILTERS = (
     F.Filter("team", "team__name", str),
     F.Filter("owner", "owner__username", str),
     F.Filter("source", "source", str),
+    F.Filter("perception_mode", "perception_mode", str),
 )
 
 
@@ -94,7 +95,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 if not task.starter_program:
                     raise services.LaunchError("program", f"{task.key} has no built-in starter program; send one")
                 program = task.starter_program
-            overrides = {k: v[k] for k in ("wall_seconds", "memory_mb") if k in v}
+            overrides = {k: v[k] for k in ("wall_seconds", "memory_mb", "perception_mode", "step_budget") if k in v}
             run = services.create_program_run(
                 task=task,
                 program=program,

@@ -48,6 +48,13 @@ class SkillSummarySerializer(serializers.ModelSerializer):
 
 
 class ValidationSerializer(serializers.ModelSerializer):
+    perception_mode = serializers.CharField(
+        source="run.perception_mode",
+        read_only=True,
+        default=None,
+        help_text="The perception mode the admission episodes ran with (realistic or oracle)",
+    )
+
     class Meta:
         model = SkillValidation
         fields = [
@@ -55,6 +62,7 @@ class ValidationSerializer(serializers.ModelSerializer):
             "outcome",
             "task",
             "run",
+            "perception_mode",
             "claimed_seeds",
             "control_seeds",
             "results",

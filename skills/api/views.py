@@ -38,7 +38,7 @@ class SkillDetailView(generics.RetrieveAPIView):
     """One skill with its failure signature, sketch, admission evidence and versions."""
 
     serializer_class = SkillDetailSerializer
-    queryset = Skill.objects.prefetch_related("validations", "source_episodes")
+    queryset = Skill.objects.prefetch_related("validations__run", "source_episodes")
 
 
 class _ReviewView(APIView):

@@ -43,6 +43,14 @@ class Command(BaseCommand):
         parser.add_argument("--wall-seconds", type=float, help="per-episode wall-clock limit")
         parser.add_argument("--memory-mb", type=int, help="sandbox memory cap")
         parser.add_argument("--no-trace", action="store_true", help="record no primitive calls or keyframes")
+        parser.add_argument(
+            "--perception-mode",
+            choices=services.PERCEPTION_MODES,
+            help="realistic (default: a segmentation model's errors, noisy depth) or oracle (exact render)",
+        )
+        parser.add_argument(
+            "--step-budget", type=int, help="control steps per episode (default: the task's benchmark budget)"
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -68,6 +76,10 @@ class Command(BaseCommand):
             overrides["wall_seconds"] = opts["wall_seconds"]
         if opts["memory_mb"] is not None:
             overrides["memory_mb"] = opts["memory_mb"]
+        if opts["perception_mode"]:
+            overrides["perception_mode"] = opts["perception_mode"]
+        if opts["step_budget"] is not None:
+            overrides["step_budget"] = opts["step_budget"]
         if opts["no_trace"]:
             overrides.update(trace=False, keyframes=False)
         try:
