@@ -11,7 +11,6 @@ from django.db.migrations.executor import MigrationExecutor
 
 from runs import services, work
 from runs.models import Episode, Run
-from skills.tests.factories import SkillValidationFactory
 from worker.engine import EngineSettings
 
 from .factories import EpisodeResultFactory, RunFactory, StartedEpisodeFactory
@@ -112,14 +111,6 @@ def test_the_pages_say_which_perception_a_run_and_an_episode_had(owner_client, u
     assert "180 of a 500-step budget" in page
     data = owner_client.get(f"/api/episodes/{episode.pk}/").json()
     assert (data["control_steps"], data["step_budget"]) == (180, 500)
-
-
-def test_skill_evidence_shows_the_mode_its_episodes_ran_with(api, user, tasks):
-    validation = SkillValidationFactory()
-    Run.objects.filter(pk=validation.run_id).update(perception_mode="oracle")
-    skill = validation.skill
-    validations = api.get(f"/api/skills/{skill.pk}/").json()["validations"]
-    assert [v["perception_mode"] for v in validations] == ["oracle"]
 
 
 def test_run_program_takes_the_mode_and_budget_and_reports_them(tasks, tmp_path, capsys, monkeypatch):
