@@ -37,6 +37,7 @@ def _worker(seeds, media, start_event, ready, results):
     from worker.engine import EngineSettings, run_episode, simulators
     from worker.events import NullSink
     from worker.sim.catalog import get_task
+    from worker.sim.robosuite_env import SETTLE_STEPS
 
     sys.path.insert(0, str(ROOT / "bench"))
     from trace_overhead import JsonlSink
@@ -52,7 +53,9 @@ def _worker(seeds, media, start_event, ready, results):
     for seed in seeds:
         t0 = time.perf_counter()
         result = run_episode(spec, program, seed, sink, EngineSettings(), media)
-        rows.append((seed, result.success, time.perf_counter() - t0, adapter.steps))
+        # Every env.step the episode took: the program's (adapter.steps) and the reset's settling steps,
+        # which the step budget does not count but the raw floor below must take too.
+        rows.append((seed, result.success, time.perf_counter() - t0, adapter.steps + SETTLE_STEPS))
     results.put(rows)
 
 

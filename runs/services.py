@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from worker.engine import program_hash
+from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET, program_hash
 from worker.sim import catalog
 
 from . import live, work
@@ -80,16 +80,14 @@ def max_wall_seconds() -> float:
 
 #: The perception modes a run may ask for (worker.engine.EngineSettings.perception_mode).
 PERCEPTION_MODES = tuple(Run.PerceptionMode.values)
-#: The largest control-step budget a run may set (LIBERO-10's published 520 steps is the longest
-#: benchmark budget; exploration may want more, within the wall-clock limit).
-MAX_STEP_BUDGET = 100_000
 
 
 def engine_settings(overrides: dict | None = None) -> dict:
     """A run's engine settings: the defaults with ``overrides``; raises LaunchError for an unknown key,
     a time limit outside 1..max_wall_seconds() seconds, a memory cap outside 128..16384 MiB, a
     perception mode other than PERCEPTION_MODES, or a step budget that is not None (the task's
-    benchmark budget) or an integer in 1..MAX_STEP_BUDGET control steps. The default time limit
+    benchmark budget), NO_STEP_BUDGET (0: none, exploration only, not comparable with published results)
+    or an integer in 1..MAX_STEP_BUDGET control steps (worker.engine.EngineSettings). The default time limit
     (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too; the default perception mode
     is ``ASPIRE["PERCEPTION_MODE"]``."""
     cfg = django_settings.ASPIRE
@@ -122,12 +120,12 @@ def engine_settings(overrides: dict | None = None) -> dict:
         raise LaunchError("depth_noise", "depth_noise must be true or false")
     budget = out["step_budget"]
     if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_STEP_BUDGET
+        isinstance(budget, bool) or not isinstance(budget, int) or not NO_STEP_BUDGET <= budget <= MAX_STEP_BUDGET
     ):
         raise LaunchError(
             "step_budget",
             f"the step budget must be a whole number of control steps in 1..{MAX_STEP_BUDGET}, "
-            "or null for the task's benchmark budget",
+            f"{NO_STEP_BUDGET} for none, or null for the task's benchmark budget",
         )
     return out
 

@@ -26,11 +26,17 @@ from worker.robot.motion import PlannerCache
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
+from worker.sim.base import StepBudgetSpent
 from worker.sim.catalog import TaskSpec
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_SIMULATORS = 2
+#: EngineSettings.step_budget value meaning "no step budget" (exploration and debugging; not comparable
+#: with the benchmark's published success rates).
+NO_STEP_BUDGET = 0
+#: Largest step budget a run may ask for: 100,000 control steps is 83 simulated minutes at 20 Hz.
+MAX_STEP_BUDGET = 100_000
 
 
 @dataclass
@@ -39,7 +45,9 @@ class EngineSettings:
 
     wall_seconds: per-episode wall-clock limit (program + robot API time); memory_mb: sandbox address
     space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
-    media storage).
+    media storage); step_budget: control steps (20 Hz) an episode may use before it ends STEP_BUDGET:
+    None for the task's published budget (TaskSpec.step_budget), NO_STEP_BUDGET (0) for none, or a
+    whole number 1..MAX_STEP_BUDGET. Raises ValueError for any other step_budget.
     """
 
     wall_seconds: float = 120.0
@@ -49,6 +57,22 @@ class EngineSettings:
     perception_mode: str = "realistic"
     depth_noise: bool = True
     step_budget: int | None = None
+
+    def __post_init__(self):
+        budget = self.step_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int) or not 0 <= budget <= MAX_STEP_BUDGET
+        ):
+            raise ValueError(
+                f"step_budget must be None (the task's budget), {NO_STEP_BUDGET} (none) or a whole number of "
+                f"control steps up to {MAX_STEP_BUDGET}, not {budget!r}"
+            )
+
+    def step_budget_for(self, spec: TaskSpec) -> int | None:
+        """The control-step budget an episode of ``spec`` runs under (None: no budget)."""
+        if self.step_budget is None:
+            return spec.step_budget
+        return None if self.step_budget == NO_STEP_BUDGET else self.step_budget
 
 
 def program_hash(source: str) -> str:
@@ -151,7 +175,8 @@ def run_episode(
 
 def _run(spec, program, seed, sink, handle, settings, storage, digest) -> EpisodeResult:
     adapter, ik, planners, segmenter = simulators().get(spec)
-    adapter.reset(seed)
+    budget = settings.step_budget_for(spec)
+    adapter.reset(seed, step_budget=budget)
     media = None
     if settings.trace and settings.keyframes and storage is not None:
         prefix_fn: Callable | None = getattr(sink, "media_prefix", None)
@@ -175,7 +200,10 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
                 status=st.TRACE_LIMIT,
                 terminal=True,
             )
-        return api.dispatch(name, args, kwargs, line, stack)
+        try:
+            return api.dispatch(name, args, kwargs, line, stack)
+        except StepBudgetSpent as exc:  # the call ends at the step that spent the budget; so does the program
+            raise ApiError(f"{exc}; the program was stopped", status=st.STEP_BUDGET, terminal=True) from None
 
     outcome = run_program(
         program,
@@ -184,7 +212,9 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
     )
     judged = outcome.status not in NOT_JUDGED
-    success = judged and adapter.success()
+    # The benchmark's protocol: success is the first control step at which its check passed, within the
+    # budget (worker/sim/base.py SimAdapter); what the program did afterwards cannot undo it.
+    success = judged and adapter.succeeded()
     keyframes = []
     if media is not None and not success:
         # The scene as the failed episode left it; successful episodes keep their per-call frames only.
@@ -204,6 +234,8 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         program_hash=digest,
         keyframes=keyframes,
         sandbox=outcome.sandbox,
+        control_steps=adapter.control_steps(),
+        step_budget=budget,
     )
 
 

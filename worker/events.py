@@ -73,8 +73,10 @@ class EpisodeResult:
     keyframes: list[KeyframeRecord] = field(default_factory=list)
     #: How the program was isolated: "bwrap+seccomp", "process (not contained)", or "" (never started).
     sandbox: str = ""
-    #: Simulator control steps the episode used, and the budget it ran under (None: no budget).
+    #: Control steps (20 Hz) the program drove, as the benchmark counts them: up to the step at which the
+    #: benchmark's success check first passed, else all it took (the reset's settling steps excluded).
     control_steps: int = 0
+    #: The control-step budget the episode ran under (None: none, only the wall clock).
     step_budget: int | None = None
 
 

@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 from runs.api.serializers import SeedsField
 from runs.models import Actor, AgentCall
-from runs.services import MAX_STEP_BUDGET, PERCEPTION_MODES
+from runs.services import PERCEPTION_MODES
+from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET
 
 
 class ActorSerializer(serializers.ModelSerializer):
@@ -104,8 +105,8 @@ class ExperimentCreateSerializer(serializers.Serializer):
     step_budget = serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
+        min_value=NO_STEP_BUDGET,
         max_value=MAX_STEP_BUDGET,
-        help_text="Control steps per episode; leave out for each task's benchmark budget",
+        help_text="Control steps (20 Hz) per episode; leave out for each task's benchmark budget; 0 for none",
     )
     team = serializers.CharField(required=False, allow_blank=True)

@@ -12,10 +12,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET
 from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
-from ..services import MAX_STEP_BUDGET, PERCEPTION_MODES
+from ..services import PERCEPTION_MODES
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -133,9 +134,10 @@ class RunCreateSerializer(serializers.Serializer):
     step_budget = serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
+        min_value=NO_STEP_BUDGET,
         max_value=MAX_STEP_BUDGET,
-        help_text="Control steps per episode; leave out (or null) for the task's benchmark budget",
+        help_text="Control steps (20 Hz) per episode; leave out (or null) for the task's benchmark budget; "
+        "0 for none (exploration; not comparable with published results)",
     )
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -50,7 +50,7 @@ def test_an_oracle_run_with_its_own_budget_is_stored_and_handed_to_the_engine_as
     [
         ({"perception_mode": "exact"}, "perception_mode"),
         ({"perception_mode": ""}, "perception_mode"),
-        ({"step_budget": 0}, "step_budget"),
+        ({"step_budget": -1}, "step_budget"),
         ({"step_budget": 2.5}, "step_budget"),
         ({"step_budget": 10**9}, "step_budget"),
         ({"step_budget": "many"}, "step_budget"),

@@ -52,6 +52,7 @@ class EpisodeStatus(_Status):
     SANDBOX_PROTOCOL_ERROR = "SANDBOX_PROTOCOL_ERROR"
     SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"
     TRACE_LIMIT = "TRACE_LIMIT"
+    STEP_BUDGET = "STEP_BUDGET"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     CANCELLED = "CANCELLED"
 
@@ -76,6 +77,7 @@ SANDBOX_CRASH = EpisodeStatus.SANDBOX_CRASH
 SANDBOX_PROTOCOL_ERROR = EpisodeStatus.SANDBOX_PROTOCOL_ERROR
 SANDBOX_UNAVAILABLE = EpisodeStatus.SANDBOX_UNAVAILABLE
 TRACE_LIMIT = EpisodeStatus.TRACE_LIMIT
+STEP_BUDGET = EpisodeStatus.STEP_BUDGET
 INTERNAL_ERROR = EpisodeStatus.INTERNAL_ERROR
 CANCELLED = EpisodeStatus.CANCELLED
 
@@ -102,6 +104,8 @@ MESSAGES = {
     "programs uncontained",
     "CANCELLED": "the run was cancelled before the episode ended; it holds no result",
     "TRACE_LIMIT": "the episode exceeded its trace budget (robot API calls or recorded bytes); the program was stopped",
+    "STEP_BUDGET": "the episode used its benchmark control-step budget before the task was done; the program was "
+    "stopped",
 }
 
 #: Statuses that mean the call or episode went wrong (a keyframe is captured for these).

@@ -1,7 +1,12 @@
-"""The benchmark task catalog: what each task is, which cameras and arms it offers, its seed split.
+"""The benchmark task catalog: what each task is, which cameras and arms it offers, its seed split, and
+its control-step budget.
 
 Seeds: a robosuite seed seeds the placement sampler before a reset, so one seed is one initial scene.
 Default splits follow the published ASPIRE protocol (robosuite debug 101-125, held-out 1-100).
+
+Step budgets: an episode may drive as many control steps (at 20 Hz, worker/sim/robosuite_env.py
+CONTROL_FREQ, the control rate of both benchmarks' evaluations) as the benchmark's published evaluation
+allows a policy; a run setting can override it (worker/engine.py EngineSettings.step_budget).
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class TaskSpec:
     heldout_seeds: tuple[int, ...] = tuple(range(1, 101))
     starter_program: str = ""  # file name under worker/programs/
     max_episode_seconds: float = 120.0
+    #: Control steps (20 Hz) an episode may use, as the benchmark's published evaluation allows a policy;
+    #: None when the benchmark publishes none (then only the wall clock bounds an episode).
+    step_budget: int | None = None
+    #: Where ``step_budget`` comes from (a file or URL of the benchmark's evaluation code or docs).
+    step_budget_source: str = ""
     env_kwargs: dict = field(default_factory=dict, hash=False, compare=False)  # extra suite.make arguments
     extra: dict = field(default_factory=dict, hash=False, compare=False)  # benchmark-specific data
 
@@ -70,6 +80,24 @@ COMMON_OBJECTS = (
 
 TASKS: dict[str, TaskSpec] = {}
 
+#: robosuite's published benchmark runs every environment for 500 control steps per episode at 20 Hz:
+#: docs/algorithms/benchmarking.md of ARISE-Initiative/robosuite (commit 287d93bf; "All agents were trained
+#: for 1500 epochs with 500 steps per episode"), and its benchmarking repository's defaults,
+#: ARISE-Initiative/robosuite-benchmark rb_bench/util/arguments.py (commit 2771483c; ``--eval_horizon`` and
+#: ``--expl_horizon`` default 500, ``--policy_freq`` default 20), as its recorded runs show
+#: (runs/Lift-Panda-OSC-POSE-SEED17/.../variant.json, runs/Wipe-Panda-OSC-POSE-SEED17/.../variant.json:
+#: ``"horizon": 500, "control_freq": 20``). One number for every environment; the benchmark ran
+#: NutAssemblyRound, not NutAssemblySquare, so Square's 500 is the benchmark's common horizon, not a run of
+#: that variant (not verified beyond that). robosuite's environment constructors default to
+#: ``horizon=1000``: a constructor default, not an evaluation protocol. Its benchmark reports returns; for
+#: when success counts, see worker/sim/base.py SimAdapter (robomimic's rollout on robosuite tasks).
+ROBOSUITE_STEP_BUDGET = 500
+ROBOSUITE_STEP_BUDGET_SOURCE = (
+    "robosuite v1.0 benchmark: 500 steps per episode at 20 Hz (ARISE-Initiative/robosuite "
+    "docs/algorithms/benchmarking.md; ARISE-Initiative/robosuite-benchmark rb_bench/util/arguments.py "
+    "--eval_horizon 500)"
+)
+
 
 def register(spec: TaskSpec) -> TaskSpec:
     TASKS[spec.key] = spec
@@ -84,6 +112,8 @@ register(
         key="robosuite:Lift",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="Lift",
         env_name="Lift",
         instruction="Lift the red cube off the table.",
@@ -97,6 +127,8 @@ register(
         key="robosuite:Stack",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="Stack",
         env_name="Stack",
         instruction="Stack the red cube on top of the green cube.",
@@ -115,6 +147,8 @@ register(
         key="robosuite:PickPlaceCan",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="PickPlaceCan",
         env_name="PickPlaceCan",
         instruction="Pick up the red can from the left bin and place it in its compartment of the right bin.",
@@ -143,6 +177,8 @@ register(
         key="robosuite:NutAssemblySquare",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="NutAssemblySquare",
         env_name="NutAssemblySquare",
         instruction="Fit the square nut onto the square peg.",
@@ -163,6 +199,8 @@ register(
         key="robosuite:Wipe",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="Wipe",
         env_name="Wipe",
         instruction="Wipe all the dirt off the table with the wiping tool.",
@@ -176,6 +214,8 @@ register(
         key="robosuite:TwoArmLift",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="TwoArmLift",
         env_name="TwoArmLift",
         instruction="Lift the pot with both arms, each gripping one of its handles.",
@@ -195,6 +235,8 @@ register(
         key="robosuite:TwoArmHandover",
         benchmark="robosuite",
         suite="robosuite",
+        step_budget=ROBOSUITE_STEP_BUDGET,
+        step_budget_source=ROBOSUITE_STEP_BUDGET_SOURCE,
         name="TwoArmHandover",
         env_name="TwoArmHandover",
         instruction="Pick up the hammer with one arm and hand it over to the other arm.",

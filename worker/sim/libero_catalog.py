@@ -6,6 +6,8 @@ Task keys are "libero:<suite>/<task name>"
 task's BDDL file: rebuilding it from the file name, as LIBERO's ``Task.language`` does, turns the
 LIBERO-Pro ``_lan`` (paraphrased) and ``_task`` (changed goal) perturbations into no-ops.
 
+Step budgets (TaskSpec.step_budget) are the suites' evaluation ``max_steps`` (see SUITE_STEP_BUDGETS).
+
 Seeds: 1..N index the benchmark's N fixed initial states (seed s loads state s-1; N is 50 for every
 suite shipped today), so the published held-out split 1-50 is exactly the benchmark's evaluation set.
 Any other seed samples a fresh initial state from the task's BDDL placement regions with that seed,
@@ -31,6 +33,41 @@ PRO_SUITES = tuple(f"libero_{base}_{p}" for base in ("goal", "spatial", "10", "o
 DEBUG_SEEDS = tuple(range(51, 66))
 HELDOUT_SEEDS = tuple(range(1, 51))
 CAMERAS = ("agentview", "robot0_eye_in_hand")
+
+#: Control steps (20 Hz) per episode of each LIBERO suite, as the standard evaluation allows a policy:
+#: openvla/openvla experiments/robot/libero/run_libero_eval.py (commit 7ea27426), ``max_steps`` per
+#: ``task_suite_name``: libero_spatial 220 ("longest training demo has 193 steps"), libero_object 280 (254),
+#: libero_goal 300 (270), libero_10 520 (505), libero_90 400 (373). That loop first takes
+#: ``num_steps_wait = 10`` do-nothing steps that do not count, as our uncounted settling steps
+#: (worker/sim/robosuite_env.py SETTLE_STEPS = 10), and stops at the first step whose ``done`` (LIBERO's
+#: success check) is true. LIBERO's own lifelong-learning evaluation used one number for every suite
+#: instead (Lifelong-Robot-Learning/LIBERO libero/configs/eval/default.yaml ``max_steps: 600``); the
+#: per-suite numbers above are the ones VLA evaluations and LIBERO-Pro report against.
+SUITE_STEP_BUDGETS = {
+    "libero_spatial": 220,
+    "libero_object": 280,
+    "libero_goal": 300,
+    "libero_10": 520,
+    "libero_90": 400,
+}
+#: LIBERO-Pro's suites ("libero_<base>_<perturbation>") keep their base suite's budget: Zxy-MLlab/LIBERO-PRO
+#: README.md (commit 2b910b5b), "Evaluation on OpenVLA", ``TASK_MAX_STEPS``: every goal variant 300, spatial
+#: 220, 10 520, object 280 (for the _lan, _object, _swap, _task, _env and _temp suites).
+STEP_BUDGET_SOURCES = {
+    "base": "OpenVLA's LIBERO evaluation max_steps (openvla/openvla experiments/robot/libero/run_libero_eval.py)",
+    "pro": "LIBERO-Pro's TASK_MAX_STEPS, its base suite's (Zxy-MLlab/LIBERO-PRO README.md, Evaluation on OpenVLA)",
+}
+
+
+def suite_step_budget(suite_name: str) -> tuple[int, str]:
+    """(control-step budget, source) of a LIBERO or LIBERO-Pro suite; raises KeyError for an unknown one."""
+    if suite_name in SUITE_STEP_BUDGETS:
+        return SUITE_STEP_BUDGETS[suite_name], STEP_BUDGET_SOURCES["base"]
+    base = suite_name.rpartition("_")[0]
+    if suite_name in PRO_SUITES and base in SUITE_STEP_BUDGETS:
+        return SUITE_STEP_BUDGETS[base], STEP_BUDGET_SOURCES["pro"]
+    raise KeyError(f"no published step budget for LIBERO suite {suite_name!r}")
+
 
 #: Built-in camera-only reference programs (file names under worker/programs/).
 STARTERS = {
@@ -82,6 +119,7 @@ def libero_tasks() -> tuple[TaskSpec, ...]:
                 log.debug("skipping %s/%s: resources missing", suite_name, task.name)
                 continue
             key = f"libero:{suite_name}/{task.name}"
+            budget, budget_source = suite_step_budget(suite_name)
             specs.append(
                 TaskSpec(
                     key=key,
@@ -94,6 +132,8 @@ def libero_tasks() -> tuple[TaskSpec, ...]:
                     debug_seeds=DEBUG_SEEDS,
                     heldout_seeds=HELDOUT_SEEDS,
                     starter_program=STARTERS.get(key, ""),
+                    step_budget=budget,
+                    step_budget_source=budget_source,
                     extra={"bddl": str(bddl), "init_states": str(states), "index": index},
                 )
             )

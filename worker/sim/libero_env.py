@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .catalog import SceneObject, TaskSpec
-from .robosuite_env import CONTROL_FREQ, RobosuiteAdapter, _controller_config
+from .robosuite_env import CONTROL_FREQ, RobosuiteAdapter, _check_budget, _controller_config
 
 #: Display names for LIBERO object categories whose file names carry brands or codes.
 CATEGORY_NAMES = {
@@ -85,15 +85,17 @@ class LiberoAdapter(RobosuiteAdapter):
             has_offscreen_renderer=True,
             use_camera_obs=False,
             control_freq=CONTROL_FREQ,
+            # The suite's step budget is enforced by RobosuiteAdapter._step (see libero_catalog).
             horizon=10**7,
             ignore_done=True,
             hard_reset=False,
             camera_names=list(spec.cameras),
         )
 
-    def reset(self, seed: int) -> None:
+    def reset(self, seed: int, step_budget: int | None = None) -> None:
         from robosuite.utils.errors import RandomizationError
 
+        step_budget = _check_budget(step_budget)
         seed = int(seed)
         np.random.seed(seed)
         for _ in range(50):  # LIBERO's own reset retries placements that do not fit
@@ -106,7 +108,13 @@ class LiberoAdapter(RobosuiteAdapter):
             # The benchmark's evaluation protocol: reset, then load the fixed initial state.
             self.sim.set_state_from_flattened(self.initial_states[seed - 1])
             self.sim.forward()
-        self._after_reset()
+        self._after_reset(step_budget)
+
+    def _check_step_success(self, done: bool) -> bool:
+        """LIBERO's ``done``: its environment's ``step`` returns ``done = self._check_success()`` (the BDDL
+        goal predicates; libero/libero/envs/bddl_base_domain.py ``BDDLBaseDomain.step``), which is
+        what LIBERO's and OpenVLA's evaluation loops stop on."""
+        return bool(done)
 
     def reward(self) -> float:
         return float(self.success())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rendering
-from .base import CameraFrame, SimAdapter
+from .base import CameraFrame, SimAdapter, StepBudgetSpent
 from .catalog import COMMON_OBJECTS, SceneObject, TaskSpec
 
 # Offscreen frames come back bottom-up; geoms in the segmentation render are (objtype, objid) pairs.
@@ -37,6 +37,15 @@ def _controller_config() -> dict:
     return cfg
 
 
+def _check_budget(step_budget) -> int | None:
+    """``step_budget`` as an int >= 1, or None; raises ValueError otherwise (bools included)."""
+    if step_budget is None:
+        return None
+    if isinstance(step_budget, bool) or not isinstance(step_budget, (int, np.integer)) or step_budget < 1:
+        raise ValueError(f"step_budget must be a whole number of control steps >= 1 or None, not {step_budget!r}")
+    return int(step_budget)
+
+
 class RobosuiteAdapter(SimAdapter):
     JOINT_STEP = 0.05  # rad per control step
 
@@ -53,6 +62,8 @@ class RobosuiteAdapter(SimAdapter):
         self._hold: dict[int, np.ndarray] = {}
         self._gripper_cmd: dict[int, float] = {}
         self.steps = 0
+        self.step_budget: int | None = None
+        self.success_step: int | None = None
 
     def _make_env(self, spec: TaskSpec):
         import robosuite as suite
@@ -69,6 +80,8 @@ class RobosuiteAdapter(SimAdapter):
             use_camera_obs=False,
             use_object_obs=False,
             control_freq=CONTROL_FREQ,
+            # The benchmark's step budget is enforced by _step (per run setting, with its own status),
+            # not by robosuite's horizon, which would only raise on the next step.
             horizon=10**7,
             ignore_done=True,
             hard_reset=False,
@@ -86,12 +99,13 @@ class RobosuiteAdapter(SimAdapter):
     def robots(self):
         return self.env.robots
 
-    def reset(self, seed: int) -> None:
+    def reset(self, seed: int, step_budget: int | None = None) -> None:
+        step_budget = _check_budget(step_budget)
         np.random.seed(int(seed))
         self.env.reset()
-        self._after_reset()
+        self._after_reset(step_budget)
 
-    def _after_reset(self) -> None:
+    def _after_reset(self, step_budget: int | None = None) -> None:
         for robot in self.robots:
             # robosuite 1.4 keeps the gripper's ramped command across soft resets, which makes the
             # first gripper motion of an episode depend on the previous episode (measured).
@@ -99,9 +113,16 @@ class RobosuiteAdapter(SimAdapter):
                 robot.gripper.current_action = np.zeros(robot.gripper.dof)
         self._hold = {arm: self.joint_positions(arm) for arm in range(len(self.robots))}
         self._gripper_cmd = {arm: 0.0 for arm in range(len(self.robots))}
+        for _ in range(SETTLE_STEPS):  # not the program's: uncounted, unchecked, outside the budget
+            self._advance()
         self.steps = 0
-        for _ in range(SETTLE_STEPS):
-            self._step()
+        self.success_step = None
+        self.step_budget = step_budget
+
+    def _check_step_success(self, done: bool) -> bool:
+        """The benchmark's success check after one control step: robosuite's ``_check_success()``
+        (robosuite's own ``done`` only marks the horizon)."""
+        return bool(self.env._check_success())
 
     def success(self) -> bool:
         return bool(self.env._check_success())
@@ -305,14 +326,32 @@ class RobosuiteAdapter(SimAdapter):
         rng = [model.jnt_range[model.joint_name2id(n)] for n in self.robots[arm].gripper.joints]
         return float(sum(abs(r).max() for r in rng))
 
-    def _step(self) -> None:
+    def _advance(self) -> bool:
+        """One control step (1 / CONTROL_FREQ s) towards the held joint goals and gripper commands;
+        returns the environment's ``done``."""
         parts = []
         for arm, robot in enumerate(self.robots):
             delta = self._hold[arm] - self.joint_positions(arm)
             parts.append(np.clip(delta / MAX_LEAD, -1.0, 1.0))
             parts.append(np.full(robot.gripper.dof, self._gripper_cmd[arm]))
-        self.env.step(np.concatenate(parts))
+        _, _, done, _ = self.env.step(np.concatenate(parts))
+        return bool(done)
+
+    def _step(self) -> None:
+        """One counted control step of the program, then the benchmark's success check (latched at the
+        first step it passes). Raises StepBudgetSpent once the step that reaches ``step_budget`` has
+        been taken without success; after success the budget no longer applies (the benchmark's
+        episode is decided)."""
+        budget = self.step_budget
+        if self.success_step is None and budget is not None and self.steps >= budget:
+            raise StepBudgetSpent(budget)
+        done = self._advance()
         self.steps += 1
+        if self.success_step is None:
+            if self._check_step_success(done):
+                self.success_step = self.steps
+            elif budget is not None and self.steps >= budget:
+                raise StepBudgetSpent(budget)
 
     def drive_joints(
         self, targets: dict[int, np.ndarray], max_steps: int = 200, tol: float = 2e-3, settle: bool = True
@@ -322,6 +361,7 @@ class RobosuiteAdapter(SimAdapter):
         Each step advances every arm's goal by at most JOINT_STEP rad on its largest joint, scaling
         the other joints so they arrive together; stops once all joints are within ``tol`` rad (and,
         with ``settle``, nearly still), or after ``max_steps``. Returns the control steps taken.
+        Raises StepBudgetSpent at the step that spends the episode's budget (see _step).
         """
         targets = {arm: np.asarray(q, dtype=np.float64).reshape(7) for arm, q in targets.items()}
         goal = {arm: self.joint_positions(arm) for arm in targets}
@@ -345,7 +385,8 @@ class RobosuiteAdapter(SimAdapter):
     def actuate_gripper(self, arm: int, close: bool, max_steps: int = 40) -> float:
         """Close (or open) the gripper until the fingers stop moving; returns the width in metres.
 
-        Raises ValueError for a gripper without fingers."""
+        Raises ValueError for a gripper without fingers, StepBudgetSpent at the step that spends the
+        episode's budget (see _step)."""
         if self.robots[arm].gripper.dof == 0:
             raise ValueError(f"arm{arm}'s {type(self.robots[arm].gripper).__name__} has no fingers to open or close")
         self._gripper_cmd[arm] = 1.0 if close else -1.0

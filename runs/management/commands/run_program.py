@@ -49,7 +49,7 @@ class Command(BaseCommand):
             help="realistic (default: a segmentation model's errors, noisy depth) or oracle (exact render)",
         )
         parser.add_argument(
-            "--step-budget", type=int, help="control steps per episode (default: the task's benchmark budget)"
+            "--step-budget", type=int, help="control steps per episode (default: the task's benchmark budget; 0: none)"
         )
 
     def handle(self, *args, **opts):
