@@ -176,6 +176,7 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             frame = self.adapter.render(camera, depth=True, segmentation=True)
             pose = self._to_api(frame.pose)
             self._remember(frame)
+            self._perceive(frame)  # the motion planner's perceived scene (worker.robot.occupancy)
             obs[camera] = {
                 "images": {"rgb": frame.rgb, "depth": frame.depth},
                 "intrinsics": frame.intrinsics,

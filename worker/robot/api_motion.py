@@ -10,7 +10,8 @@ import numpy as np
 from . import geometry as geo
 from . import status as st
 from .media import draw_path
-from .motion import MotionPlan
+from .motion import MotionPlan, contact_forces
+from .occupancy import UNKNOWN_SPACE, PerceivedScene
 from .primitive import primitive
 from .tracer import CallContext
 
@@ -22,8 +23,22 @@ SITE_TO_API = API_TO_SITE.T
 
 #: A closed Panda gripper with nothing between the fingers measures about 1-2 mm (measured).
 EMPTY_GRIPPER_WIDTH = 0.005
-#: Joint error (rad) under which a joint move counts as reached.
-REACHED_TOL = 0.01
+#: A move is REACHED when the grasp point ends within POSITION_TOL (m) and ORIENTATION_TOL (rad) of
+#: the target pose and every joint within JOINT_TOL (rad) of the target joints; else NOT_REACHED (or
+#: COLLISION when contact stopped it). 5 mm: IK solves to 1 mm and the joint controller holds about a
+#: milliradian (worker.sim.robosuite_env), so a settled arm lands within 1-2 mm; 5 mm is a third of the
+#: 1.5-2 cm a top-down grasp leaves between an open finger and a 4-5 cm cube, so a REACHED pre-grasp
+#: still grasps. (The former 0.01 rad joint tolerance let a move end ~1 cm short, 0.01 rad at the
+#: Panda's ~1 m reach, and still say REACHED.) 0.05 rad (3 degrees) of orientation tilts a 4.5 cm
+#: finger's tip by ~2 mm. 0.02 rad on a joint: a joint move that reaches its pose but not its joints
+#: (another arm posture) is not where it was asked to go.
+POSITION_TOL = 0.005
+ORIENTATION_TOL = 0.05
+JOINT_TOL = 0.02
+#: Rise (N) of the external contact force on a link, from the start of a move to where it stopped,
+#: that counts as having been stopped by contact: above the few newtons a steady grasp's pad forces
+#: drift by while the arm moves, below what pressing a finger into the table produces (tens of N).
+CONTACT_FORCE_N = 5.0
 #: Waypoints of a planned path are passed within this joint error (rad) before moving on.
 WAYPOINT_TOL = 0.03
 
@@ -43,9 +58,11 @@ class MotionPrimitives:
         quat = geo.as_array(quaternion_wxyz, (4,), "quaternion_wxyz")
         target = self._to_sim(geo.make_transform(pos, quat)) @ API_TO_SITE
         robot = self.adapter.robots[arm]
+        model = self.planners.get(self.adapter).robot
+        model.set_config({a: self.adapter.joint_positions(a) for a in range(self.spec.arms)})
         result = self.ik.solve(
-            self.adapter.sim.model._model,
-            self.adapter.sim.data.qpos,
+            model.model,
+            np.array(model.data.qpos),
             self.adapter.grip_site(arm),
             robot._ref_joint_pos_indexes,
             target,
@@ -81,21 +98,67 @@ class MotionPrimitives:
                 )
         return q
 
+    # -- perceived scene ---------------------------------------------------------------------------
+    def _scene(self) -> PerceivedScene:
+        """This episode's perceived scene (built on first use; ``unknown_space`` from the attribute
+        of that name when set, else occupancy.UNKNOWN_SPACE)."""
+        scene = self.__dict__.get("_perceived")
+        if scene is None:
+            bases = np.array([self.adapter.base_pose(a)[:3, 3] for a in range(self.spec.arms)])
+            scene = PerceivedScene(bases, getattr(self, "unknown_space", UNKNOWN_SPACE))
+            self.__dict__["_perceived"] = scene
+        return scene
+
+    def _holding(self) -> dict[int, bool]:
+        return self.__dict__.setdefault("_held", {})
+
+    def _perceive(self, frame) -> None:
+        """Fuse a rendered camera frame into the perceived scene (self-filtered with the robot model at
+        the configuration it was rendered in)."""
+        planner = self.planners.get(self.adapter)
+        qpos = np.array(self.adapter.sim.data.qpos)
+        volume = planner.robot_volume(qpos)
+        holding = [
+            (arm, planner.robot.site_pose(arm), self.adapter.gripper_width(arm))
+            for arm, held in self._holding().items()
+            if held
+        ]
+        self._scene().observe(frame.camera, frame.depth, frame.intrinsics, frame.pose, volume, holding)
+
+    def _describe_hit(self, link: str, hit) -> str:
+        """A blocking Hit in program terms: the link, the point in the API frame, the camera."""
+        point = np.round(geo.transform_points(self._T_api_sim, hit.point)[0], 3).tolist()
+        if hit.kind == "robot":
+            return f"{hit.labels[0]} would meet {hit.labels[1]} at {point} m"
+        if hit.kind == "unknown":
+            return f"{link} would enter space no camera has seen, at {point} m (unknown_space='occupied')"
+        return f"{link} would meet occupied space at {point} m, seen by camera {hit.camera}"
+
+    def _sensed_forces(self, arms: list[int]) -> dict[str, float]:
+        sim = self.adapter.sim
+        return contact_forces(sim.model._model, sim.data._data, self.planners.get(self.adapter).robot, arms)
+
     def _move(
         self,
         ctx: CallContext,
         goals: dict[int, np.ndarray],
         target_positions: dict[int, np.ndarray] | None = None,
         collision_check: bool = True,
+        target_poses: dict[int, np.ndarray] | None = None,
     ) -> str:
-        """Plan (straight, or RRTConnect around collisions) and execute; returns the move status.
-        Without ``collision_check`` the straight joint path is followed as is (deliberate contact)."""
+        """Plan (straight, or RRTConnect around perceived obstacles) and execute; returns the move
+        status. Without ``collision_check`` the straight joint path is followed as is (deliberate
+        contact). ``target_poses`` ({arm: (4, 4) sim-world grasp-site pose}) is what REACHED is judged
+        against; by default the forward kinematics of ``goals``."""
         adapter = self.adapter
         planner = self.planners.get(adapter)
-        contacts_before = adapter.robot_contacts(list(goals))
+        arms = sorted(goals)
+        forces_before = self._sensed_forces(arms)
         start_qpos = np.array(adapter.sim.data.qpos)
+        targets = dict(target_poses or {})
+        targets.update({a: T for a, T in planner.site_poses(goals).items() if a not in targets})
         if collision_check:
-            plan = planner.plan(np.array(adapter.sim.data.qpos), goals)
+            plan = planner.plan(start_qpos, goals, self._scene(), self._describe_hit)
         else:
             plan = MotionPlan(True, "straight_unchecked", [goals])
         ctx.artifact(
@@ -122,20 +185,53 @@ class MotionPrimitives:
                 tol=2e-3 if last else WAYPOINT_TOL,
                 settle=last,
             )
-        error = max(float(np.abs(goals[a] - adapter.joint_positions(a)).max()) for a in goals)
-        ctx.artifact("motion", {"control_steps": steps, "joint_error_rad": round(error, 5)})
+        reached = {}
+        for arm in arms:
+            now = adapter.ee_pose(arm)
+            reached[arm] = {
+                "position": np.round(geo.transform_points(self._T_api_sim, now[:3, 3])[0], 4).tolist(),
+                "position_error_m": round(float(np.linalg.norm(now[:3, 3] - targets[arm][:3, 3])), 5),
+                "orientation_error_rad": round(geo.rotation_angle(now[:3, :3], targets[arm][:3, :3]), 4),
+                "joint_error_rad": round(float(np.abs(goals[arm] - adapter.joint_positions(arm)).max()), 5),
+            }
+        ctx.artifact("motion", {"control_steps": steps, **{f"arm{a}": r for a, r in reached.items()}})
         if plan.method == "rrt_connect":
             self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "planned path")
-        if error <= REACHED_TOL:
+        short = {
+            a: r
+            for a, r in reached.items()
+            if r["position_error_m"] > POSITION_TOL
+            or r["orientation_error_rad"] > ORIENTATION_TOL
+            or r["joint_error_rad"] > JOINT_TOL
+        }
+        if not short:
             return st.REACHED
-        contacts = adapter.robot_contacts(list(goals)) - contacts_before
-        if contacts:
+        where = "; ".join(
+            f"arm{a} stopped at {r['position']} m, {r['position_error_m'] * 1000:.1f} mm and "
+            f"{r['orientation_error_rad']:.3f} rad from the target pose (max joint error "
+            f"{r['joint_error_rad']:.3f} rad)"
+            for a, r in short.items()
+        )
+        forces = self._sensed_forces(arms)
+        felt = {
+            link: force
+            for link, force in forces.items()
+            if force - forces_before.get(link, 0.0) > CONTACT_FORCE_N and int(link.split()[0][3:]) in short
+        }
+        if felt:
+            ctx.artifact("contact", {link: round(f, 1) for link, f in felt.items()})
             ctx.set_status(
                 st.COLLISION,
-                f"the arm stopped {error:.3f} rad short of the target, in contact with {', '.join(sorted(contacts))}",
+                f"{where}; stopped by contact: "
+                + ", ".join(
+                    f"{link} {f:.1f} N external force" for link, f in sorted(felt.items(), key=lambda x: -x[1])
+                ),
             )
             return st.COLLISION
-        ctx.set_status(st.NOT_REACHED, f"the arm stopped {error:.3f} rad short of the target")
+        ctx.set_status(
+            st.NOT_REACHED,
+            f"{where} (tolerance {POSITION_TOL * 1000:.0f} mm / {ORIENTATION_TOL} rad / {JOINT_TOL} rad)",
+        )
         return st.NOT_REACHED
 
     def _motion_overlay(self, ctx: CallContext, start_qpos, goals, plan, target_positions, title: str) -> None:
@@ -164,12 +260,32 @@ class MotionPrimitives:
         joints = self._solve_ik(ctx, arm, position, quaternion_wxyz)
         if joints is None:
             return st.IK_FAILED
-        return self._move(ctx, {arm: joints}, {arm: np.asarray(position, dtype=np.float64)}, bool(collision_check))
+        return self._move(
+            ctx,
+            {arm: joints},
+            {arm: np.asarray(position, dtype=np.float64)},
+            bool(collision_check),
+            {arm: self._site_target(position, quaternion_wxyz)},
+        )
+
+    def _site_target(self, position, quaternion_wxyz) -> np.ndarray:
+        """(4, 4) sim-world grasp-site pose of an API-frame grasp-point pose."""
+        return self._to_sim(geo.make_transform(position, quaternion_wxyz)) @ API_TO_SITE
 
     def _gripper(self, ctx: CallContext, arm: int, close: bool) -> float:
         arm = self._arm(arm)
         width = self.adapter.actuate_gripper(arm, close)
-        ctx.artifact("gripper", {"arm": arm, "width_m": round(width, 5), "closed": close})
+        info = {"arm": arm, "width_m": round(width, 5), "closed": close}
+        # What the gripper holds, for the planner: the perceived points between the fingers now.
+        planner = self.planners.get(self.adapter)
+        site = planner.site_poses({arm: self.adapter.joint_positions(arm)})[arm]
+        if close and width >= EMPTY_GRIPPER_WIDTH:
+            self._holding()[arm] = True
+            info["carried_points"] = self._scene().grasp(arm, site, width)
+        else:
+            self._holding()[arm] = False
+            self._scene().release(arm, site)
+        ctx.artifact("gripper", info)
         if close and width < EMPTY_GRIPPER_WIDTH:
             ctx.set_status(st.GRASP_EMPTY, f"the gripper closed to {width * 1000:.1f} mm: nothing between the fingers")
         return width
@@ -209,8 +325,11 @@ class MotionPrimitives:
     def move_to_joints(self, ctx: CallContext, joints, collision_check: bool = True) -> str:
         """Move arm 0 to a joint configuration (blocking), holding the gripper's current command.
 
-        The straight joint-space path is checked for collisions against the scene first; when it
-        collides, a collision-free path is planned (RRTConnect) and followed. Speed up to 1 rad/s.
+        The straight joint-space path is checked first against what the cameras have seen: the
+        occupied space fused from this episode's get_observation depth images (each camera's latest
+        image; the robot's own points and what a closed gripper holds are accounted for). Objects no
+        camera has seen are not avoided. When the path is blocked, a free path is planned (RRTConnect)
+        and followed. Speed up to 1 rad/s.
 
         Args:
             joints: (7,) joint angles in radians, within the arm's joint limits.
@@ -219,8 +338,12 @@ class MotionPrimitives:
                 would refuse. Contact that stops the arm is still reported.
 
         Returns:
-            "REACHED"; "PLANNING_ERROR" (the target is in collision or no path was found; the arm
-            does not move); "COLLISION" (stopped by new contact on the way) or "NOT_REACHED".
+            "REACHED" (the grasp point within 5 mm and 0.05 rad of the target pose, the joints within
+            0.02 rad); "PLANNING_ERROR" (the target is in occupied space or no path was found; the
+            arm does not move; the message names the arm link, the point in metres and the camera
+            that saw it); "COLLISION" (the arm stopped short and a link felt contact: the message
+            gives the pose reached, the link and the external force in newtons) or "NOT_REACHED"
+            (stopped short without contact: the message gives the pose reached and the error).
 
         Raises:
             ValueError: wrong shape, None (from a failed solve_ik) or a joint outside its limits.
@@ -303,7 +426,8 @@ class MotionPrimitives:
         if joints1 is None:
             return st.IK_FAILED
         targets = {0: np.asarray(position0, dtype=np.float64), 1: np.asarray(position1, dtype=np.float64)}
-        return self._move(ctx, {0: joints0, 1: joints1}, targets, bool(collision_check))
+        poses = {0: self._site_target(position0, quaternion0_wxyz), 1: self._site_target(position1, quaternion1_wxyz)}
+        return self._move(ctx, {0: joints0, 1: joints1}, targets, bool(collision_check), poses)
 
     # -- grippers ----------------------------------------------------------------------------------
     @primitive(after_frame=True)

@@ -1,5 +1,7 @@
 """The robot API on real MuJoCo: grasp planning, collision-checked motion, carried objects, statuses."""
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +65,23 @@ def test_planned_top_down_grasps_pick_the_cube(tmp_path):
 
 
 def test_a_target_inside_the_table_is_refused_and_the_arm_stays_put():
+    # The planner knows the table only from the cameras: the program observes first.
     program = (
-        "before = get_observation([])['robot0_joint_pos']\n"
+        "before = get_observation()['robot0_joint_pos']\n"
         "print(move_to_pose([0.5, 0.0, -0.16], [0, 1, 0, 0]))\n"
         "print(np.abs(get_observation([])['robot0_joint_pos'] - before).max() < 0.01)"
     )
     result, calls = episode("robosuite:Lift", program, 2)
     assert result.stdout.split() == ["PLANNING_ERROR", "True"]
     move = calls[1]
-    assert move.status == st.PLANNING_ERROR and "table" in move.message and "in collision" in move.message
+    assert move.status == st.PLANNING_ERROR and "target configuration is in occupied space" in move.message
+    # The point it meets is at or below the table top (about 11 cm under the robot's base), seen by a camera.
+    point = json.loads(re.search(r"at (\[[^\]]+\]) m, seen by camera \w+", move.message).group(1))
+    assert point[2] < -0.09, move.message
 
 
 def test_a_carried_object_is_checked_against_the_scene():
-    # After the pick, lowering the held cube into the table is refused naming the cube, while lifting
+    # After the pick, lowering the held cube into the table is refused naming what arm0 holds, while lifting
     # it (fingers on the cube, cube on the table at the start) is not mistaken for a collision.
     program = PICK.format(prompt="cube") + (
         "print('into table', move_to_pose(g['position'] + np.array([0.05, 0, -0.03]), g['quaternion_wxyz']))\n"
@@ -83,7 +89,8 @@ def test_a_carried_object_is_checked_against_the_scene():
     result, calls = episode("robosuite:Lift", program, 4)
     assert "lift REACHED" in result.stdout, result.stdout
     assert "into table PLANNING_ERROR" in result.stdout
-    assert "cube" in calls[-1].message and "table" in calls[-1].message
+    # Named in the robot's terms: what arm0 holds meets occupied space (the perceived table top).
+    assert "the object held by arm0 would meet occupied space" in calls[-1].message, calls[-1].message
 
 
 def test_a_blocked_straight_path_is_planned_around(tmp_path):
@@ -102,12 +109,16 @@ print(move_to_pose([c[0], c[1] + 0.15, c[2]], q))
     moves = [c for c in calls if c.primitive == "move_to_pose"]
     assert result.stdout.split() == ["REACHED", "REACHED"], (result.stdout, [m.message for m in moves])
     assert moves[1].artifacts["plan"]["method"] == "rrt_connect"
-    assert "cubeB" in moves[1].artifacts["plan"]["blocked_by"]
+    # What blocked the straight path: a perceived point on the green cube (5 cm across), with its camera.
+    blocked = moves[1].artifacts["plan"]["blocked_by"]
+    point = np.array(json.loads(re.search(r"at (\[[^\]]+\]) m, seen by camera \w+$", blocked).group(1)))
+    assert np.linalg.norm(point - body_position("robosuite:Stack", "cubeB_main")) < 0.05, blocked
     assert moves[1].keyframes and moves[1].keyframes[0].label == "path"
 
 
 def test_deliberate_contact_skips_the_check():
     program = """
+get_observation()
 q = np.array([0.0, 0.0, 1.0, 0.0])
 print(move_to_pose([0.5, 0.0, -0.125], q))
 print(move_to_pose([0.5, 0.0, -0.125], q, collision_check=False))
@@ -115,7 +126,7 @@ print(move_to_pose([0.5, 0.0, -0.125], q, collision_check=False))
     result, calls = episode("robosuite:Lift", program, 5)
     first, second = result.stdout.split()
     assert first == "PLANNING_ERROR" and second in ("REACHED", "COLLISION", "NOT_REACHED")
-    assert calls[1].artifacts["plan"]["method"] == "straight_unchecked"
+    assert calls[2].artifacts["plan"]["method"] == "straight_unchecked"
 
 
 def test_geometry_helpers():
