@@ -25,7 +25,7 @@ def llm_proposal(**change):
             "symptom": "finger on the green cube, then an empty grasp",
             "statuses": ["GRASP_EMPTY"],
             "gripper_width_m": [0.0, 0.005],
-            "blocked_by": "gripper0_finger2 x cubeB",
+            "blocked_by": "right finger would meet occupied space",
         },
         "when_to_apply": "boxes with a neighbour within 8 cm",
         "when_not_to_apply": "round objects",

@@ -136,7 +136,7 @@ class OfflineSearchAgent:
         consts = prog.constants(candidate.code)
         funcs = prog.functions(candidate.code)
         statuses = {s for e in failed for s in e.signals.get("statuses", [])}
-        blocked = "\n".join(m for e in failed for m in e.signals.get("blocked_by", []))  # one pair per line
+        blocked = "\n".join(m for e in failed for m in e.signals.get("blocked_by", []))  # one message per line
         errors = " ".join(e.error for e in failed)
         n = len(failed)
 
@@ -175,8 +175,8 @@ class OfflineSearchAgent:
             code = prog.replace_function(candidate.code, NEIGHBOUR_AWARE_YAW)
             if code != candidate.code:
                 hypothesis = (
-                    f"{n} failed seeds: the open fingers land on a neighbouring object (PLANNING_ERROR "
-                    "naming a finger): grip across the faces whose fingers stay clear of neighbours"
+                    f"{n} failed seeds: the open fingers would meet occupied space above the support surface "
+                    "(PLANNING_ERROR naming a finger): grip across the faces whose fingers stay clear of neighbours"
                 )
                 out.append(Repair("finger_clearance", hypothesis, code, "finger_clearance", {}))
 
@@ -241,7 +241,7 @@ class OfflineSearchAgent:
                         )
                     )
         # Moves refused or stopped by the scene: give them more room.
-        refused = st.PLANNING_ERROR in statuses and "finger" not in blocked
+        refused = st.PLANNING_ERROR in statuses and not self._finger_hits_object(blocked)
         if refused or st.COLLISION in statuses or st.NOT_REACHED in statuses:
             for name, value in numeric.items():
                 if any(w in name for w in ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")) and value > 0:
@@ -259,14 +259,14 @@ class OfflineSearchAgent:
 
     @staticmethod
     def _finger_hits_object(messages: str) -> bool:
-        """Whether the planner named a finger against something other than the table or a robot."""
-        for pair in re.split(r";|\n", messages):
-            sides = [s.strip() for s in pair.split(" x ")]
-            if len(sides) != 2:
-                continue
-            for finger, other in (sides, sides[::-1]):
-                if "finger" in finger and not re.search(r"table|robot\d|gripper\d|mount\d", other):
-                    return True
+        """Whether a finger would meet perceived occupied space standing on the support surface (a
+        neighbouring object), not the surface itself or the other arm. Reads the planner's messages
+        (worker.robot.api_motion): "arm0 left finger would meet occupied space at [x, y, z] m, seen by
+        camera agentview, 0.031 m above the support surface"."""
+        for line in re.split(r";|\n", messages):
+            hit = BLOCKED_FINGER.search(line)
+            if hit and float(hit.group("height")) > NEIGHBOUR_HEIGHT:
+                return True
         return False
 
     @staticmethod
@@ -379,14 +379,22 @@ class OfflineSearchAgent:
         }
 
 
+#: A finger's blocked message in the planner's words, with the height of the point above the support.
+BLOCKED_FINGER = re.compile(
+    r"finger would meet occupied space\b.*?(?P<height>-?\d+(?:\.\d+)?) m above the support surface"
+)
+#: Occupied space more than this (m) above the support surface is an object standing on it, not the
+#: surface (the support estimate is within ~5 mm, worker.robot.occupancy.PerceivedScene.support_height).
+NEIGHBOUR_HEIGHT = 0.01
+
 RULE_TEXT = {
     "finger_clearance": {
         "name": "Grip across the faces whose fingers clear the neighbours",
         "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) "
         "that keeps both open fingers away from nearby objects.",
         "kind": "grasp constraint",
-        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR naming a finger and a "
-        "neighbouring object; close_gripper then reports GRASP_EMPTY",
+        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR: a finger would meet "
+        "occupied space above the support surface (a neighbouring object); close_gripper then reports GRASP_EMPTY",
         "when": "top-down grasps of boxes or cubes with another object within about 8 cm",
         "when_not": "round objects (every yaw is equivalent) or when the neighbour is what you mean to push",
     },
@@ -422,7 +430,8 @@ RULE_TEXT = {
         "description": "Raise carry heights, stand-offs or release gaps when moves are refused or stopped by the "
         "scene.",
         "kind": "motion primitive",
-        "symptom": "PLANNING_ERROR or COLLISION naming a fixed part of the scene during transport",
+        "symptom": "PLANNING_ERROR (a link would meet occupied space) or COLLISION (stopped by contact, with "
+        "the force felt) during transport",
         "when": "moves over bins, drawers or other objects",
         "when_not": "deliberate contact moves (pushing, wiping)",
     },

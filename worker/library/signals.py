@@ -14,8 +14,10 @@ reader uses these keys; a key with nothing to report is left out::
     gripper_width_m       0.0012                      the last of them
     detections            1                           detections in the last perception result
     detections_by_prompt  {"red cube": 0}             detections in the last result for each text prompt
-    blocked_by            ["... finger ... x cubeB"]  the messages of PLANNING_ERROR and COLLISION calls
-                                                      (the planner names the colliding pair)
+    blocked_by            ["arm0 left finger would meet occupied space at [0.59, 0.04, 0.02] m, seen by
+                          camera agentview, 0.031 m above the support surface"]  the messages of
+                                                      PLANNING_ERROR and COLLISION calls (link, perceived
+                                                      point, camera; or the link and force of a contact)
     error                 "RuntimeError: missed"      the episode's error text
     exception             "RuntimeError"              its exception type (the text before the first colon)
 

@@ -132,7 +132,12 @@ class MotionPrimitives:
             return f"{hit.labels[0]} would meet {hit.labels[1]} at {point} m"
         if hit.kind == "unknown":
             return f"{link} would enter space no camera has seen, at {point} m (unknown_space='occupied')"
-        return f"{link} would meet occupied space at {point} m, seen by camera {hit.camera}"
+        text = f"{link} would meet occupied space at {point} m, seen by camera {hit.camera}"
+        support = self._scene().support_height()
+        if support is not None:
+            # Heights are frame-free here: the sim world and the API frame (robot0 base) share +z.
+            text += f", {float(hit.point[2]) - support:.3f} m above the support surface"
+        return text
 
     def _sensed_forces(self, arms: list[int]) -> dict[str, float]:
         sim = self.adapter.sim

@@ -65,6 +65,8 @@ WORKSPACE_RADIUS = 1.3
 COARSE_VOXEL = 0.02
 #: Cube edge (m) of the seen/unseen grid used only with unknown_space="occupied".
 KNOWN_VOXEL = 0.02
+#: Thickness (m) of the z slices in which support_height looks for the largest horizontal surface.
+SUPPORT_SLICE = 0.01
 #: Default policy for space no camera saw (see the module docstring for why "free").
 UNKNOWN_SPACE = "free"
 
@@ -109,6 +111,7 @@ class PerceivedScene:
         #: arm -> ((M, 3) points in that arm's grasp-site frame, (M,) camera indices)
         self.carried: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._cloud: tuple[np.ndarray, np.ndarray] | None = None
+        self._support: float | None = None  # support_height's cache (NaN: no points)
         self._known: np.ndarray | None = None
         lo = self.bases.min(axis=0) - WORKSPACE_RADIUS
         hi = self.bases.max(axis=0) + WORKSPACE_RADIUS
@@ -150,6 +153,7 @@ class PerceivedScene:
             self.mark_robot(robot_volume)
         self._points[camera] = pts
         self._cloud = None
+        self._support = None
         cam = self.cameras.index(camera)
         for arm, site_pose, width in holding:
             inside = closing_region(pts, site_pose, width)
@@ -179,6 +183,7 @@ class PerceivedScene:
         if local_all:
             self.carried[arm] = (np.concatenate(local_all), np.concatenate(cams_all))
             self._cloud = None
+            self._support = None
             return len(self.carried[arm][0])
         self.carried.pop(arm, None)
         return 0
@@ -194,6 +199,7 @@ class PerceivedScene:
             camera = self.cameras[int(cam)]
             self._points[camera] = np.concatenate([self._points[camera], world[held[1] == cam]])
         self._cloud = None
+        self._support = None
 
     def cloud(self) -> tuple[np.ndarray, np.ndarray]:
         """The fused static cloud: ((N, 3) sim-world points, (N,) camera indices into ``cameras``)."""
@@ -205,6 +211,28 @@ class PerceivedScene:
                 np.concatenate(cams) if cams else np.zeros(0, dtype=np.int32),
             )
         return self._cloud
+
+    def support_height(self) -> float | None:
+        """Sim-world z (m) of the support surface: the horizontal surface with the most perceived area
+        (the table top in these tasks), or None before any observation.
+
+        The fused cloud holds one point per POINT_VOXEL cube, so a 1 cm slice of z holds points in
+        proportion to the horizontal area seen at that height; the fullest slice is the largest seen
+        horizontal surface and its median z the estimate (within ~5 mm of the true top). A real robot
+        finds its support plane the same way (a dominant-plane fit of its depth), without a scene model.
+        """
+        if self._support is not None:
+            return self._support if self._support == self._support else None  # NaN: no points
+        points, _ = self.cloud()
+        if not len(points):
+            self._support = float("nan")
+            return None
+        z = points[:, 2]
+        bins = np.floor(z / SUPPORT_SLICE).astype(np.int64)
+        values, counts = np.unique(bins, return_counts=True)
+        fullest = values[int(np.argmax(counts))]
+        self._support = float(np.median(z[bins == fullest]))
+        return self._support
 
     # -- unknown space -----------------------------------------------------------------------------
     def _voxel_index(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

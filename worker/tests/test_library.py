@@ -21,7 +21,10 @@ from worker.library.sketch import SketchError, declare_from_constants, fill_for_
 from worker.search.core import CallSummary, trace_signals
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKED = "the target configuration is in collision: gripper0_finger2_collision x cubeB_g0"
+BLOCKED = (
+    "the target configuration is in occupied space: arm0 right finger would meet occupied space at "
+    "[0.031, 0.087, 0.871] m, seen by camera agentview, 0.043 m above the support surface"
+)
 ERROR = "RuntimeError: grasp missed the red cube"
 
 

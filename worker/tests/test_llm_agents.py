@@ -50,7 +50,8 @@ class FakeWorkbench:
             "move_to_pose",
             "PLANNING_ERROR",
             64,
-            "the target configuration is in collision: gripper0_finger2_collision x cubeB_g0",
+            "the target configuration is in occupied space: arm0 right finger would meet occupied space at "
+            "[0.031, 0.087, 0.871] m, seen by camera agentview, 0.043 m above the support surface",
             keyframes=["kf-blocked"],
         )
 

@@ -8,9 +8,15 @@ from worker.agents.offline import NEIGHBOUR_AWARE_YAW, OfflineSearchAgent
 from worker.search.core import Brief, CallSummary, CandidateRecord, EpisodeSummary, trace_signals
 
 STACK = (Path(__file__).resolve().parents[1] / "programs" / "robosuite_stack.py").read_text()
+#: The planner's words when a finger of the grasp pose would land on the neighbouring cube (perceived).
 FINGER_ON_CUBE = (
-    "the target configuration is in collision: gripper0_finger2_collision (gripper0_rightfinger) "
-    "x cubeB_g0 (cubeB_main)"
+    "the target configuration is in occupied space: arm0 right finger would meet occupied space at "
+    "[0.031, 0.087, 0.871] m, seen by camera agentview, 0.043 m above the support surface"
+)
+#: ... and when it would only graze the table top (the support surface itself).
+FINGER_ON_TABLE = (
+    "the target configuration is in occupied space: arm0 right finger would meet occupied space at "
+    "[0.031, 0.087, 0.829] m, seen by camera agentview, 0.002 m above the support surface"
 )
 
 
@@ -56,6 +62,25 @@ def brief(survivors, skills=(), k=3):
         eliminated=[],
         skills=list(skills),
     )
+
+
+def test_a_finger_that_only_meets_the_support_surface_is_not_a_neighbour_problem():
+    record = stack_record()
+    table = CandidateRecord(
+        **{
+            **record.__dict__,
+            "episodes": [
+                episode(101, True),
+                episode(108, False, [FINGER_ON_TABLE], error="RuntimeError: missed the red cube"),
+                episode(120, False, [FINGER_ON_TABLE], error="RuntimeError: missed the red cube"),
+            ],
+        }
+    )
+    proposals = OfflineSearchAgent().propose(brief([table]))
+    assert proposals and not any(p.params.get("rule") == "finger_clearance" for p in proposals)
+    assert OfflineSearchAgent._finger_hits_object(FINGER_ON_CUBE)
+    assert not OfflineSearchAgent._finger_hits_object(FINGER_ON_TABLE)
+    assert not OfflineSearchAgent._finger_hits_object("arm1 hand would meet arm0 link6 at [0.1, 0.2, 0.3] m")
 
 
 def test_fingers_blocked_on_several_seeds_give_the_finger_clearance_repair_first():
