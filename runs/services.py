@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET, program_hash
+from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
 from worker.sim import catalog
 
 from . import live, work
@@ -87,7 +88,8 @@ def engine_settings(overrides: dict | None = None) -> dict:
     a time limit outside 1..max_wall_seconds() seconds, a memory cap outside 128..16384 MiB, a
     perception mode other than PERCEPTION_MODES, or a step budget that is not None (the task's
     benchmark budget), NO_STEP_BUDGET (0: none, exploration only, not comparable with published results)
-    or an integer in 1..MAX_STEP_BUDGET control steps (worker.engine.EngineSettings). The default time limit
+    or an integer in 1..MAX_STEP_BUDGET control steps (worker.engine.EngineSettings), or an
+    ``unknown_space`` other than "free" (default) / "occupied". The default time limit
     (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too; the default perception mode
     is ``ASPIRE["PERCEPTION_MODE"]``."""
     cfg = django_settings.ASPIRE
@@ -99,6 +101,7 @@ def engine_settings(overrides: dict | None = None) -> dict:
         "perception_mode": cfg.get("PERCEPTION_MODE", "realistic"),
         "depth_noise": True,
         "step_budget": None,
+        "unknown_space": UNKNOWN_SPACE,
     }
     for key, value in (overrides or {}).items():
         if key not in out:
@@ -118,6 +121,8 @@ def engine_settings(overrides: dict | None = None) -> dict:
         raise LaunchError("perception_mode", f"the perception mode must be one of {', '.join(PERCEPTION_MODES)}")
     if not isinstance(out["depth_noise"], bool):
         raise LaunchError("depth_noise", "depth_noise must be true or false")
+    if out["unknown_space"] not in UNKNOWN_SPACE_POLICIES:
+        raise LaunchError("unknown_space", f"unknown_space must be one of {', '.join(UNKNOWN_SPACE_POLICIES)}")
     budget = out["step_budget"]
     if budget is not None and (
         isinstance(budget, bool) or not isinstance(budget, int) or not NO_STEP_BUDGET <= budget <= MAX_STEP_BUDGET

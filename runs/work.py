@@ -41,7 +41,16 @@ RUN_EPISODE = "aspire.run_episode"  # runs.tasks.run_episode_task
 #: Seeds are 32-bit: the simulators seed numpy's RandomState with them.
 MAX_SEED = 2**32 - 1
 #: The keys of a run's settings that are EngineSettings.
-ENGINE_KEYS = ("wall_seconds", "memory_mb", "trace", "keyframes", "perception_mode", "depth_noise", "step_budget")
+ENGINE_KEYS = (
+    "wall_seconds",
+    "memory_mb",
+    "trace",
+    "keyframes",
+    "perception_mode",
+    "depth_noise",
+    "step_budget",
+    "unknown_space",
+)
 ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
 
 #: Sent after every episode this module ran or could not run, once its transaction committed, with

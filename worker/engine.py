@@ -23,6 +23,7 @@ from worker.robot.api import RobotAPI
 from worker.robot.ik import IKSolver
 from worker.robot.media import MediaStorage, MediaStore, as_storage
 from worker.robot.motion import PlannerCache
+from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -47,7 +48,9 @@ class EngineSettings:
     space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
     media storage); step_budget: control steps (20 Hz) an episode may use before it ends STEP_BUDGET:
     None for the task's published budget (TaskSpec.step_budget), NO_STEP_BUDGET (0) for none, or a
-    whole number 1..MAX_STEP_BUDGET. Raises ValueError for any other step_budget.
+    whole number 1..MAX_STEP_BUDGET; unknown_space: how motion planning treats space no camera of the
+    episode has seen, "free" (default) or "occupied" (worker.robot.occupancy explains the choice).
+    Raises ValueError for any other step_budget or unknown_space.
     """
 
     wall_seconds: float = 120.0
@@ -57,8 +60,11 @@ class EngineSettings:
     perception_mode: str = "realistic"
     depth_noise: bool = True
     step_budget: int | None = None
+    unknown_space: str = UNKNOWN_SPACE
 
     def __post_init__(self):
+        if self.unknown_space not in UNKNOWN_SPACE_POLICIES:
+            raise ValueError(f"unknown_space must be one of {UNKNOWN_SPACE_POLICIES}, not {self.unknown_space!r}")
         budget = self.step_budget
         if budget is not None and (
             isinstance(budget, bool) or not isinstance(budget, int) or not 0 <= budget <= MAX_STEP_BUDGET
@@ -190,6 +196,7 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         sim_time=adapter.sim_time,
     )
     api = RobotAPI(adapter, tracer, ik=ik, planners=planners, segmenter=segmenter)
+    api.unknown_space = settings.unknown_space
     tracer.capture_frame = api.capture_frame
 
     def dispatch(name, args, kwargs, line, stack):

@@ -9,6 +9,7 @@ from runs.api.serializers import SeedsField
 from runs.models import Actor, AgentCall
 from runs.services import PERCEPTION_MODES
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET
+from worker.robot.occupancy import UNKNOWN_SPACE_POLICIES
 
 
 class ActorSerializer(serializers.ModelSerializer):
@@ -108,5 +109,10 @@ class ExperimentCreateSerializer(serializers.Serializer):
         min_value=NO_STEP_BUDGET,
         max_value=MAX_STEP_BUDGET,
         help_text="Control steps (20 Hz) per episode; leave out for each task's benchmark budget; 0 for none",
+    )
+    unknown_space = serializers.ChoiceField(
+        choices=UNKNOWN_SPACE_POLICIES,
+        required=False,
+        help_text="How motion planning treats space no camera has seen: free (default) or occupied",
     )
     team = serializers.CharField(required=False, allow_blank=True)

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET
+from worker.robot.occupancy import UNKNOWN_SPACE_POLICIES
 from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
@@ -138,6 +139,11 @@ class RunCreateSerializer(serializers.Serializer):
         max_value=MAX_STEP_BUDGET,
         help_text="Control steps (20 Hz) per episode; leave out (or null) for the task's benchmark budget; "
         "0 for none (exploration; not comparable with published results)",
+    )
+    unknown_space = serializers.ChoiceField(
+        choices=UNKNOWN_SPACE_POLICIES,
+        required=False,
+        help_text="How motion planning treats space no camera has seen: free (default) or occupied",
     )
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -95,7 +95,11 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 if not task.starter_program:
                     raise services.LaunchError("program", f"{task.key} has no built-in starter program; send one")
                 program = task.starter_program
-            overrides = {k: v[k] for k in ("wall_seconds", "memory_mb", "perception_mode", "step_budget") if k in v}
+            overrides = {
+                k: v[k]
+                for k in ("wall_seconds", "memory_mb", "perception_mode", "step_budget", "unknown_space")
+                if k in v
+            }
             run = services.create_program_run(
                 task=task,
                 program=program,

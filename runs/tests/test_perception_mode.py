@@ -27,18 +27,25 @@ def test_the_default_run_is_realistic_with_the_tasks_benchmark_budget(api, tasks
     engine = work.engine_settings_of(run)
     assert isinstance(engine, EngineSettings)
     assert (engine.perception_mode, engine.depth_noise, engine.step_budget) == ("realistic", True, None)
+    assert engine.unknown_space == "free"
 
 
 def test_an_oracle_run_with_its_own_budget_is_stored_and_handed_to_the_engine_as_asked(api, tasks):
     body = api.post(
         "/api/runs/",
-        {"task": "robosuite:Lift", "seeds": "101", "perception_mode": "oracle", "step_budget": 300},
+        {
+            "task": "robosuite:Lift",
+            "seeds": "101",
+            "perception_mode": "oracle",
+            "step_budget": 300,
+            "unknown_space": "occupied",
+        },
         format="json",
     ).json()
     run = Run.objects.get(pk=body["id"])
     assert run.perception_mode == "oracle" and body["settings"]["step_budget"] == 300
     engine = work.engine_settings_of(run)
-    assert (engine.perception_mode, engine.step_budget) == ("oracle", 300)
+    assert (engine.perception_mode, engine.step_budget, engine.unknown_space) == ("oracle", 300, "occupied")
     # The list filters by mode.
     RunFactory(owner=run.owner)
     assert [r["id"] for r in api.get("/api/runs/", {"perception_mode": "oracle"}).json()["results"]] == [run.pk]
@@ -54,6 +61,7 @@ def test_an_oracle_run_with_its_own_budget_is_stored_and_handed_to_the_engine_as
         ({"step_budget": 2.5}, "step_budget"),
         ({"step_budget": 10**9}, "step_budget"),
         ({"step_budget": "many"}, "step_budget"),
+        ({"unknown_space": "maybe"}, "unknown_space"),
     ],
 )
 def test_a_bad_mode_or_budget_is_a_400_naming_the_field_and_creates_nothing(api, tasks, extra, field):
@@ -77,6 +85,7 @@ def test_a_bad_mode_or_budget_is_a_400_naming_the_field_and_creates_nothing(api,
         ({"step_budget": True}, "step_budget"),
         ({"step_budget": -5}, "step_budget"),
         ({"step_budget": 1.0}, "step_budget"),
+        ({"unknown_space": "unknown"}, "unknown_space"),
     ],
 )
 def test_the_launch_service_refuses_what_the_engine_could_not_run(overrides, field):

@@ -67,8 +67,9 @@ COARSE_VOXEL = 0.02
 KNOWN_VOXEL = 0.02
 #: Thickness (m) of the z slices in which support_height looks for the largest horizontal surface.
 SUPPORT_SLICE = 0.01
-#: Default policy for space no camera saw (see the module docstring for why "free").
+#: Default policy for space no camera saw (see the module docstring for why "free"), and the choices.
 UNKNOWN_SPACE = "free"
+UNKNOWN_SPACE_POLICIES = ("free", "occupied")
 
 
 @dataclass
@@ -102,7 +103,7 @@ class PerceivedScene:
     """
 
     def __init__(self, bases: np.ndarray, unknown_space: str = UNKNOWN_SPACE):
-        if unknown_space not in ("free", "occupied"):
+        if unknown_space not in UNKNOWN_SPACE_POLICIES:
             raise ValueError(f'unknown_space must be "free" or "occupied", got {unknown_space!r}')
         self.bases = np.asarray(bases, dtype=np.float64).reshape(-1, 3)
         self.unknown_space = unknown_space

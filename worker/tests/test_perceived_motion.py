@@ -88,13 +88,17 @@ def test_an_observed_obstacle_is_planned_around_and_named_by_point_and_camera():
     plan = moves[1].artifacts["plan"]
     assert plan["method"] == "rrt_connect"
     match = re.match(
-        r"arm0 ([a-z0-9 ]+) would meet occupied space at (\[[^\]]+\]) m, seen by camera (\w+)$", plan["blocked_by"]
+        r"arm0 ([a-z0-9 ]+) would meet occupied space at (\[[^\]]+\]) m, seen by camera (\w+), "
+        r"(-?[0-9.]+) m above the support surface$",
+        plan["blocked_by"],
     )
     assert match, plan["blocked_by"]
     point = np.array(json.loads(match.group(2)))
     # The perceived point lies on the cube (5 cm across), not somewhere else in the scene.
     assert np.linalg.norm(point - c) < 0.05, (point, c)
     assert match.group(3) in get_task("robosuite:Stack").cameras
+    # The cube stands on the table: the point is above the support surface by at most the cube's height.
+    assert 0.01 < float(match.group(4)) < 0.06, plan["blocked_by"]
     assert_no_sim_names("robosuite:Stack", calls)
 
 
