@@ -23,6 +23,7 @@ from worker.robot.api import RobotAPI
 from worker.robot.ik import IKSolver
 from worker.robot.media import MediaStorage, MediaStore, as_storage
 from worker.robot.motion import PlannerCache
+from worker.robot.perception import check_perception_mode
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -39,13 +40,21 @@ class EngineSettings:
 
     wall_seconds: per-episode wall-clock limit (program + robot API time); memory_mb: sandbox address
     space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
-    media storage).
+    media storage); perception_mode: "realistic" (noisy depth, model-like segmentation) or "oracle"
+    (the simulator's exact depth, masks and object names), see worker.robot.perception; depth_noise:
+    depth sensor noise in realistic mode (oracle depth is always exact). Raises ValueError for an
+    unknown perception_mode.
     """
 
     wall_seconds: float = 120.0
     memory_mb: int = 1024
     trace: bool = True
     keyframes: bool = True
+    perception_mode: str = "realistic"
+    depth_noise: bool = True
+
+    def __post_init__(self):
+        check_perception_mode(self.perception_mode)
 
 
 def program_hash(source: str) -> str:
@@ -142,6 +151,7 @@ def run_episode(
             program_hash=digest,
         )
     result.duration_s = round(time.monotonic() - started, 3)
+    result.perception_mode = settings.perception_mode
     sink.episode_finished(handle, result)
     return result
 
@@ -161,7 +171,16 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         capture_frame=lambda: (None, ""),
         sim_time=adapter.sim_time,
     )
-    api = RobotAPI(adapter, tracer, ik=ik, planners=planners, segmenter=segmenter)
+    api = RobotAPI(
+        adapter,
+        tracer,
+        ik=ik,
+        planners=planners,
+        segmenter=segmenter,
+        perception_mode=settings.perception_mode,
+        depth_noise=settings.depth_noise,
+        episode_seed=seed,
+    )
     tracer.capture_frame = api.capture_frame
 
     def dispatch(name, args, kwargs, line, stack):

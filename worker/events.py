@@ -73,6 +73,8 @@ class EpisodeResult:
     keyframes: list[KeyframeRecord] = field(default_factory=list)
     #: How the program was isolated: "bwrap+seccomp", "process (not contained)", or "" (never started).
     sandbox: str = ""
+    #: The perception mode the episode ran with: "realistic" or "oracle" (EngineSettings.perception_mode).
+    perception_mode: str = ""
 
 
 class Sink(Protocol):
