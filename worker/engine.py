@@ -24,6 +24,7 @@ from worker.robot.ik import IKSolver
 from worker.robot.media import MediaStorage, MediaStore, as_storage
 from worker.robot.motion import PlannerCache
 from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
+from worker.robot.perception import check_perception_mode
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -46,11 +47,14 @@ class EngineSettings:
 
     wall_seconds: per-episode wall-clock limit (program + robot API time); memory_mb: sandbox address
     space cap; trace: record primitive calls; keyframes: write keyframe images (needs trace and a
-    media storage); step_budget: control steps (20 Hz) an episode may use before it ends STEP_BUDGET:
-    None for the task's published budget (TaskSpec.step_budget), NO_STEP_BUDGET (0) for none, or a
-    whole number 1..MAX_STEP_BUDGET; unknown_space: how motion planning treats space no camera of the
-    episode has seen, "free" (default) or "occupied" (worker.robot.occupancy explains the choice).
-    Raises ValueError for any other step_budget or unknown_space.
+    media storage); perception_mode: "realistic" (noisy depth, model-like segmentation) or "oracle"
+    (the simulator's exact depth, masks and object names), see worker.robot.perception; depth_noise:
+    depth sensor noise in realistic mode (oracle depth is always exact); step_budget: control steps
+    (20 Hz) an episode may use before it ends STEP_BUDGET: None for the task's published budget
+    (TaskSpec.step_budget), NO_STEP_BUDGET (0) for none, or a whole number 1..MAX_STEP_BUDGET;
+    unknown_space: how motion planning treats space no camera of the episode has seen, "free"
+    (default) or "occupied" (worker.robot.occupancy explains the choice). Raises ValueError for any
+    other perception_mode, step_budget or unknown_space.
     """
 
     wall_seconds: float = 120.0
@@ -63,6 +67,7 @@ class EngineSettings:
     unknown_space: str = UNKNOWN_SPACE
 
     def __post_init__(self):
+        check_perception_mode(self.perception_mode)
         if self.unknown_space not in UNKNOWN_SPACE_POLICIES:
             raise ValueError(f"unknown_space must be one of {UNKNOWN_SPACE_POLICIES}, not {self.unknown_space!r}")
         budget = self.step_budget
@@ -175,6 +180,7 @@ def run_episode(
             program_hash=digest,
         )
     result.duration_s = round(time.monotonic() - started, 3)
+    result.perception_mode = settings.perception_mode
     sink.episode_finished(handle, result)
     return result
 
@@ -195,7 +201,16 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         capture_frame=lambda: (None, ""),
         sim_time=adapter.sim_time,
     )
-    api = RobotAPI(adapter, tracer, ik=ik, planners=planners, segmenter=segmenter)
+    api = RobotAPI(
+        adapter,
+        tracer,
+        ik=ik,
+        planners=planners,
+        segmenter=segmenter,
+        perception_mode=settings.perception_mode,
+        depth_noise=settings.depth_noise,
+        episode_seed=seed,
+    )
     api.unknown_space = settings.unknown_space
     tracer.capture_frame = api.capture_frame
 

@@ -78,6 +78,8 @@ class EpisodeResult:
     control_steps: int = 0
     #: The control-step budget the episode ran under (None: none, only the wall clock).
     step_budget: int | None = None
+    #: The perception mode the episode ran with: "realistic" or "oracle" (EngineSettings.perception_mode).
+    perception_mode: str = ""
 
 
 class Sink(Protocol):

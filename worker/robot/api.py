@@ -2,8 +2,10 @@
 
 Every public primitive is traced. Frames: "world" below is the robot0 base frame (x forward, y left,
 z up, origin at the arm's base), positions in metres, orientations as unit quaternions [w, x, y, z].
-Images are (H, W, 3) uint8 with row 0 at the top, depth (H, W) float32 metres, intrinsics (3, 3),
-camera poses (4, 4) camera-to-world with OpenCV axes (x right, y down, z forward).
+Images are (H, W, 3) uint8 with row 0 at the top, depth (H, W) float32 metres (0.0 where the sensor
+has no valid depth), intrinsics (3, 3), camera poses (4, 4) camera-to-world with OpenCV axes (x right,
+y down, z forward). Perception behaves like a real camera and segmentation model: depth is noisy and
+masks are imperfect (see get_observation and segment_text_prompt).
 
 The gripper pose used by solve_ik / move_to_pose is the grasp point midway between the fingertips;
 its z axis points from the hand towards the fingertips (the approach direction) and its y axis along
@@ -28,15 +30,22 @@ from .api_motion import SITE_TO_API, MotionPrimitives
 from .ik import IKSolver
 from .media import draw_detections
 from .motion import PlannerCache
+from .perception import DepthNoise, check_perception_mode, noise_rng
 from .primitive import PrimitiveSpec, primitive
-from .segmenter import CpuSegmenter, default_segmenter
+from .segmenter import CpuSegmenter, default_segmenter, oracle_segmenter
 from .tracer import CallContext, Tracer
 
 OBSERVATION_CACHE = 12
 
 
 class RobotAPI(GraspPrimitives, MotionPrimitives):
-    """The primitives of one episode, bound to a simulator adapter and a tracer."""
+    """The primitives of one episode, bound to a simulator adapter and a tracer.
+
+    perception_mode: "realistic" (noisy depth, model-like segmentation; see worker.robot.perception)
+    or "oracle" (the simulator's exact depth, masks and object names). depth_noise: add the depth
+    sensor noise in realistic mode (oracle depth is always exact). episode_seed: seeds the
+    perception noise, so an episode replays exactly. Raises ValueError for an unknown mode.
+    """
 
     def __init__(
         self,
@@ -45,15 +54,27 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         ik: IKSolver | None = None,
         segmenter: CpuSegmenter | None = None,
         planners: PlannerCache | None = None,
+        perception_mode: str = "realistic",
+        depth_noise: bool = True,
+        episode_seed: int = 0,
     ):
         self.adapter = adapter
         self.spec = adapter.spec
         self.tracer = tracer
         self.ik = ik or IKSolver()
+        self.perception_mode = check_perception_mode(perception_mode)
         self.segmenter = segmenter or default_segmenter()
+        if self.perception_mode == "oracle" and not getattr(self.segmenter, "needs_render", True):
+            self.segmenter = oracle_segmenter()  # a model server cannot give the exact render
+        self.depth_noise = DepthNoise() if depth_noise and self.perception_mode == "realistic" else None
+        self.episode_seed = int(episode_seed)
         self.planners = planners or PlannerCache()
+        # rgb digest -> the exact render (rgb, exact depth, segmentation) of a get_observation camera
         self._observations: collections.OrderedDict[bytes, object] = collections.OrderedDict()
-        self._depths: dict[bytes, object] = {}
+        self._observation_index: dict[bytes, int] = {}  # rgb digest -> observation number (seeds noise)
+        self._served_depth: dict[bytes, bytes] = {}  # rgb digest -> digest of the depth the program got
+        self._depths: dict[bytes, object] = {}  # digest of a served depth -> rgb digest
+        self._n_observations = 0
         self._T_sim_api = adapter.base_pose(0)
         self._T_api_sim = geo.invert_transform(self._T_sim_api)
         self._primitives = self._collect()
@@ -155,6 +176,11 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             dict with, for each camera name (e.g. "agentview", "robot0_robotview", "robot0_eye_in_hand"):
                 {"images": {"rgb": (H, W, 3) uint8, "depth": (H, W) float32 metres},
                  "intrinsics": (3, 3) float64, "pose_mat": (4, 4) float64 camera-to-world}
+            Depth is along the camera's optical axis and noisy like a depth camera's: Gaussian noise
+            of standard deviation 0.0012 + 0.0019 (z - 0.4)^2 m at depth z (about 2 mm at 1 m;
+            Nguyen, Izadi & Lovell 2012), and pixels with no valid depth (0.0), mostly on the far
+            side of object edges. Average several pixels; skip 0.0 pixels (mask_to_world_points,
+            depth_to_point_cloud and plan_grasp do).
             and for each arm i:
                 "robot{i}_cartesian_pos": (8,) [x, y, z, qw, qx, qy, qz, gripper_fraction] of the grasp
                     point in world frame; gripper_fraction is 1 fully open, 0 closed.
@@ -175,10 +201,14 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         for camera in cameras:
             frame = self.adapter.render(camera, depth=True, segmentation=True)
             pose = self._to_api(frame.pose)
-            self._remember(frame)
-            self._perceive(frame)  # the motion planner's perceived scene (worker.robot.occupancy)
+            depth = frame.depth
+            if self.depth_noise is not None:
+                rng = noise_rng(self.episode_seed, "depth", self._n_observations, camera)
+                depth = self.depth_noise.apply(depth, rng)
+            self._remember(frame, depth)
+            self._perceive(frame, depth)  # the motion planner's perceived scene (worker.robot.occupancy)
             obs[camera] = {
-                "images": {"rgb": frame.rgb, "depth": frame.depth},
+                "images": {"rgb": frame.rgb, "depth": depth},
                 "intrinsics": frame.intrinsics,
                 "pose_mat": pose,
             }
@@ -188,14 +218,21 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             obs[f"robot{arm}_joint_pos"] = self.adapter.joint_positions(arm)
         return obs
 
-    def _remember(self, frame) -> None:
+    def _remember(self, frame, depth) -> None:
+        """Keep the exact render ``frame`` of an observation whose program-facing depth is ``depth``."""
         key = _digest(frame.rgb)
+        if key in self._served_depth:
+            self._depths.pop(self._served_depth[key], None)
         self._observations[key] = frame
         self._observations.move_to_end(key)
-        self._depths[_digest(frame.depth)] = key
+        self._observation_index[key] = self._n_observations
+        self._n_observations += 1
+        self._served_depth[key] = _digest(depth)
+        self._depths[self._served_depth[key]] = key
         while len(self._observations) > OBSERVATION_CACHE:
-            old_key, old = self._observations.popitem(last=False)
-            self._depths.pop(_digest(old.depth), None)
+            old_key, _ = self._observations.popitem(last=False)
+            self._observation_index.pop(old_key, None)
+            self._depths.pop(self._served_depth.pop(old_key, b""), None)
 
     def _frame_for_depth(self, depth):
         """The remembered observation whose depth image this is (for drawing overlays), or None."""
@@ -237,6 +274,14 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
     def _objects(self):
         return self.adapter.scene_objects()
 
+    def _segmenter_options(self, frame) -> dict:
+        """Keyword arguments for a CPU segmenter call on ``frame``: the perception mode and the noise
+        key (episode seed, observation number, camera). A model backend takes none."""
+        if not getattr(self.segmenter, "needs_render", True):
+            return {}
+        index = self._observation_index.get(_digest(frame.rgb), -1)
+        return {"mode": self.perception_mode, "key": (self.episode_seed, index, frame.camera)}
+
     @primitive(aliases=("segment_sam3_text_prompt",))
     def segment_text_prompt(self, ctx: CallContext, rgb, text_prompt: str) -> list[dict]:
         """Segment the objects a text prompt describes in a camera image.
@@ -247,11 +292,17 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
 
         Returns:
             list of detections, best first (empty when nothing matches): each a dict with
-                "mask": (H, W) bool, True on the object's visible pixels;
+                "mask": (H, W) bool, the pixels the model assigns to the object;
                 "box": [x1, y1, x2, y2] pixel extents of the mask;
-                "score": float in [0, 1], the model's confidence (vague prompts and heavily occluded
-                    objects score lower, and a vague prompt can match the wrong object);
-                "label": the object category the model recognised.
+                "score": float in [0, 1], the model's confidence (vague prompts, heavily occluded
+                    objects and worse masks score lower);
+                "label": the text prompt (the model does not name what it found; only the "oracle"
+                    perception mode, for ablations, gives exact masks and the simulator's object names).
+            Like a real segmentation model (SAM class), masks are imperfect: boundaries are off by a
+            pixel or two (typical IoU with the true object 0.9-0.98, lower for small or occluded
+            objects), a partly hidden object can be missed or only partly segmented, and a vague
+            prompt can add a low-scoring detection of something else. Filter by score and use
+            robust statistics (medians, percentiles) of the mask's points.
             No poses: locate objects with mask_to_world_points on the same camera's depth.
 
         Raises:
@@ -260,21 +311,24 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         if not isinstance(text_prompt, str) or not text_prompt.strip():
             raise ValueError("text_prompt must be a non-empty string")
         frame = self._image_frame(rgb, "segment_text_prompt")
-        detections = [d.as_dict() for d in self.segmenter.segment_text(frame, self._objects(), text_prompt)]
+        found = self.segmenter.segment_text(frame, self._objects(), text_prompt, **self._segmenter_options(frame))
+        detections = [d.as_dict() for d in found]
         self._annotate_detections(ctx, frame, detections, text_prompt)
         return detections
 
     @primitive(aliases=("segment_sam3_point_prompt",))
     def segment_point_prompt(self, ctx: CallContext, rgb, point_coords) -> list[dict]:
-        """Segment the object(s) under pixel point prompts.
+        """Segment what lies under pixel point prompts.
 
         Args:
             rgb: (H, W, 3) uint8 image exactly as returned by get_observation.
             point_coords: one (x, y) pixel or a list of them (x = column, y = row).
 
         Returns:
-            list of detections (same dict layout as segment_text_prompt), one per distinct object
-            under the points, in point order; background points give nothing.
+            list of detections (same dict layout as segment_text_prompt), one per distinct segment
+            under the points, in point order; background points give nothing. A segment is the
+            connected visible region of the surface under the point, with the same mask errors as
+            segment_text_prompt; its "label" is "segment" (a point prompt names nothing).
 
         Raises:
             ValueError: a point outside the image, or rgb not from get_observation.
@@ -289,7 +343,8 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         for x, y in pts:
             if not (0 <= x < w and 0 <= y < h):
                 raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
-        detections = [d.as_dict() for d in self.segmenter.segment_points(frame, self._objects(), pts)]
+        found = self.segmenter.segment_points(frame, self._objects(), pts, **self._segmenter_options(frame))
+        detections = [d.as_dict() for d in found]
         self._annotate_detections(ctx, frame, detections, f"points {pts.astype(int).tolist()}"[:40])
         return detections
 
@@ -317,9 +372,10 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             pose_mat: (4, 4) camera-to-world pose of that camera.
 
         Returns:
-            (N, 3) float64 world-frame points in metres, one per masked pixel with valid depth. Only
-            the surfaces the camera sees are returned: the centroid of a box's points is biased
-            towards the camera (use the top-face points for x, y).
+            (N, 3) float64 world-frame points in metres, one per masked pixel with valid depth
+            (pixels reading 0.0, negative or NaN are skipped). Only the surfaces the camera sees are
+            returned: the centroid of a box's points is biased towards the camera (use the top-face
+            points for x, y); mask errors add a few points of whatever borders the object.
 
         Raises:
             ValueError: shapes do not match.
@@ -351,7 +407,8 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             pose_mat: optional (4, 4) camera-to-world pose; without it points stay in the camera frame.
 
         Returns:
-            (N, 3) float64 points in metres (world frame if pose_mat is given, else camera frame).
+            (N, 3) float64 points in metres (world frame if pose_mat is given, else camera frame),
+            one per pixel with valid depth (0.0, negative and NaN pixels are skipped).
         """
         depth_arr = np.asarray(depth, dtype=np.float64)
         if depth_arr.ndim != 2:
@@ -373,7 +430,9 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
             (3,) float64 point in metres.
 
         Raises:
-            ValueError: the pixel is outside the image or has no valid depth.
+            ValueError: the pixel is outside the image or has no valid depth (0.0, negative or NaN;
+                the depth camera gives no depth on some pixels, mostly along object edges: try a
+                neighbouring pixel or use mask_to_world_points).
         """
         x, y = geo.as_array(pixel, (2,), "pixel")
         depth_arr = np.asarray(depth, dtype=np.float64)

@@ -112,9 +112,10 @@ class MotionPrimitives:
     def _holding(self) -> dict[int, bool]:
         return self.__dict__.setdefault("_held", {})
 
-    def _perceive(self, frame) -> None:
+    def _perceive(self, frame, depth=None) -> None:
         """Fuse a rendered camera frame into the perceived scene (self-filtered with the robot model at
-        the configuration it was rendered in)."""
+        the configuration it was rendered in). ``depth``: the (H, W) metres image the program was given
+        (with sensor noise in the realistic perception mode); default the frame's own."""
         planner = self.planners.get(self.adapter)
         qpos = np.array(self.adapter.sim.data.qpos)
         volume = planner.robot_volume(qpos)
@@ -123,7 +124,8 @@ class MotionPrimitives:
             for arm, held in self._holding().items()
             if held
         ]
-        self._scene().observe(frame.camera, frame.depth, frame.intrinsics, frame.pose, volume, holding)
+        depth = frame.depth if depth is None else depth
+        self._scene().observe(frame.camera, depth, frame.intrinsics, frame.pose, volume, holding)
 
     def _describe_hit(self, link: str, hit) -> str:
         """A blocking Hit in program terms: the link, the point in the API frame, the camera."""

@@ -1,10 +1,15 @@
 """CPU text-prompted segmentation built on the simulator's segmentation render.
 
 The simulator renders which object each pixel shows; this module plays the part of an open-vocabulary
-segmentation model on top of it: it scores how well the prompt names each visible object, returns one
-mask per plausible object with a score, best first, and never anything but pixels, boxes, scores and
-the object's category label. Like a real model it only sees what the camera sees (an occluded object
-gives a small mask, an object out of view gives nothing) and a vague prompt can match the wrong object.
+segmentation model on top of it: it scores how well the prompt names each visible object and returns
+one mask per plausible object with a score, best first, and never anything but pixels, boxes, scores
+and a label. Like a real model it only sees what the camera sees (an occluded object gives a small
+mask, an object out of view gives nothing) and a vague prompt can match the wrong object.
+
+Two perception modes (worker.robot.perception): "realistic" (the default) degrades the exact render
+the way a SAM-class model's answers differ from the truth (boundary errors, misses under occlusion,
+false positives for vague prompts, the prompt as the label) with the documented noise model of
+perception.MaskNoise; "oracle" returns the exact render with the catalog object names.
 """
 
 from __future__ import annotations
@@ -25,11 +30,24 @@ import numpy as np
 
 from worker.sim.catalog import SceneObject
 
+from .perception import (
+    MaskNoise,
+    check_perception_mode,
+    fragments,
+    largest_fragment,
+    noise_rng,
+    occluded_fraction,
+    part_of,
+    perturb_mask,
+)
+
 STOPWORDS = frozenset("a an the of on in at to from with and or this that its it object thing please".split())
 #: Below this matcher score an object is not reported.
 MATCH_THRESHOLD = 0.3
 #: Masks smaller than this many pixels are scored down (a real model is unsure about slivers).
 CONFIDENT_PIXELS = 150
+#: The label of a realistic point-prompt detection: a point prompt names nothing.
+POINT_LABEL = "segment"
 
 
 def _tokens(text: str) -> list[str]:
@@ -69,6 +87,9 @@ log = logging.getLogger(__name__)
 #: soup", "red block" / "red cube") at 0.6-0.9.
 COSINE_FLOOR = 0.40
 COSINE_CEIL = 0.85
+#: Highest score of a match by embedding similarity alone: only a phrase the object is called scores 1,
+#: so "top drawer" ranks the top drawer above the bottom drawer (whose embeddings are nearly equal).
+SEMANTIC_MAX = 0.9
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,7 +141,7 @@ class EmbeddingMatcher:
             n = len(obj.phrases())
             best = float(sims[i : i + n].max())
             i += n
-            semantic = float(np.clip((best - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR), 0.0, 1.0))
+            semantic = SEMANTIC_MAX * float(np.clip((best - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR), 0.0, 1.0))
             out.append(max(lex, semantic))
         return out
 
@@ -137,41 +158,92 @@ class Detection:
 
 
 class CpuSegmenter:
-    """The default backend: the simulator's segmentation render of the camera frame, named by a matcher."""
+    """The default backend: the simulator's segmentation render of the camera frame, named by a matcher.
+
+    ``mode`` (per call): "realistic" answers like a segmentation model (labels are the prompt, masks
+    carry the errors of ``noise``, a perception.MaskNoise); "oracle" returns the exact render with
+    the catalog object names. ``key``: what seeds the realistic noise (the API passes the episode
+    seed, the observation number and the camera), so the same call on the same observation of the
+    same episode gives the same answer.
+    """
 
     needs_render = True
 
-    def __init__(self, matcher=None, threshold: float = MATCH_THRESHOLD):
+    def __init__(self, matcher=None, threshold: float = MATCH_THRESHOLD, noise: MaskNoise | None = None):
         self.matcher = matcher or LexicalMatcher()
         self.threshold = threshold
+        self.noise = noise or MaskNoise()
 
     def warm(self, phrases: list[str]) -> None:
         if hasattr(self.matcher, "warm"):
             self.matcher.warm(phrases)
 
-    def segment_text(self, frame, objects: list[SceneObject], prompt: str) -> list[Detection]:
-        """Detections for ``prompt`` in a CameraFrame whose (H, W) segmentation indexes ``objects``."""
+    def _matches(self, prompt: str, objects: list[SceneObject], visible: list[int]) -> dict[int, float]:
+        if hasattr(self.matcher, "scores"):
+            return dict(zip(visible, self.matcher.scores(prompt, [objects[i] for i in visible])))
+        return {i: self.matcher.score(prompt, objects[i]) for i in visible}
+
+    def segment_text(
+        self, frame, objects: list[SceneObject], prompt: str, *, mode: str = "realistic", key: tuple = ()
+    ) -> list[Detection]:
+        """Detections for ``prompt`` in a CameraFrame whose (H, W) segmentation indexes ``objects``,
+        best first. Raises ValueError for an unknown ``mode``."""
+        check_perception_mode(mode)
         segmentation = frame.segmentation
         counts = np.bincount(segmentation[segmentation >= 0].ravel(), minlength=len(objects))
         visible = [i for i in range(len(objects)) if i < len(counts) and counts[i] > 0]
-        if hasattr(self.matcher, "scores"):
-            matches = dict(zip(visible, self.matcher.scores(prompt, [objects[i] for i in visible])))
+        matches = self._matches(prompt, objects, visible)
+        matched = [i for i in visible if matches[i] >= self.threshold]
+        if mode == "oracle":
+            detections = []
+            for index in matched:
+                mask = segmentation == index
+                detections.append(
+                    Detection(mask, _box(mask), _confidence(matches[index], int(counts[index])), objects[index].label)
+                )
         else:
-            matches = {i: self.matcher.score(prompt, objects[i]) for i in visible}
-        detections = []
-        for index in visible:
-            obj = objects[index]
-            pixels = int(counts[index])
-            match = matches[index]
-            if match < self.threshold:
-                continue
-            mask = segmentation == index
-            detections.append(Detection(mask, _box(mask), _confidence(match, pixels), obj.label))
+            detections = self._realistic_text(frame, prompt, visible, matched, matches, counts, key)
         detections.sort(key=lambda d: -d.score)
         return detections
 
-    def segment_points(self, frame, objects: list[SceneObject], points) -> list[Detection]:
-        """One detection per distinct object under the given (x, y) pixel points, in point order."""
+    def _realistic_text(self, frame, prompt, visible, matched, matches, counts, key) -> list[Detection]:
+        noise, segmentation = self.noise, frame.segmentation
+        label = " ".join(prompt.split())
+        phrase = label.lower()
+        detections = []
+        for index in matched:
+            rng = noise_rng(*key, "text", phrase, index)
+            pixels = int(counts[index])
+            occluded = occluded_fraction(segmentation, frame.depth, index)
+            if rng.random() < noise.miss_probability(pixels, occluded):
+                continue
+            mask = segmentation == index
+            if occluded > 0 and rng.random() < noise.fragment_drop * occluded:
+                mask = largest_fragment(mask)
+            error = noise.sample_error(rng, occluded)
+            mask = perturb_mask(mask, error, rng, noise.field_px)
+            score = noise.score(rng, _confidence(matches[index], pixels), error)
+            detections.append(Detection(mask, _box(mask), score, label))
+        others = [i for i in visible if i not in matched]
+        if matched and others:
+            rng = noise_rng(*key, "text", phrase, "false positive")
+            if rng.random() < noise.fp_probability(max(matches[i] for i in matched)):
+                index = others[int(rng.integers(len(others)))]
+                mask = perturb_mask(part_of(segmentation == index, rng), noise.sample_error(rng), rng, noise.field_px)
+                detections.append(Detection(mask, _box(mask), round(float(rng.uniform(*noise.fp_score)), 4), label))
+        return detections
+
+    def segment_points(
+        self, frame, objects: list[SceneObject], points, *, mode: str = "realistic", key: tuple = ()
+    ) -> list[Detection]:
+        """One detection per distinct segment under the given (x, y) pixel points, in point order.
+
+        "oracle": the whole object under each point, named. "realistic": the connected visible part
+        of the object under the point (an occluder can split an object in two), with mask noise and
+        the neutral label POINT_LABEL. Raises ValueError for a point outside the image or an unknown
+        ``mode``.
+        """
+        check_perception_mode(mode)
         segmentation = frame.segmentation
         h, w = segmentation.shape
         seen, detections = set(), []
@@ -180,11 +252,28 @@ class CpuSegmenter:
             if not (0 <= xi < w and 0 <= yi < h):
                 raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
             index = int(segmentation[yi, xi])
-            if index < 0 or index in seen:
+            if index < 0:
                 continue
-            seen.add(index)
             mask = segmentation == index
-            detections.append(Detection(mask, _box(mask), _confidence(1.0, int(mask.sum())), objects[index].label))
+            if mode == "oracle":
+                if index not in seen:
+                    seen.add(index)
+                    detections.append(
+                        Detection(mask, _box(mask), _confidence(1.0, int(mask.sum())), objects[index].label)
+                    )
+                continue
+            labels, count = fragments(mask)
+            part = int(labels[yi, xi])
+            if (index, part) in seen:
+                continue
+            seen.add((index, part))
+            if count > 1:
+                mask = labels == part
+            rng = noise_rng(*key, "point", index, part)
+            error = self.noise.sample_error(rng, occluded_fraction(segmentation, frame.depth, index))
+            mask = perturb_mask(mask, error, rng, self.noise.field_px)
+            score = self.noise.score(rng, _confidence(1.0, int(mask.sum())), error)
+            detections.append(Detection(mask, _box(mask), score, POINT_LABEL))
         return detections
 
 
@@ -250,6 +339,15 @@ class HttpSegmenter:
 
     def segment_points(self, frame, objects, points) -> list[Detection]:
         return self._post(frame.rgb, {"points": [[float(x), float(y)] for x, y in points]})
+
+
+@functools.lru_cache(maxsize=1)
+def oracle_segmenter():
+    """The process's CPU segmenter for the "oracle" perception mode, which needs the simulator's
+    render even where the default backend is a model server (matcher as for default_segmenter)."""
+    if os.environ.get("ASPIRE_SEGMENTER_MATCHER", "embedding") == "lexical":
+        return CpuSegmenter(LexicalMatcher())
+    return CpuSegmenter(EmbeddingMatcher())
 
 
 def default_segmenter():

@@ -12,10 +12,15 @@ from worker.robot import status as st
 from worker.robot.api import RobotAPI
 from worker.sim.catalog import get_task
 
+# Perception is realistic (a model can miss the object in one image): look again, up to three times.
 PICK = """
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-det = segment_text_prompt(cam["images"]["rgb"], "{prompt}")[0]
+for attempt in range(3):
+    obs = get_observation(["agentview"])
+    cam = obs["agentview"]
+    dets = segment_text_prompt(cam["images"]["rgb"], "{prompt}")
+    if dets:
+        break
+det = dets[0]
 poses, scores = plan_grasp(cam["images"]["depth"], cam["intrinsics"], det["mask"])
 g = select_top_down_grasp(poses, scores, cam["pose_mat"])
 print("grasp", *g["position"], len(poses))
