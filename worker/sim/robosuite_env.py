@@ -304,23 +304,6 @@ class RobosuiteAdapter(SimAdapter):
             return 0.0
         return float(abs(q[0] - q[-1])) if len(q) > 1 else float(abs(q[0]))
 
-    def robot_contacts(self, arms: list[int]) -> set[str]:
-        """Labels of the scene objects that the given arms (links, hand or fingers) touch now."""
-        self._ensure_lut()
-        model, data = self.sim.model._model, self.sim.data._data
-        roots = {model.body(self.robots[a].robot_model.root_body).id for a in arms}
-        touched = set()
-        for i in range(data.ncon):
-            c = data.contact[i]
-            g1, g2 = c.geom1, c.geom2
-            r1, r2 = (model.body_rootid[model.geom_bodyid[g]] for g in (g1, g2))
-            if (r1 in roots) == (r2 in roots):
-                continue
-            other = g2 if r1 in roots else g1
-            label = self._lut[other]
-            touched.add(self._labels[label] if label >= 0 else "scene")
-        return touched
-
     def gripper_max_width(self, arm: int = 0) -> float:
         model = self.sim.model
         rng = [model.jnt_range[model.joint_name2id(n)] for n in self.robots[arm].gripper.joints]
