@@ -134,9 +134,20 @@ class RobosuiteAdapter(SimAdapter):
         return float(self.sim.data.time)
 
     def close(self) -> None:
+        """Free the simulator and its GL contexts. Each context is made current before it is freed:
+        mjr_freeContext deletes GL objects in whatever context is current, so freeing one simulator
+        while another's context is current (several simulators in one thread, the engine's cache
+        evicting one) would delete the other's framebuffers and leave it rendering garbage depth."""
         if self._keyframe_renderer is not None:
-            self._keyframe_renderer[1].close()
+            renderer = self._keyframe_renderer[1]
+            gl = getattr(renderer, "_gl_context", None)
+            if gl is not None:
+                gl.make_current()
+            renderer.close()
             self._keyframe_renderer = None
+        context = getattr(self.env.sim, "_render_context_offscreen", None)
+        if context is not None:
+            context.gl_ctx.make_current()
         self.env.close()
 
     # -- sensing ---------------------------------------------------------------------------------
