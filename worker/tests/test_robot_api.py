@@ -116,7 +116,13 @@ print(move_to_pose([c[0], c[1] + 0.15, c[2]], q))
     assert moves[1].artifacts["plan"]["method"] == "rrt_connect"
     # What blocked the straight path: a perceived point on the green cube (5 cm across), with its camera.
     blocked = moves[1].artifacts["plan"]["blocked_by"]
-    point = np.array(json.loads(re.search(r"at (\[[^\]]+\]) m, seen by camera \w+$", blocked).group(1)))
+    point = np.array(
+        json.loads(
+            re.search(r"at (\[[^\]]+\]) m, seen by camera \w+, -?[0-9.]+ m above the support surface$", blocked).group(
+                1
+            )
+        )
+    )
     assert np.linalg.norm(point - body_position("robosuite:Stack", "cubeB_main")) < 0.05, blocked
     assert moves[1].keyframes and moves[1].keyframes[0].label == "path"
 
