@@ -8,7 +8,10 @@ one row per (task, perception mode) with the seeds, success rate, mean episode s
 used against the budget and a tally of how the failures ended (status and first line of the error),
 which is the "why"; the commit and settings of the measurement are in the document.
 
-    python bench/reference_programs.py [--tasks robosuite:Lift,...] [--limit N] [--modes realistic,oracle]
+    python bench/reference_programs.py [--tasks robosuite:Lift,...] [--limit N] [--seeds 41-70]
+                                       [--modes realistic,oracle]
+
+``--seeds`` keeps only those of each task's held-out seeds (e.g. the ones no program was tuned on).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from worker.engine import EngineSettings, run_episode, simulators  # noqa: E402
 from worker.events import NullSink  # noqa: E402
-from worker.sim.catalog import all_tasks, get_task  # noqa: E402
+from worker.sim.catalog import all_tasks, get_task, parse_seeds  # noqa: E402
 
 
 def reference_tasks():
@@ -46,10 +49,11 @@ def _commit() -> str:
         return ""
 
 
-def evaluate(spec, limit=None, modes=MODES):
-    """Rows (one per mode) for ``spec``'s reference program on its held-out seeds."""
+def evaluate(spec, limit=None, modes=MODES, only=None):
+    """Rows (one per mode) for ``spec``'s reference program on its held-out seeds (those in ``only``
+    when given, the first ``limit`` when given)."""
     program = (ROOT / "worker" / "programs" / spec.starter_program).read_text()
-    seeds = list(spec.heldout_seeds)[: limit or None]
+    seeds = [s for s in spec.heldout_seeds if only is None or s in only][: limit or None]
     simulators().get(spec)  # build outside the timed episodes
     results = {mode: [] for mode in modes}
     for seed in seeds:
@@ -66,6 +70,22 @@ def evaluate(spec, limit=None, modes=MODES):
     return [_row(spec, mode, seeds, results[mode]) for mode in modes]
 
 
+def _evaluate_key(key, limit, modes, only):
+    return evaluate(get_task(key), limit, modes, only)
+
+
+def _ranges(seeds) -> str:
+    """[1, 2, 3, 7, 8] -> "1-3, 7-8"."""
+    out, start = [], None
+    for i, s in enumerate(seeds):
+        if start is None:
+            start = s
+        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
+            out.append(f"{start}-{s}" if s != start else str(s))
+            start = None
+    return ", ".join(out)
+
+
 def _row(spec, mode, seeds, results):
     failures = collections.Counter(
         f"{r.status}: {(r.error.splitlines() or ['task not achieved'])[0][:120]}"
@@ -79,7 +99,7 @@ def _row(spec, mode, seeds, results):
         "task": spec.key,
         "perception_mode": mode,
         "program": spec.starter_program,
-        "seeds": f"{seeds[0]}-{seeds[-1]}",
+        "seeds": _ranges(seeds),
         "step_budget": results[0][1].step_budget if results else None,
         "mean_control_steps": round(statistics.mean(steps), 1) if steps else 0,
         "max_control_steps": max(steps, default=0),
@@ -96,6 +116,8 @@ def main(argv=None):
     parser.add_argument("--tasks", help="comma-separated task keys (default: every task with a reference program)")
     parser.add_argument("--limit", type=int, help="only the first N held-out seeds (quick checks)")
     parser.add_argument("--modes", default=",".join(MODES), help="perception modes, interleaved per seed")
+    parser.add_argument("--seeds", help='only these held-out seeds, e.g. "41-70" or "1-10,41-50"')
+    parser.add_argument("--jobs", type=int, default=1, help="tasks measured at once, one process each")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "reference_programs.json"))
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
@@ -103,7 +125,16 @@ def main(argv=None):
     if unknown or not modes:
         parser.error(f"--modes: use {', '.join(MODES)}")
     specs = [get_task(k) for k in args.tasks.split(",")] if args.tasks else reference_tasks()
-    rows = [row for spec in specs for row in evaluate(spec, args.limit, modes)]
+    only = set(parse_seeds(args.seeds)) if args.seeds else None
+    if args.jobs > 1:
+        import multiprocessing
+
+        # Fresh interpreters (spawn): each builds its own simulators and GL contexts.
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            per_task = pool.starmap(_evaluate_key, [(s.key, args.limit, modes, only) for s in specs])
+    else:
+        per_task = [evaluate(spec, args.limit, modes, only) for spec in specs]
+    rows = [row for task_rows in per_task for row in task_rows]
     out = Path(args.out)
     if args.tasks and out.exists():  # re-measure some tasks, keep the others' rows
         fresh = {(r["task"], r["perception_mode"]) for r in rows}
@@ -120,7 +151,13 @@ def main(argv=None):
         "benchmark": "reference_programs",
         "mode": "untraced, one episode per held-out seed, perception modes interleaved seed by seed",
         "commit": _commit(),
-        "settings": {"modes": list(modes), "limit": args.limit, "step_budget": "each task's benchmark budget"},
+        "settings": {
+            "jobs": args.jobs,
+            "modes": list(modes),
+            "limit": args.limit,
+            "seeds": args.seeds,
+            "step_budget": "each task's benchmark budget",
+        },
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
