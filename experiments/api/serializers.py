@@ -110,6 +110,9 @@ class ExperimentCreateSerializer(serializers.Serializer):
         max_value=MAX_STEP_BUDGET,
         help_text="Control steps (20 Hz) per episode; leave out for each task's benchmark budget; 0 for none",
     )
+    depth_noise = serializers.BooleanField(
+        required=False, help_text="Depth sensor noise in the realistic perception mode (default true)"
+    )
     unknown_space = serializers.ChoiceField(
         choices=UNKNOWN_SPACE_POLICIES,
         required=False,

@@ -67,7 +67,11 @@ class ExperimentViewSet(viewsets.GenericViewSet):
                     **({"base_url": v["base_url"]} if v.get("base_url") else {}),
                 },
                 search={k: v[k] for k in search_keys if k in v},
-                engine={k: v[k] for k in ("wall_seconds", "perception_mode", "step_budget", "unknown_space") if k in v}
+                engine={
+                    k: v[k]
+                    for k in ("wall_seconds", "perception_mode", "depth_noise", "step_budget", "unknown_space")
+                    if k in v
+                }
                 or None,
                 library_sizes=v.get("library_sizes") or None,
                 debug_seeds=v.get("debug_seeds"),

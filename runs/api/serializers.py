@@ -140,6 +140,9 @@ class RunCreateSerializer(serializers.Serializer):
         help_text="Control steps (20 Hz) per episode; leave out (or null) for the task's benchmark budget; "
         "0 for none (exploration; not comparable with published results)",
     )
+    depth_noise = serializers.BooleanField(
+        required=False, help_text="Depth sensor noise in the realistic perception mode (default true)"
+    )
     unknown_space = serializers.ChoiceField(
         choices=UNKNOWN_SPACE_POLICIES,
         required=False,

@@ -39,6 +39,7 @@ def test_an_oracle_run_with_its_own_budget_is_stored_and_handed_to_the_engine_as
             "perception_mode": "oracle",
             "step_budget": 300,
             "unknown_space": "occupied",
+            "depth_noise": False,
         },
         format="json",
     ).json()
@@ -46,6 +47,7 @@ def test_an_oracle_run_with_its_own_budget_is_stored_and_handed_to_the_engine_as
     assert run.perception_mode == "oracle" and body["settings"]["step_budget"] == 300
     engine = work.engine_settings_of(run)
     assert (engine.perception_mode, engine.step_budget, engine.unknown_space) == ("oracle", 300, "occupied")
+    assert engine.depth_noise is False
     # The list filters by mode.
     RunFactory(owner=run.owner)
     assert [r["id"] for r in api.get("/api/runs/", {"perception_mode": "oracle"}).json()["results"]] == [run.pk]
