@@ -19,6 +19,15 @@ DEBUG = [101, 108, 102, 120]
 HELDOUT = [1, 2]
 
 
+@pytest.fixture(autouse=True)
+def oracle_perception(settings):
+    """The failure these tests reproduce (an open finger on the neighbouring cube) is geometry, and their
+    assertions are the seeds' measured outcomes; they run in the oracle perception mode so those outcomes
+    do not also carry the realistic mode's segmentation noise (covered by worker/tests/
+    test_perception_realistic.py and, end to end, by runs/tests/test_two_hosts.py's realistic search)."""
+    settings.ASPIRE = {**settings.ASPIRE, "PERCEPTION_MODE": "oracle"}
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("ada", password="pw")

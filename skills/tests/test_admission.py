@@ -51,6 +51,15 @@ CLEARANCE_SKILL = SkillDraft(
 )
 
 
+@pytest.fixture(autouse=True)
+def oracle_perception(settings):
+    """The failure these tests reproduce (an open finger on the neighbouring cube) is geometry, and their
+    assertions are the seeds' measured outcomes; they run in the oracle perception mode so those outcomes
+    do not also carry the realistic mode's segmentation noise (covered by worker/tests/
+    test_perception_realistic.py and, end to end, by runs/tests/test_two_hosts.py's realistic search)."""
+    settings.ASPIRE = {**settings.ASPIRE, "PERCEPTION_MODE": "oracle"}
+
+
 def test_a_flipping_repair_is_admitted_on_the_worker_approved_in_the_admin_and_retrieved_later(
     celery_worker, admin_client
 ):
