@@ -7,6 +7,8 @@ TARGET_PROMPT = "plate"
 RIM_GRIP_DEPTH = 0.015  # the fingers close this far below the rim, m
 LIFT = 0.12  # carry height above the start, m
 SET_DOWN_GAP = 0.015  # bowl bottom above the plate when released, m
+MIN_SCORE = 0.5  # detections scoring less are likely something else
+OBSERVE_TRIES = 3  # observations at most before giving up on a missing object
 
 
 def top_down_quaternion(yaw):
@@ -19,12 +21,34 @@ def gripper_yaw(quat_wxyz):
 
 
 def points_of(prompt, cam):
-    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] > 0.8]
-    if not dets:
-        raise RuntimeError(f"no '{prompt}' in view")
-    pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
-    low, high = np.percentile(pts, [1, 99], axis=0)  # drop mixed pixels on the silhouette
-    return pts[np.all((pts > low - 0.02) & (pts < high + 0.02), axis=1)]
+    # World points of each confident match for the prompt, best first (empty when there is none).
+    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] >= MIN_SCORE]
+    found = []
+    for d in dets:
+        pts = mask_to_world_points(d["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+        if len(pts) < 10:
+            continue
+        # A few pixels on a mask's silhouette mix the object with what lies behind it and back-project
+        # far away: keep what lies within the 1st-99th percentile box, widened by 2 cm.
+        low, high = np.percentile(pts, [1, 99], axis=0)
+        found.append(pts[np.all((pts > low - 0.02) & (pts < high + 0.02), axis=1)])
+    return found
+
+
+def look(prompts):
+    # (observation, [points per prompt]); a missed object is looked for again in a fresh observation
+    # (new noise, and a model that missed it once usually finds it the next time).
+    for _ in range(OBSERVE_TRIES):
+        obs = get_observation(["agentview"])
+        found = [choose(p, points_of(p, obs["agentview"])) for p in prompts]
+        if all(f is not None for f in found):
+            return obs, found
+    missing = [p for p, f in zip(prompts, found) if f is None]
+    raise RuntimeError(f"no '{missing[0]}' in view")
+
+
+def choose(prompt, candidates):
+    return candidates[0] if candidates else None
 
 
 def footprint(points):
@@ -32,10 +56,7 @@ def footprint(points):
     return (low + high) / 2.0, (high - low) / 2.0
 
 
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-bowl = points_of(OBJECT_PROMPT, cam)
-plate = points_of(TARGET_PROMPT, cam)
+obs, (bowl, plate) = look([OBJECT_PROMPT, TARGET_PROMPT])
 bowl_centre, bowl_half = footprint(bowl)
 plate_centre, _ = footprint(plate)
 rim_z = np.percentile(bowl[:, 2], 98)

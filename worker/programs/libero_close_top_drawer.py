@@ -8,23 +8,42 @@ STANDOFF = 0.08  # start of the push, in front of the drawer face, m
 OVERPUSH = 0.02  # push this far past flush so the drawer seats, m
 BELOW_TOP = 0.015  # push this far below the top edge of the drawer front (above the handle), m
 FACE_BAND = 0.01
+MIN_SCORE = 0.5  # detections scoring less are likely something else
+OBSERVE_TRIES = 3  # observations at most before giving up on a missing object
 
 
 def points_of(prompt, cam):
-    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] > 0.8]
-    if not dets:
-        raise RuntimeError(f"no '{prompt}' in view")
-    pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
-    # A few pixels on a mask's silhouette mix the object with what lies behind it and back-project
-    # far away: keep what lies within the 1st-99th percentile box, widened by 2 cm.
-    low, high = np.percentile(pts, [1, 99], axis=0)
-    return pts[np.all((pts > low - 0.02) & (pts < high + 0.02), axis=1)]
+    # World points of each confident match for the prompt, best first (empty when there is none).
+    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] >= MIN_SCORE]
+    found = []
+    for d in dets:
+        pts = mask_to_world_points(d["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+        if len(pts) < 10:
+            continue
+        # A few pixels on a mask's silhouette mix the object with what lies behind it and back-project
+        # far away: keep what lies within the 1st-99th percentile box, widened by 2 cm.
+        low, high = np.percentile(pts, [1, 99], axis=0)
+        found.append(pts[np.all((pts > low - 0.02) & (pts < high + 0.02), axis=1)])
+    return found
 
 
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-drawer = points_of(DRAWER_PROMPT, cam)
-cabinet = points_of(CABINET_PROMPT, cam)
+def look(prompts):
+    # (observation, [points per prompt]); a missed object is looked for again in a fresh observation
+    # (new noise, and a model that missed it once usually finds it the next time).
+    for _ in range(OBSERVE_TRIES):
+        obs = get_observation(["agentview"])
+        found = [choose(p, points_of(p, obs["agentview"])) for p in prompts]
+        if all(f is not None for f in found):
+            return obs, found
+    missing = [p for p, f in zip(prompts, found) if f is None]
+    raise RuntimeError(f"no '{missing[0]}' in view")
+
+
+def choose(prompt, candidates):
+    return candidates[0] if candidates else None
+
+
+obs, (drawer, cabinet) = look([DRAWER_PROMPT, CABINET_PROMPT])
 
 
 # An open drawer sits beside the cabinet body along its slide axis: the offset between the centres of

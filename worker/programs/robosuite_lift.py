@@ -5,7 +5,9 @@ CUBE_PROMPT = "red cube"
 TABLE_PROMPT = "table"
 APPROACH_HEIGHT = 0.10  # pre-grasp height above the cube centre, m
 LIFT_HEIGHT = 0.20  # final height above the grasp, m
-TOP_FACE_BAND = 0.006  # points within this of the highest cube point form the top face, m
+TOP_FACE_BAND = 0.008  # points within this of the highest cube point form the top face (depth noise ~2 mm), m
+MIN_SCORE = 0.5  # detections scoring less are likely something else
+OBSERVE_TRIES = 3  # observations at most before giving up on a missing cube
 
 
 def top_down_quaternion(yaw):
@@ -34,23 +36,35 @@ def face_yaw(points_xy, current_yaw):
     return current_yaw + turn
 
 
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-rgb, depth = cam["images"]["rgb"], cam["images"]["depth"]
-K, cam_pose = cam["intrinsics"], cam["pose_mat"]
+def confident(rgb, prompt):
+    return [d for d in segment_text_prompt(rgb, prompt) if d["score"] >= MIN_SCORE]
 
-cubes = segment_text_prompt(rgb, CUBE_PROMPT)
+
+# Look again (a fresh observation, new noise) while the cube is missed.
+for _ in range(OBSERVE_TRIES):
+    obs = get_observation(["agentview"])
+    cam = obs["agentview"]
+    rgb, depth = cam["images"]["rgb"], cam["images"]["depth"]
+    K, cam_pose = cam["intrinsics"], cam["pose_mat"]
+    cubes = confident(rgb, CUBE_PROMPT)
+    if cubes:
+        break
 if not cubes:
     raise RuntimeError(f"no '{CUBE_PROMPT}' in the agentview image")
 cube_points = mask_to_world_points(cubes[0]["mask"], depth, K, cam_pose)
 top_z = np.percentile(cube_points[:, 2], 98)
 top_face = cube_points[cube_points[:, 2] > top_z - TOP_FACE_BAND]
-center_xy = top_face[:, :2].mean(axis=0)
+# The middle of the top face's extent: its points are denser along the edge nearest the camera.
+low, high = np.percentile(top_face[:, :2], [2, 98], axis=0)
+center_xy = (low + high) / 2.0
 
-# The table height next to the cube gives the cube's bottom; the grasp goes to the middle.
-tables = segment_text_prompt(rgb, TABLE_PROMPT)
-table_points = mask_to_world_points(tables[0]["mask"], depth, K, cam_pose)
-near = table_points[np.linalg.norm(table_points[:, :2] - center_xy, axis=1) < 0.12]
+# The table height next to the cube gives the cube's bottom; the grasp goes to the middle. Without a
+# table detection (or table points near the cube), assume the 4 cm cube of this task.
+tables = confident(rgb, TABLE_PROMPT)
+near = np.zeros((0, 3))
+if tables:
+    table_points = mask_to_world_points(tables[0]["mask"], depth, K, cam_pose)
+    near = table_points[np.linalg.norm(table_points[:, :2] - center_xy, axis=1) < 0.12]
 table_z = np.median(near[:, 2]) if len(near) else top_z - 0.04
 grasp = np.array([center_xy[0], center_xy[1], (top_z + table_z) / 2.0])
 

@@ -7,6 +7,8 @@ TOP_FACE_BAND = 0.006  # points within this of an object's highest point form it
 APPROACH_HEIGHT = 0.10  # pre-grasp / pre-place height above the target, m
 CARRY_HEIGHT = 0.15  # travel height of the grasp point above the table, m
 PLACE_CLEARANCE = 0.012  # gap between the held cube and the green cube when releasing, m
+MIN_SCORE = 0.5  # detections scoring less are likely something else
+OBSERVE_TRIES = 3  # observations at most before giving up on a missing cube
 
 
 def top_down_quaternion(yaw):
@@ -40,23 +42,38 @@ def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
 
 def locate_box(prompt, cam):
     # Top-face centre (x, y), top height and the top-face points of a box on the table.
-    dets = segment_text_prompt(cam["images"]["rgb"], prompt)
+    # None when the prompt finds nothing confident.
+    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] >= MIN_SCORE]
     if not dets:
-        raise RuntimeError(f"no '{prompt}' in view")
+        return None
     pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+    if len(pts) < 10:
+        return None
     top_z = np.percentile(pts[:, 2], 98)
     top = pts[pts[:, 2] > top_z - TOP_FACE_BAND]
-    return top[:, :2].mean(axis=0), top_z, top
+    # The middle of the face's extent: its points crowd along the edge nearest the camera.
+    low, high = np.percentile(top[:, :2], [2, 98], axis=0)
+    return (low + high) / 2.0, top_z, top
 
 
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-table = segment_text_prompt(cam["images"]["rgb"], "table")[0]
-table_pts = mask_to_world_points(table["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
-table_z = np.median(table_pts[:, 2])
-
-red_xy, red_top, red_face = locate_box(PICK_PROMPT, cam)
-green_xy, green_top, green_face = locate_box(PLACE_PROMPT, cam)
+# Look again (a fresh observation, new noise) while either cube is missed.
+for _ in range(OBSERVE_TRIES):
+    obs = get_observation(["agentview"])
+    cam = obs["agentview"]
+    red, green = locate_box(PICK_PROMPT, cam), locate_box(PLACE_PROMPT, cam)
+    if red is not None and green is not None:
+        break
+if red is None:
+    raise RuntimeError(f"no '{PICK_PROMPT}' in view")
+if green is None:
+    raise RuntimeError(f"no '{PLACE_PROMPT}' in view")
+red_xy, red_top, red_face = red
+green_xy, green_top, green_face = green
+tables = [d for d in segment_text_prompt(cam["images"]["rgb"], "table") if d["score"] >= MIN_SCORE]
+table_pts = np.zeros((0, 3))
+if tables:
+    table_pts = mask_to_world_points(tables[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
+table_z = np.median(table_pts[:, 2]) if len(table_pts) else red_top - 0.04  # the red cube is about 4 cm
 red_half = (red_top - table_z) / 2.0
 wrist = gripper_yaw(obs["robot0_cartesian_pos"][3:7])
 grasp = np.array([red_xy[0], red_xy[1], red_top - red_half])

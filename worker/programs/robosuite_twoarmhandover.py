@@ -11,6 +11,9 @@ ARM0_FROM_CENTRE = -0.05  # arm 0's grip along the handle from its centre (negat
 FREE_END_PERCENT = 25.0  # the handle points this far out (by x) count as its free end, percent
 FREE_END_INSET = 0.03  # arm 1 grips this far in from the free end's middle, m
 APPROACH = 0.10  # pre-grasp height above a grasp, m
+MIN_SCORE = 0.5  # detections scoring less are likely something else
+LOOKS = 3  # observations of the held hammer whose estimates are combined
+OBSERVE_TRIES = 4  # observations at most before giving up on a missing detection
 
 
 def top_down_quaternion(yaw):
@@ -30,19 +33,40 @@ def nearest_yaw(direction_yaw, current):
 
 
 def points_of(prompt, cam):
-    dets = segment_text_prompt(cam["images"]["rgb"], prompt)
+    # World points of the best confident match for the prompt (None when there is none).
+    dets = [d for d in segment_text_prompt(cam["images"]["rgb"], prompt) if d["score"] >= MIN_SCORE]
     if not dets:
-        raise RuntimeError(f"no '{prompt}' in view")
+        return None
     pts = mask_to_world_points(dets[0]["mask"], cam["images"]["depth"], cam["intrinsics"], cam["pose_mat"])
     # Mask edges can pick up background depth: keep points near the median.
     centre = np.median(pts, axis=0)
-    return pts[np.linalg.norm(pts - centre, axis=1) < 0.15]
+    pts = pts[np.linalg.norm(pts - centre, axis=1) < 0.15]
+    return pts if len(pts) >= 10 else None
 
 
-obs = get_observation(["agentview"])
-cam = obs["agentview"]
-handle = points_of(HANDLE_PROMPT, cam)
-head = points_of(HEAD_PROMPT, cam)
+def look(camera, prompts):
+    # (observation, [points per prompt]); a missed object is looked for again in a fresh observation.
+    for _ in range(OBSERVE_TRIES):
+        obs = get_observation([camera])
+        found = [points_of(p, obs[camera]) for p in prompts]
+        if all(f is not None for f in found):
+            return obs, found
+    missing = [p for p, f in zip(prompts, found) if f is None]
+    raise RuntimeError(f"no '{missing[0]}' in view")
+
+
+def descend(move, pose, quat, camera):
+    # Noisy depth around the handle can put stray points where the fingers go: the planner then
+    # refuses, so look again (a fresh depth image replaces the old points) and retry.
+    for _ in range(OBSERVE_TRIES):
+        status = move(pose, quat)
+        if status != "PLANNING_ERROR":
+            return status
+        get_observation([camera])
+    return status
+
+
+obs, (handle, head) = look("agentview", [HANDLE_PROMPT, HEAD_PROMPT])
 box = get_oriented_bounding_box_from_3d_points(handle)
 axis = np.array([box["R"][0, 0], box["R"][1, 0], 0.0])
 axis /= np.linalg.norm(axis)
@@ -57,7 +81,7 @@ q0 = top_down_quaternion(yaw0)
 grip0 = np.array([centre[0], centre[1], handle_z]) + ARM0_FROM_CENTRE * axis
 open_gripper_arm0()
 move_to_pose_arm0(grip0 + np.array([0.0, 0.0, APPROACH]), q0)
-move_to_pose_arm0(grip0, q0)
+descend(move_to_pose_arm0, grip0, q0, "agentview")
 if close_gripper_arm0() < 0.005:
     raise RuntimeError("arm 0 missed the handle")
 move_to_pose_arm0(grip0 + np.array([0.0, 0.0, APPROACH]), q0)
@@ -72,16 +96,19 @@ if move_to_pose_arm0(handover0, top_down_quaternion(handover_yaw)) != "REACHED":
 
 # Held near its head, the hammer sags in arm 0's grip: look again and aim arm 1 at the handle as it
 # hangs now, a few cm in from its free end (the handle points farthest along +x, towards arm 1).
-held = get_observation(["frontview"])["frontview"]
-hanging = points_of(HANDLE_PROMPT, held)
-reach = hanging[:, 0]
-free_end = hanging[reach > np.percentile(reach, 100.0 - FREE_END_PERCENT)]
-aim = np.median(free_end, axis=0)
-grip1 = np.array([aim[0] - FREE_END_INSET, aim[1], np.median(free_end[:, 2])])
+# Each look has independent depth and mask noise: aim at the median of a few looks' estimates.
+aims = []
+for _ in range(LOOKS):
+    _, (hanging,) = look("frontview", [HANDLE_PROMPT])
+    reach = hanging[:, 0]
+    free_end = hanging[reach > np.percentile(reach, 100.0 - FREE_END_PERCENT)]
+    aims.append(np.median(free_end, axis=0))
+aim = np.median(aims, axis=0)
+grip1 = np.array([aim[0] - FREE_END_INSET, aim[1], aim[2]])
 q1 = top_down_quaternion(nearest_yaw(0.0, gripper_yaw(obs["robot1_cartesian_pos"][3:7])))
 open_gripper_arm1()
 move_to_pose_arm1(grip1 + np.array([0.0, 0.0, APPROACH]), q1)
-move_to_pose_arm1(grip1, q1)
+descend(move_to_pose_arm1, grip1, q1, "frontview")
 if close_gripper_arm1() < 0.005:
     raise RuntimeError("arm 1 missed the handle")
 open_gripper_arm0()
