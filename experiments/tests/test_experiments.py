@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Stack seeds where the reference program's open finger lands on the green cube (108, 120) and two
 # where it does not: the first candidate scores 50%, the finger-clearance repair 100%.
-DEBUG = [101, 108, 102, 120]
+DEBUG = [103, 108, 102, 120]
 HELDOUT = [1, 2]
 
 
@@ -110,7 +110,7 @@ def test_a_search_repairs_the_program_and_evaluates_the_best_on_heldout_seeds(cl
     from skills.models import Skill
 
     skill = Skill.objects.get(title="Grip across the faces whose fingers clear the neighbours")
-    assert sorted(skill.claimed_seeds) == [108, 120] and sorted(skill.control_seeds) == [101, 102]
+    assert sorted(skill.claimed_seeds) == [108, 120] and sorted(skill.control_seeds) == [102, 103]
     assert (
         skill.provenance == Skill.Provenance.AGENT and skill.source_run_id == run.pk and skill.source_candidate == best
     )

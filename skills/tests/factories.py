@@ -17,13 +17,13 @@ STARTER = (PROGRAMS / "robosuite_lift.py").read_text()
 
 #: A real bug and its repair, measured on robosuite Stack: the reference program grips the red cube
 #: across whichever pair of faces needs less wrist turn, and on debug seeds 108 and 120 the open finger
-#: then lands on the green cube beside it ("missed the red cube"); seed 101 succeeds. The repair
+#: then lands on the green cube beside it ("missed the red cube"); seed 103 succeeds. The repair
 #: (the offline agent's finger-clearance rule) chooses the finger line that keeps both fingers clear.
 STACK_BEFORE = (PROGRAMS / "robosuite_stack.py").read_text()
 STACK_AFTER = replace_function(STACK_BEFORE, NEIGHBOUR_AWARE_YAW)
 assert STACK_AFTER != STACK_BEFORE
 FAILS_BEFORE = (108, 120)
-PASSES_BEFORE = (101,)
+PASSES_BEFORE = (103,)
 
 
 class SkillFactory(factory.django.DjangoModelFactory):

@@ -3,7 +3,7 @@ the rest of the story: a reviewer approves in the admin, a later run retrieves t
 
 The "before" program is the Stack reference program with its real weakness (skills/tests/factories.py):
 on seeds 108 and 120 an open finger lands on the green cube and the grasp misses the red one, while
-seed 101 succeeds. The finger-clearance repair is the "after" program.
+seed 103 succeeds. The finger-clearance repair is the "after" program.
 """
 
 import pytest

@@ -106,6 +106,9 @@ class RobosuiteAdapter(SimAdapter):
         self._after_reset(step_budget)
 
     def _after_reset(self, step_budget: int | None = None) -> None:
+        # The solver's warm start survives a soft reset; left in place it makes an episode's contacts
+        # (and so its outcome) depend on the episode before it. Clear it: same seed, same episode.
+        self.sim.data._data.qacc_warmstart[:] = 0.0
         for robot in self.robots:
             # robosuite 1.4 keeps the gripper's ramped command across soft resets, which makes the
             # first gripper motion of an episode depend on the previous episode (measured).
