@@ -151,6 +151,11 @@ def test_run_program_takes_the_mode_and_budget_and_reports_them(tasks, tmp_path,
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_marks_runs_made_before_perception_modes_as_oracle(tasks):
+    if connection.vendor != "sqlite":
+        # Migrating the live test database backwards and forwards inside one test session breaks the
+        # PostgreSQL pass ("cannot CREATE INDEX ... pending trigger events", then every later test);
+        # the data step itself is plain ORM and runs the same on both.
+        pytest.skip("migrates the shared test database back and forth: SQLite pass only")
     executor = MigrationExecutor(connection)
     before, after = [("runs", "0006_durable_work")], [("runs", "0007_perception_mode_step_budget")]
     executor.migrate(before)
