@@ -117,7 +117,7 @@ class MotionPrimitives:
         the configuration it was rendered in). ``depth``: the (H, W) metres image the program was given
         (with sensor noise in the realistic perception mode); default the frame's own."""
         planner = self.planners.get(self.adapter)
-        qpos = np.array(self.adapter.sim.data.qpos)
+        qpos = self.adapter.robot_qpos()
         volume = planner.robot_volume(qpos)
         holding = [
             (arm, planner.robot.site_pose(arm), self.adapter.gripper_width(arm))
@@ -161,7 +161,7 @@ class MotionPrimitives:
         planner = self.planners.get(adapter)
         arms = sorted(goals)
         forces_before = self._sensed_forces(arms)
-        start_qpos = np.array(adapter.sim.data.qpos)
+        start_qpos = adapter.robot_qpos()
         targets = dict(target_poses or {})
         targets.update({a: T for a, T in planner.site_poses(goals).items() if a not in targets})
         if collision_check:

@@ -113,6 +113,10 @@ class SimAdapter:
         """(4, 4) pose of robot ``arm``'s base in the sim world frame."""
         raise NotImplementedError
 
+    def robot_qpos(self) -> np.ndarray:
+        """The robots' own joints in the simulator's qpos layout, NaN at every other entry (objects)."""
+        raise NotImplementedError
+
     def joint_positions(self, arm: int = 0) -> np.ndarray:
         """(7,) arm joint angles in radians."""
         raise NotImplementedError

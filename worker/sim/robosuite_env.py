@@ -318,6 +318,16 @@ class RobosuiteAdapter(SimAdapter):
             return 0.0
         return float(abs(q[0] - q[-1])) if len(q) > 1 else float(abs(q[0]))
 
+    def robot_qpos(self) -> np.ndarray:
+        """The robots' proprioception in the simulator's qpos layout: every arm and gripper joint (radians
+        or metres) at its index, NaN at every other entry (objects' free joints), so the robot API can
+        index its own joints without ever holding another object's state."""
+        qpos = np.full(self.sim.model.nq, np.nan)
+        for robot in self.robots:
+            for idx in (robot._ref_joint_pos_indexes, robot._ref_gripper_joint_pos_indexes):
+                qpos[idx] = self.sim.data.qpos[idx]
+        return qpos
+
     def gripper_max_width(self, arm: int = 0) -> float:
         model = self.sim.model
         rng = [model.jnt_range[model.joint_name2id(n)] for n in self.robots[arm].gripper.joints]
