@@ -2,9 +2,10 @@
 
 Started by :mod:`worker.sandbox.host` as ``python -I -S -B child.py READ_FD WRITE_FD LIB_DIR``, inside the
 OS boundary of :mod:`worker.sandbox.containment` (under bubblewrap this file is ``/sandbox/child.py`` and
-``LIB_DIR`` holds only numpy and msgpack). The process holds numpy, math and proxies of the robot API
-functions; each proxy sends its arguments to the host over a pipe and returns the host's reply. The
-simulator, the database, files and the network live elsewhere.
+``LIB_DIR`` holds only numpy, msgpack and scipy). The process holds numpy, math and proxies of the robot
+API functions (and scipy once a program imports ``scipy.spatial.transform``); each proxy sends its
+arguments to the host over a pipe and returns the host's reply. The simulator, the database, files and
+the network live elsewhere.
 
 Before it compiles the program the child installs the host's seccomp filter on itself (no process
 creation, no exec, no sockets, no file writes), so from the program's first line the OS refuses those
@@ -13,10 +14,15 @@ below give authors clear errors; they are not the boundary.
 
 Protocol (each message one frame of :mod:`codec`):
   host -> child  {"op": "start", "program", "api": [{"name", "doc"}], "limits": {...}, "seccomp": bytes,
-                  "python_policy": bool}
+                  "python_policy": bool, "globals": {name: plain data}, "task_facts": {"task_language"} | None}
   child -> host  {"op": "call", "name", "args", "kwargs", "line", "stack"}
   host -> child  {"ok": value} | {"error": {"type", "message", "status"}}
   child -> host  {"op": "done", "status", "error", "line", "stdout"}
+
+``globals`` are placed in the program's global scope as they are (the host validated their names: no
+builtins, API or predefined names). With ``task_facts`` the program also gets ``env``, an
+:class:`_TaskEnv`: ``env.task_language`` and ``env.handle.task_language`` are the task's instruction,
+every other attribute raises AttributeError(:data:`SIMULATOR_UNAVAILABLE`).
 """
 
 import os
@@ -73,7 +79,62 @@ class RobotAPIError(Exception):
     """Raised in the program when a robot API call fails; the trace holds the details."""
 
 
-_PASSTHROUGH_ERRORS = {"TypeError": TypeError, "ValueError": ValueError, "IndexError": IndexError, "KeyError": KeyError}
+#: API errors the program gets as that type (the host's ``PASSTHROUGH_ERRORS``); others are RobotAPIError.
+_PASSTHROUGH_ERRORS = {
+    "TypeError": TypeError,
+    "ValueError": ValueError,
+    "IndexError": IndexError,
+    "KeyError": KeyError,
+    "AssertionError": AssertionError,
+    "RuntimeError": RuntimeError,
+}
+
+SIMULATOR_UNAVAILABLE = (
+    "the simulator is not available to robot programs (camera-only API): env offers only env.handle.task_language"
+)
+
+
+class _TaskHandle:
+    """``env.handle`` of a robot program: the task's language instruction, and nothing else.
+
+    Published programs read ``env.handle.task_language``. The instance holds only that string, in a slot
+    whose dunder name no program can spell; the class has no public attributes.
+    """
+
+    __slots__ = ("__task_language__",)
+
+    def __init__(self, task_language):
+        object.__setattr__(self, "__task_language__", str(task_language))
+
+    def __getattr__(self, name):  # called for every name the instance lacks, i.e. all but dunders
+        if name == "task_language":
+            return object.__getattribute__(self, "__task_language__")
+        raise AttributeError(SIMULATOR_UNAVAILABLE)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(SIMULATOR_UNAVAILABLE)
+
+    def __delattr__(self, name):
+        raise AttributeError(SIMULATOR_UNAVAILABLE)
+
+    def __repr__(self):
+        language = object.__getattribute__(self, "__task_language__")
+        return f"<env.handle (camera-only robot API): task_language={language!r}>"
+
+
+class _TaskEnv(_TaskHandle):
+    """``env`` of a robot program: ``env.task_language`` and ``env.handle`` (a fresh :class:`_TaskHandle`)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        if name == "handle":
+            return _TaskHandle(object.__getattribute__(self, "__task_language__"))
+        return _TaskHandle.__getattr__(self, name)
+
+    def __repr__(self):
+        language = object.__getattribute__(self, "__task_language__")
+        return f"<env (camera-only robot API): task_language={language!r}>"
 
 
 class _Tail:
@@ -223,18 +284,26 @@ def _source_line(source, line):
 
 
 def _scope(start, tail, rfd, wfd):
-    """The globals the program runs with: the robot API proxies plus the curated numpy and math.
+    """The globals the program runs with: the robot API proxies, the curated numpy and math, the host's
+    ``globals`` and, with ``task_facts``, ``env``.
 
     With ``python_policy`` false (the containment tests only, never a run setting) the program gets the
     real builtins and the real numpy module, as an attacker who escaped the curated namespace would.
     """
     if start.get("python_policy", True):
-        modules = namespace.build_modules()
+        # scipy (scipy.spatial.transform) is imported on the program's first import of it: that import
+        # costs about as much as the rest of the start-up, and most programs that never use it pay nothing.
+        modules = namespace.build_modules(lazy=True)
+        namespace.REFUSAL = PolicyViolationError  # a program reaching into Rotation's privates is a violation
         scope = {"__builtins__": _build_builtins(tail, modules), "__name__": "__main__"}
         scope.update(np=modules["numpy"], numpy=modules["numpy"], math=modules["math"])
     else:
         real = dict(vars(builtins), print=_printer(tail), RobotAPIError=RobotAPIError)
         scope = {"__builtins__": real, "__name__": "__main__", "np": numpy, "numpy": numpy, "math": math}
+    scope.update(start.get("globals") or {})
+    facts = start.get("task_facts")
+    if facts is not None:
+        scope["env"] = _TaskEnv(facts.get("task_language", ""))
     for spec in start["api"]:
         scope[spec["name"]] = _make_proxy(spec["name"], spec.get("doc", ""), rfd, wfd)
     return scope

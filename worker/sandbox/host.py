@@ -19,6 +19,8 @@ author gets a clear early ``POLICY_VIOLATION`` naming the line; it is not what h
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import logging
 import os
 import signal
@@ -95,11 +97,21 @@ class SandboxOutcome:
     sandbox: str = ""
 
 
+#: Exceptions a dispatch may raise for the program to catch as that type (the child's
+#: ``_PASSTHROUGH_ERRORS``): published robot APIs raise AssertionError when a grasp planner finds no
+#: candidates and RuntimeError when IK fails, and programs catch them. A subclass arrives as the listed
+#: type it derives from (first match in this order), except :data:`HOST_FAILURES`.
+PASSTHROUGH_ERRORS = (TypeError, ValueError, IndexError, KeyError, AssertionError, RuntimeError)
+#: RuntimeError subclasses that mean the host itself failed: logged, and the program gets RobotAPIError.
+HOST_FAILURES = (RecursionError, NotImplementedError)
+
+
 class ApiError(Exception):
     """Raised by a dispatcher to fail one API call; the program sees an exception of ``type_name``.
 
-    ``type_name`` is one of TypeError, ValueError, IndexError, KeyError or RobotAPIError. A ``status``
-    of POLICY_VIOLATION ends the episode with that status whatever the program does next; with
+    ``type_name`` is one of TypeError, ValueError, IndexError, KeyError, AssertionError, RuntimeError or
+    RobotAPIError (a dispatch may also raise the first six directly; see :data:`PASSTHROUGH_ERRORS`). A
+    ``status`` of POLICY_VIOLATION ends the episode with that status whatever the program does next; with
     ``terminal=True`` the episode ends at once with ``status`` (e.g. TRACE_LIMIT).
     """
 
@@ -240,11 +252,19 @@ def _cleanup(session: _Session) -> str:
     return stderr
 
 
+def _passthrough_type(exc: Exception) -> str:
+    """The name of the :data:`PASSTHROUGH_ERRORS` type the program sees ``exc`` as, or ``""``."""
+    if isinstance(exc, HOST_FAILURES):
+        return ""
+    return next((cls.__name__ for cls in PASSTHROUGH_ERRORS if isinstance(exc, cls)), "")
+
+
 def _reply_error(session: _Session, exc: Exception, name: str) -> None:
+    passthrough = "" if isinstance(exc, ApiError) else _passthrough_type(exc)
     if isinstance(exc, ApiError):
         payload = {"type": exc.type_name, "message": str(exc), "status": exc.status}
-    elif isinstance(exc, (TypeError, ValueError, IndexError, KeyError)):
-        payload = {"type": type(exc).__name__, "message": f"{name}: {exc}"}
+    elif passthrough:
+        payload = {"type": passthrough, "message": f"{name}: {exc}"}
     else:
         log.exception("robot API %s failed inside the host", name)
         payload = {"type": "RobotAPIError", "message": f"{name} failed: {type(exc).__name__}: {exc}"}
@@ -270,6 +290,52 @@ def _timeout(limits: SandboxLimits, during: str = "", line: int = 0) -> SandboxO
     )
 
 
+#: Keys of ``task_facts`` (see :func:`run_program`) and the longest text each may hold.
+TASK_FACTS = {"task_language": 10_000}
+#: Names a program global may not take (besides builtins, keywords, API names and names starting with
+#: ``_``): what the child predefines, and ``self``/``cls``, which the policy keeps for methods.
+PREDEFINED_NAMES = frozenset({"np", "numpy", "math", "env", "RobotAPIError", "print"}) | policy.OWN_OBJECT_NAMES
+
+
+def _check_program_inputs(api: list[dict], program_globals: dict | None, task_facts: dict | None) -> dict:
+    """Validate :func:`run_program`'s ``program_globals`` and ``task_facts``; return the start-frame fields.
+
+    Raises ValueError naming the offending global or fact.
+    """
+    program_globals = {} if program_globals is None else program_globals
+    if not isinstance(program_globals, dict):
+        raise ValueError(f"program_globals must be a dict, got {type(program_globals).__name__}")
+    api_names = {spec["name"] for spec in api}
+    for name in program_globals:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"program global {name!r} is not a Python identifier")
+        if name.startswith("_"):
+            raise ValueError(f"program global {name!r} may not start with '_'")
+        if name in PREDEFINED_NAMES or hasattr(builtins, name) or name in policy.DENIED_NAMES:
+            raise ValueError(f"program global {name!r} would shadow a builtin or a predefined name")
+        if name in api_names:
+            raise ValueError(f"program global {name!r} would shadow the robot API function of that name")
+    facts = None
+    if task_facts is not None:
+        if not isinstance(task_facts, dict):
+            raise ValueError(f"task_facts must be a dict, got {type(task_facts).__name__}")
+        unknown = sorted(str(key) for key in task_facts if key not in TASK_FACTS)
+        if unknown:
+            raise ValueError(f"unknown task facts {', '.join(unknown)}; known: {', '.join(TASK_FACTS)}")
+        facts = {}
+        for key, limit in TASK_FACTS.items():
+            value = task_facts.get(key, "")
+            if not isinstance(value, str) or len(value) > limit:
+                raise ValueError(f"task fact {key!r} must be a string of at most {limit} characters")
+            facts[key] = value
+    fields = {"globals": program_globals, "task_facts": facts}
+    try:
+        codec.encode(fields, codec.HOST_TO_CHILD)
+    except codec.CodecError as exc:
+        raise ValueError(f"program_globals cannot be sent to the sandbox: {exc}") from None
+    return fields
+
+
 def run_program(
     source: str,
     api: list[dict],
@@ -277,13 +343,33 @@ def run_program(
     limits: SandboxLimits | None = None,
     *,
     python_policy: bool = True,
+    program_globals: dict | None = None,
+    task_facts: dict | None = None,
 ) -> SandboxOutcome:
     """Run ``source`` in a fresh contained process and serve its API calls with ``dispatch``.
 
     ``api`` lists ``{"name", "doc"}`` for every function the program may call; ``dispatch(name, args,
     kwargs, line, stack)`` executes one call on the host and returns a plain-data result (numpy arrays
-    allowed) or raises :class:`ApiError` / TypeError / ValueError to fail it. Never raises for anything
-    the program does: every ending becomes a :class:`SandboxOutcome`.
+    allowed) or raises :class:`ApiError` to fail it. It may also raise TypeError, ValueError, IndexError,
+    KeyError, AssertionError or RuntimeError: the program gets that type with the message prefixed by the
+    function's name (:data:`PASSTHROUGH_ERRORS`); anything else is logged as a host failure and reaches
+    the program as RobotAPIError. Never raises for anything the program does: every ending becomes a
+    :class:`SandboxOutcome`.
+
+    ``program_globals`` maps names to plain data that the program finds in its global scope, as the
+    published runner's ``obs``, ``INPUTS``, ``RESULT`` and ``APIS`` (dicts, lists, numpy arrays of numeric
+    dtypes, numbers, strings, None; tuples and sets arrive as lists). They travel in the start frame,
+    within ``codec.HOST_TO_CHILD``'s limits (a 64 MiB frame). Names must be identifiers, not keywords, not
+    starting with ``_``, and must not shadow a builtin, a predefined name (``np``, ``numpy``, ``math``,
+    ``env``, ``RobotAPIError``, ``self``, ``cls``) or an API function.
+
+    ``task_facts`` (``{"task_language": str}``) gives the program an ``env`` stand-in: ``env.task_language``
+    and ``env.handle.task_language`` are the task's language instruction, and every other attribute of
+    ``env`` or ``env.handle`` raises AttributeError("the simulator is not available to robot programs
+    (camera-only API): env offers only env.handle.task_language"). Without it there is no ``env``.
+
+    Raises ValueError, before any process starts, for ``program_globals`` or ``task_facts`` that break
+    these rules or cannot be sent.
 
     ``python_policy=False`` is for the containment tests only: the program gets the real builtins and
     numpy, with no AST check, so the tests can prove the OS boundary holds alone. No run setting,
@@ -291,6 +377,7 @@ def run_program(
     """
     limits = limits or SandboxLimits()
     started = time.monotonic()
+    inputs = _check_program_inputs(api, program_globals, task_facts)
     if python_policy:
         early = _policy_outcome(source)
         if early is not None:
@@ -323,6 +410,7 @@ def run_program(
                 "limits": limits.child_limits(),
                 "seccomp": program_filter,
                 "python_policy": bool(python_policy),
+                **inputs,
             },
         )
         outcome = _serve(session, dispatch, limits, deadline, {spec["name"] for spec in api})

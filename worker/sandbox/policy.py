@@ -3,15 +3,17 @@
 A program is plain Python that calls the robot API. It receives the API functions, ``np``/``numpy`` and
 ``math`` predefined: curated, read-only namespaces of numpy's and math's functions, types and constants,
 without module objects and without numpy's file, pickle and raw-memory entry points (see the sandbox's
-``namespace`` module). It may also import them, and numpy's ``linalg``, ``random`` and ``fft``, with the
-import statements listed at :data:`IMPORTABLE_MODULES`; any other import is refused.
+``namespace`` module). It may also import them, numpy's ``linalg``, ``random`` and ``fft``, ``time``
+(:data:`TIME_NAMES` only) and ``scipy.spatial.transform`` (:data:`SCIPY_TRANSFORM_NAMES`: ``Rotation`` and
+``Slerp`` only), with the import statements listed at :data:`IMPORTABLE_MODULES`; any other import
+(``import scipy``, ``from scipy import io``, ``import scipy.linalg`` ...) is refused.
 
 The static check below rejects other imports, private and dunder attributes, frame, generator and function
 introspection attributes, and the builtins that reach files, the interpreter or other objects' namespaces.
 It exists to give a program's author an early, clear message naming the line. It is not the boundary: the
-sandbox child repeats the check, serves the curated namespaces and restricted builtins, and what holds the
-line is the OS boundary around that process (its own process, resource limits, no files, no network), so
-a trick the AST check misses still finds no simulator, no files and no network there.
+sandbox child serves the curated namespaces and restricted builtins, and what holds the line is the OS
+boundary around that process (its own process, resource limits, no files, no network), so a trick the AST
+check misses still finds no simulator, no files and no network there.
 
 This module is imported by the sandbox child as a top-level module and by the host: standard library only.
 """
@@ -26,11 +28,21 @@ PROGRAM_FILENAME = "<program>"
 
 #: Modules a program may import, as ``import M``, ``import M as X`` or ``from M import a, b as c`` (never
 #: ``*``). The sandbox child serves each as a curated namespace; ``np``, ``numpy`` and ``math`` are also
-#: predefined.
-IMPORTABLE_MODULES = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math")
+#: predefined. ``import scipy.spatial.transform`` binds ``scipy`` to a namespace holding only that path.
+IMPORTABLE_MODULES = ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "math", "time", "scipy.spatial.transform")
+
+#: The names the small curated modules hold, whoever checks (``namespace`` serves exactly these).
+TIME_NAMES = ("time", "perf_counter", "monotonic", "sleep")
+SCIPY_TRANSFORM_NAMES = ("Rotation", "Slerp")
+#: Module -> names, checked in ``from M import x`` even without the sandbox's ``available`` names.
+LISTED_NAMES = {"time": frozenset(TIME_NAMES), "scipy.spatial.transform": frozenset(SCIPY_TRANSFORM_NAMES)}
 
 #: The end of every refused import's message.
-IMPORT_RULE = f"robot programs may import only {', '.join(IMPORTABLE_MODULES)} (np, numpy and math are also predefined)"
+IMPORT_RULE = (
+    "robot programs may import only numpy, numpy.linalg, numpy.random, numpy.fft, math, "
+    f"time ({', '.join(TIME_NAMES)}) and scipy.spatial.transform ({' and '.join(SCIPY_TRANSFORM_NAMES)}), "
+    "e.g. 'from scipy.spatial.transform import Rotation'; np, numpy and math are also predefined"
+)
 
 #: Builtins a program may use (the sandbox child builds its ``__builtins__`` from this list).
 SAFE_BUILTIN_NAMES = frozenset(
@@ -226,6 +238,8 @@ class _Checker(ast.NodeVisitor):
                 self._flag(alias, f"importing the private name '{name}' from {module} is not allowed")
             elif name in DENIED_ATTRIBUTES or (module == "numpy" and name in NUMPY_DENIED):
                 self._flag(alias, f"'{name}' from {module} is not available to robot programs")
+            elif module in LISTED_NAMES and name not in LISTED_NAMES[module]:
+                self._flag(alias, f"{module} has no name '{name}' available to robot programs: {IMPORT_RULE}")
             elif self.available is not None and name not in self.available.get(module, frozenset()):
                 self._flag(alias, f"{module} has no name '{name}' available to robot programs")
             self._check_name(alias, alias.asname or name, binds=True)
@@ -259,8 +273,9 @@ def check_source(source: str, available: Mapping[str, frozenset[str]] | None = N
 
     ``available`` maps each importable module to the names a program finds there (the sandbox's
     ``namespace.available_names()``, computed where numpy can be imported); when given, ``from numpy import
-    x`` of a name not in ``available["numpy"]`` is a violation. A syntax error is returned as a single
-    violation so callers have one path for "cannot run".
+    x`` of a name not in ``available["numpy"]`` is a violation. The modules of :data:`LISTED_NAMES`
+    (``time``, ``scipy.spatial.transform``) are checked against their lists either way. A syntax error is
+    returned as a single violation so callers have one path for "cannot run".
     """
     lines = source.splitlines()
     try:

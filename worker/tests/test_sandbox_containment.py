@@ -100,6 +100,31 @@ def test_a_program_sees_an_empty_root_with_no_project_and_a_private_tmp():
     assert "REDIS_URL" not in env and "DJANGO_SETTINGS_MODULE" not in env
 
 
+def test_scipy_is_bound_read_only_and_nothing_else_of_the_environment():
+    # An attacker with real Python imports scipy (bound for scipy.spatial.transform) and tries to change it.
+    out = raw(
+        "import os, sys\nimport scipy.spatial.transform as t\nprint(sorted(os.listdir('/sandbox/lib')))\n"
+        "print(t.Rotation.from_euler('z', 0.5).as_quat().round(3).tolist())\n"
+        "pkg = os.path.dirname(t.__file__)\n"
+        "for attempt in (lambda: open(os.path.join(pkg, 'planted.py'), 'w'), lambda: os.remove(t.__file__),\n"
+        "                lambda: open(t.__file__, 'a')):\n"
+        "    try:\n        attempt()\n        print('ESCAPED')\n"
+        "    except OSError as exc:\n        print('blocked', exc.errno)\n"
+    )
+    assert out.status == Status.OK, out
+    listing, quat, *attempts = out.stdout.splitlines()
+    assert set(eval(listing)) <= {"numpy", "numpy.libs", "msgpack", "msgpack.libs", "scipy", "scipy.libs"}
+    assert quat == "[0.0, 0.0, 0.247, 0.969]"
+    assert len(attempts) == 3 and not any("ESCAPED" in a for a in attempts)
+    assert_next_episode_normal()
+
+
+def test_scipy_imported_by_a_program_runs_under_the_program_filter():
+    out = run("from scipy.spatial.transform import Rotation, Slerp\nprint(Rotation.identity().as_quat().tolist())")
+    assert out.status == Status.OK and out.stdout == "[0.0, 0.0, 0.0, 1.0]\n", out
+    assert out.sandbox == containment.BWRAP_LABEL
+
+
 def test_memory_is_capped_from_outside_the_child():
     out = raw(
         "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS))\n"

@@ -1,12 +1,15 @@
-"""The curated numpy and math namespaces of robot programs, and their imports (worker.sandbox.namespace)."""
+"""The curated numpy, math, time and scipy namespaces of robot programs, and their imports
+(worker.sandbox.namespace)."""
 
 import builtins
 import re
 import sys
+import time
 import types
 
 import numpy
 import pytest
+from scipy.spatial.transform import Rotation, Slerp
 
 from worker.sandbox import namespace, policy
 
@@ -19,6 +22,7 @@ def run(source, modules=MODULES):
     and ``np``/``numpy``/``math`` predefined. Returns the program's namespace."""
     safe = {name: getattr(builtins, name) for name in policy.SAFE_BUILTIN_NAMES}
     safe["__import__"] = namespace.make_import(modules)
+    safe["__build_class__"] = builtins.__build_class__
     program = {
         "__builtins__": safe,
         "__name__": "__main__",
@@ -39,6 +43,28 @@ def test_it_serves_exactly_the_importable_modules():
     assert NP.linalg is MODULES["numpy.linalg"]
     assert NP.random is MODULES["numpy.random"]
     assert NP.fft is MODULES["numpy.fft"]
+
+
+def test_the_listed_modules_hold_exactly_their_lists_and_agree_with_the_policy():
+    assert namespace.TIME_NAMES == policy.TIME_NAMES and namespace.SCIPY_TRANSFORM_NAMES == policy.SCIPY_TRANSFORM_NAMES
+    assert namespace.PROGRAM_FILENAME == policy.PROGRAM_FILENAME
+    assert namespace.available_names(MODULES)["time"] == frozenset(policy.TIME_NAMES)
+    assert namespace.available_names(MODULES)["scipy.spatial.transform"] == frozenset({"Rotation", "Slerp"})
+    clock = MODULES["time"]
+    assert clock.sleep is time.sleep and clock.perf_counter is time.perf_counter and clock.monotonic is time.monotonic
+    transform = MODULES["scipy.spatial.transform"]
+    assert transform.Rotation is Rotation and transform.Slerp is Slerp
+    for name in ("strftime", "localtime", "RigidTransform", "RotationSpline", "rotation"):
+        assert not hasattr(clock, name) and not hasattr(transform, name)
+
+
+def test_the_lazy_build_leaves_scipy_to_the_first_import():
+    modules = namespace.build_modules(lazy=True)
+    assert set(modules) == set(namespace.IMPORTABLE_MODULES) - set(namespace.LAZY_MODULES)
+    # the host checks from-imports against the names scipy will serve, without importing it for that
+    assert namespace.available_names(modules) == namespace.available_names(MODULES)
+    served = namespace.resolve_import(modules, "scipy.spatial.transform", {}, None, ("Rotation",), 0)
+    assert modules["scipy.spatial.transform"] is served and served.Rotation is Rotation
 
 
 def test_namespaces_hold_only_functions_types_and_constants():
@@ -157,6 +183,105 @@ def _children(obj):
         yield from ((f"[{index}]", value) for index, value in enumerate(obj))
 
 
+_ROTATIONS = Rotation.from_euler("z", [[0.0], [90.0]], degrees=True)
+#: What a program can hold of scipy: the classes, instances of each kind, and their methods.
+SCIPY_ROOTS = {
+    "Rotation": Rotation,
+    "Slerp": Slerp,
+    "Rotation.from_euler(...)": Rotation.from_euler("xyz", [0.1, 0.2, 0.3]),
+    "Rotation.random(4)": Rotation.random(4, rng=0),
+    "Rotation.from_quat(2-d)": Rotation.from_quat(numpy.ones((2, 3, 4))),  # the array-API backend
+    "Rotation.identity().as_quat": Rotation.identity().as_quat,
+    "Rotation.create_group": Rotation.create_group,
+    "Rotation.from_quat": Rotation.from_quat,
+    "Rotation.shape": vars(Rotation)["shape"],
+    "Slerp(...)": Slerp([0.0, 1.0], _ROTATIONS),
+    "Slerp(...)(0.5)": Slerp([0.0, 1.0], _ROTATIONS)(0.5),
+    "Rotation.align_vectors(...)": Rotation.align_vectors([[1.0, 0, 0]], [[0, 1.0, 0]]),
+}
+
+
+def _walk(roots, steps, children):
+    """Breadth-first over ``children`` from ``roots``; returns (paths that reached a module, objects seen)."""
+    module_dicts = {id(vars(module)) for module in list(sys.modules.values()) if module is not None}
+    module_dicts.add(id(builtins.__dict__))
+    seen, keep, found = set(), [], []
+    frontier = list(roots.items())
+    for _depth in range(steps + 1):
+        following = []
+        for path, obj in frontier:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            keep.append(obj)  # keeps ids unique while the walk runs
+            if isinstance(obj, (types.ModuleType, types.FrameType, types.CodeType)) or id(obj) in module_dicts:
+                found.append(path)
+                continue
+            following.extend((path + step, value) for step, value in children(obj))
+        frontier = following
+    return found, len(seen)
+
+
+def test_nothing_of_scipy_reaches_a_module_even_through_type():
+    """Rotation and Slerp, their instances and methods, walked five steps by public attribute, item and
+    ``type(...)``: no module, module dict, frame or code object (``_xp`` and ``_backend`` are modules, but
+    private; see the next test)."""
+
+    def children(obj):
+        yield from _children(obj)
+        yield ".type()", type(obj)
+
+    found, seen = _walk(SCIPY_ROOTS, 5, children)
+    assert seen > 1000
+    assert found == []
+
+
+def _program_peek(expression):
+    """A function compiled as program code that evaluates ``expression`` on its ``self`` argument: the way a
+    program gets past the static check's ``self._x`` exception with a library object as ``self``."""
+    program = {"__builtins__": builtins.__dict__}
+    exec(compile(f"def peek(self):\n    return {expression}", policy.PROGRAM_FILENAME, "exec"), program)
+    return program["peek"]
+
+
+@pytest.mark.parametrize("root", sorted(SCIPY_ROOTS))
+def test_the_private_attributes_of_scipy_objects_refuse_program_code(root):
+    obj = SCIPY_ROOTS[root]
+    names = {name for name in dir(obj) if name.startswith("_") and not name.startswith("__")}
+    if isinstance(obj, Rotation) or obj is Rotation:
+        assert {"_xp", "_backend", "_quat", "_single", "_from_raw_quat"} <= names | {"_xp", "_backend"}
+    for name in sorted(names):
+        try:
+            value = _program_peek(f"self.{name}")(obj)
+        except namespace.LibraryInternalsRefused as exc:
+            assert f"'{name}'" in str(exc) and "not available to robot programs" in str(exc)
+            continue
+        assert not isinstance(value, types.ModuleType), (root, name)
+    if isinstance(obj, Rotation):
+        for expression in ("self._xp", "self._backend", "'{0._xp}'.format(self)"):
+            with pytest.raises(namespace.LibraryInternalsRefused):
+                _program_peek(expression)(obj)
+        with pytest.raises(namespace.LibraryInternalsRefused):
+            exec(compile("r._backend = None", policy.PROGRAM_FILENAME, "exec"), {"r": obj})
+
+
+def test_scipy_itself_still_reads_the_guarded_attributes():
+    r = Rotation.from_euler("xyz", [0.1, 0.2, 0.3])
+    assert isinstance(r._xp, types.ModuleType) and isinstance(r._backend, types.ModuleType)  # library code
+    assert numpy.allclose((r * r.inv()).as_quat(), [0, 0, 0, 1])
+    assert Rotation.concatenate([r, r]).as_quat().shape == (2, 4)
+
+
+def test_served_scipy_classes_cannot_be_subclassed():
+    for source in (
+        "class R2(Rotation):\n    _xp = None",
+        "R2 = type('R2', (Rotation,), {})",
+        "class S(Slerp):\n    pass",
+    ):
+        with pytest.raises(TypeError, match="cannot be subclassed in robot programs"):
+            run("from scipy.spatial.transform import Rotation, Slerp\n" + source)
+
+
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
 def test_nothing_reaches_a_module_or_a_module_dict():
     rng = numpy.random.default_rng(0)
@@ -184,6 +309,7 @@ def test_nothing_reaches_a_module_or_a_module_dict():
             "np.matrix": numpy.matrix([[1, 2], [3, 4]]),
         }
     )
+    roots.update(SCIPY_ROOTS)
     module_dicts = {id(vars(module)) for module in list(sys.modules.values()) if module is not None}
     module_dicts.add(id(builtins.__dict__))
     seen, keep, found = set(), [], []
@@ -219,6 +345,9 @@ def test_nothing_reaches_a_module_or_a_module_dict():
         ("numpy.random", ("default_rng",), "numpy.random"),
         ("numpy.fft", ("rfft",), "numpy.fft"),
         ("math", ("sqrt",), "math"),
+        ("time", None, "time"),
+        ("time", ("perf_counter",), "time"),
+        ("scipy.spatial.transform", ("Rotation",), "scipy.spatial.transform"),
     ],
 )
 def test_resolve_import_serves_the_curated_modules(name, fromlist, expected):
@@ -237,6 +366,12 @@ def test_resolve_import_serves_the_curated_modules(name, fromlist, expected):
         ("numpy.testing", None, 0),
         ("", ("helpers",), 1),
         ("numpy", ("pi",), 1),
+        ("scipy", None, 0),
+        ("scipy", ("io",), 0),
+        ("scipy.linalg", None, 0),
+        ("scipy.spatial", ("transform",), 0),
+        ("scipy.spatial.transform._rotation", None, 0),
+        ("scipy._lib", None, 0),
     ],
 )
 def test_resolve_import_refuses_everything_else(name, fromlist, level):
@@ -262,12 +397,43 @@ def test_numpy_private_imports_load_the_module_but_hand_back_the_curated_numpy()
         ("import numpy.random as npr, numpy.fft as nf", {"npr": "numpy.random", "nf": "numpy.fft"}),
         ("def f():\n    import numpy.fft as nf\n    return nf\nx = f()", {"x": "numpy.fft"}),
         ("from numpy import linalg, random as r", {"linalg": "numpy.linalg", "r": "numpy.random"}),
+        ("import time", {"time": "time"}),
+        ("import time as t", {"t": "time"}),
+        ("import scipy.spatial.transform as sst", {"sst": "scipy.spatial.transform"}),
     ],
 )
 def test_import_statements_bind_the_curated_modules(source, bindings):
     program = run(source)
     for name, module_name in bindings.items():
         assert program[name] is MODULES[module_name], name
+
+
+def test_import_scipy_spatial_transform_binds_only_that_path():
+    program = run("import scipy.spatial.transform\nR = scipy.spatial.transform.Rotation")
+    assert program["R"] is Rotation
+    scipy_ns = program["scipy"]
+    assert {k for k in vars(scipy_ns) if not k.startswith("_")} == {"spatial"}
+    assert {k for k in vars(scipy_ns.spatial) if not k.startswith("_")} == {"transform"}
+    assert scipy_ns.spatial.transform is MODULES["scipy.spatial.transform"]
+    for name in ("linalg", "io", "sparse", "special"):
+        assert not hasattr(scipy_ns, name)
+    assert not hasattr(scipy_ns.spatial, "distance") and not hasattr(scipy_ns.spatial, "KDTree")
+
+
+def test_a_program_uses_rotation_and_slerp_and_time():
+    program = run(
+        "from scipy.spatial.transform import Rotation as R, Slerp\nimport time\n"
+        "r = R.from_euler('xyz', [10, 20, 30], degrees=True)\nq = r.as_quat(); m = r.as_matrix()\n"
+        "s = Slerp([0, 1], R.from_euler('z', [[0], [90]], degrees=True))\n"
+        "half = s([0.5]).as_euler('xyz', degrees=True)\n"
+        "text = repr(r); inv = (r * r.inv()).magnitude(); group = len(R.create_group('O'))\n"
+        "t0 = time.perf_counter(); time.sleep(0.01); slept = time.perf_counter() - t0"
+    )
+    expected = Rotation.from_euler("xyz", [10, 20, 30], degrees=True)
+    assert numpy.allclose(program["q"], expected.as_quat()) and numpy.allclose(program["m"], expected.as_matrix())
+    assert numpy.allclose(program["half"], [[0, 0, 45]])
+    assert program["text"].startswith("Rotation.from_matrix(") and program["inv"] < 1e-9 and program["group"] == 24
+    assert program["slept"] >= 0.01
 
 
 def test_from_imports_bind_the_curated_names():
@@ -293,6 +459,14 @@ def test_from_imports_bind_the_curated_names():
         ("from numpy import polynomial", "cannot import name 'polynomial'"),
         ("import numpy._core._methods as m", "cannot import name '_core'"),
         ("from numpy._core import _methods", "cannot import name '_methods'"),
+        ("import scipy", "'scipy' is not available to robot programs"),
+        ("from scipy import io", "'scipy' is not available to robot programs"),
+        ("import scipy.linalg", "'scipy.linalg' is not available to robot programs"),
+        ("import scipy.spatial", "'scipy.spatial' is not available to robot programs"),
+        ("from scipy.spatial import transform", "'scipy.spatial' is not available to robot programs"),
+        ("from scipy.spatial.transform import RigidTransform", "cannot import name 'RigidTransform'"),
+        ("from scipy.spatial.transform import rotation", "cannot import name 'rotation'"),
+        ("from time import strftime", "cannot import name 'strftime'"),
     ],
 )
 def test_other_import_statements_raise_import_error(source, fragment):
@@ -324,7 +498,10 @@ def test_numpy_still_imports_its_own_modules_lazily():
 def test_available_names_drive_the_policy_check():
     available = namespace.available_names(MODULES)
     assert available == namespace.available_names()
-    good = "from numpy import pi, zeros, random\nfrom numpy.linalg import norm, inv\nfrom math import tau\n"
+    good = (
+        "from numpy import pi, zeros, random\nfrom numpy.linalg import norm, inv\nfrom math import tau\n"
+        "from time import sleep\nfrom scipy.spatial.transform import Rotation, Slerp\n"
+    )
     assert policy.check_source(good, available) == []
     source = "from numpy.random import bit_generator\nfrom numpy import polynomial\n"
     violations = policy.check_source(source, available)

@@ -90,6 +90,15 @@ def test_it_survives_null_bytes_and_absurd_nesting():
         "from math import sqrt, tau",
         "from numpy import (\n    pi,\n    zeros,\n)",
         "def f():\n    import numpy.fft as nf\n    return nf",
+        "import time",
+        "import time as t",
+        "from time import time, perf_counter, monotonic, sleep",
+        "import scipy.spatial.transform",
+        "import scipy.spatial.transform as sst",
+        "from scipy.spatial.transform import Rotation",
+        "from scipy.spatial.transform import Rotation as R",
+        "from scipy.spatial.transform import Rotation, Slerp",
+        "import numpy as np\nfrom scipy.spatial.transform import Rotation\nq = Rotation.from_euler('z', 0.5).as_quat()",
     ],
 )
 def test_it_accepts_the_allowed_imports(source):
@@ -104,6 +113,27 @@ def test_it_accepts_the_allowed_imports(source):
         ("import numpy.random.bit_generator", 1, f"import of numpy.random.bit_generator is not allowed: {IMPORT_RULE}"),
         ("import numpy._core", 1, f"import of numpy._core is not allowed: {IMPORT_RULE}"),
         ("import scipy.linalg as sla", 1, f"import of scipy.linalg is not allowed: {IMPORT_RULE}"),
+        ("import scipy.linalg", 1, f"import of scipy.linalg is not allowed: {IMPORT_RULE}"),
+        ("import scipy", 1, f"import of scipy is not allowed: {IMPORT_RULE}"),
+        ("import scipy.spatial", 1, f"import of scipy.spatial is not allowed: {IMPORT_RULE}"),
+        (
+            "import scipy.spatial.transform._rotation",
+            1,
+            f"import of scipy.spatial.transform._rotation is not allowed: {IMPORT_RULE}",
+        ),
+        ("from scipy import io", 1, f"import from scipy is not allowed: {IMPORT_RULE}"),
+        ("from scipy.spatial import transform", 1, f"import from scipy.spatial is not allowed: {IMPORT_RULE}"),
+        (
+            "from scipy.spatial.transform import RigidTransform",
+            1,
+            f"scipy.spatial.transform has no name 'RigidTransform' available to robot programs: {IMPORT_RULE}",
+        ),
+        ("from time import strftime", 1, f"time has no name 'strftime' available to robot programs: {IMPORT_RULE}"),
+        (
+            "from scipy.spatial.transform import *",
+            1,
+            "'from scipy.spatial.transform import *' is not allowed: import the names you use",
+        ),
         ("\n\nfrom pathlib import Path", 3, f"import from pathlib is not allowed: {IMPORT_RULE}"),
         ("from numpy.lib import stride_tricks", 1, f"import from numpy.lib is not allowed: {IMPORT_RULE}"),
         ("from . import helpers", 1, f"import from . is not allowed: {IMPORT_RULE}"),
@@ -135,8 +165,9 @@ def test_it_refuses_each_bad_module_of_an_import_statement():
 
 def test_the_import_rule_names_every_importable_module():
     assert IMPORT_RULE == (
-        "robot programs may import only numpy, numpy.linalg, numpy.random, numpy.fft, math "
-        "(np, numpy and math are also predefined)"
+        "robot programs may import only numpy, numpy.linalg, numpy.random, numpy.fft, math, "
+        "time (time, perf_counter, monotonic, sleep) and scipy.spatial.transform (Rotation and Slerp), "
+        "e.g. 'from scipy.spatial.transform import Rotation'; np, numpy and math are also predefined"
     )
 
 
@@ -153,4 +184,6 @@ def test_available_names_refuse_names_a_module_does_not_offer():
 
 def test_without_available_names_only_the_known_refusals_apply():
     assert check_source("from numpy import nothere") == []
+    assert check_source("from scipy.spatial.transform import Rotation\nfrom time import sleep") == []
+    assert len(check_source("from scipy.spatial.transform import RotationSpline")) == 1
     assert check_source("import numpy as np\nx = np.pi", available={"numpy": frozenset()}) == []
