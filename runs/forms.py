@@ -72,9 +72,13 @@ def default_perception_mode() -> str:
 
 
 def perception_of(cleaned_data: dict) -> dict:
-    """The engine-setting overrides for a launch form's perception choice (none when left blank)."""
+    """The engine-setting overrides for a launch form's perception (and API profile) choice (none when
+    left blank)."""
     mode = cleaned_data.get("perception_mode")
-    return {"perception_mode": mode} if mode else {}
+    out = {"perception_mode": mode} if mode else {}
+    if cleaned_data.get("api_profile"):
+        out["api_profile"] = cleaned_data["api_profile"]
+    return out
 
 
 class LaunchForm(forms.Form):
@@ -87,7 +91,9 @@ class LaunchForm(forms.Form):
     program = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
-        help_text="Python that calls the robot API; numpy is np, math is math. No imports, files or simulator state.",
+        help_text="Python that calls the robot API (ours, or the published CaP-X / ASPIRE reduced API's); np, "
+        "numpy and math are predefined; numpy, math, time and scipy.spatial.transform may be imported. No files "
+        "or simulator state.",
     )
     seeds = forms.CharField(
         initial="101-103",
@@ -102,6 +108,18 @@ class LaunchForm(forms.Form):
         label="Perception",
         help_text="Realistic: segmentation with a model's errors and noisy depth, as a real robot's cameras give. "
         "Oracle: the simulator's exact masks, object names and depth (an upper bound, not comparable).",
+    )
+    api_profile = forms.ChoiceField(
+        choices=[
+            ("auto", "Auto: from what the program calls"),
+            ("native", "Native (this API's forms)"),
+            ("published", "Published CaP-X / ASPIRE reduced API"),
+        ],
+        initial="auto",
+        required=False,
+        label="API profile",
+        help_text="Which calling conventions the program runs under where the two APIs differ (see the API "
+        "reference); auto picks the published one when the program uses a published-only function or form.",
     )
     team = forms.ModelChoiceField(
         queryset=None,

@@ -338,6 +338,13 @@ class Episode(Owned):
     step_budget = models.PositiveIntegerField(
         null=True, blank=True, help_text="The control-step budget it ran under (null: none, e.g. before budgets)"
     )
+    api_profile = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text='The API calling conventions the program ran under: "native" or "published" (the CaP-X / '
+        "ASPIRE reduced API's; worker.robot.profiles)",
+    )
+    api_profile_reason = models.CharField(max_length=400, blank=True, help_text="Why that profile (auto or set)")
     program_hash = models.CharField(max_length=64, blank=True)
     sandbox = models.CharField(
         max_length=40,

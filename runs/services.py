@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET, program_hash
 from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
+from worker.robot.profiles import AUTO, PROFILE_CHOICES
 from worker.sim import catalog
 
 from . import live, work
@@ -89,7 +90,8 @@ def engine_settings(overrides: dict | None = None) -> dict:
     perception mode other than PERCEPTION_MODES, or a step budget that is not None (the task's
     benchmark budget), NO_STEP_BUDGET (0: none, exploration only, not comparable with published results)
     or an integer in 1..MAX_STEP_BUDGET control steps (worker.engine.EngineSettings), or an
-    ``unknown_space`` other than "free" (default) / "occupied". The default time limit
+    ``unknown_space`` other than "free" (default) / "occupied", or an ``api_profile`` other than "auto"
+    (default: decided from the program), "native" or "published" (worker.robot.profiles). The default time limit
     (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too; the default perception mode
     is ``ASPIRE["PERCEPTION_MODE"]``."""
     cfg = django_settings.ASPIRE
@@ -102,6 +104,7 @@ def engine_settings(overrides: dict | None = None) -> dict:
         "depth_noise": True,
         "step_budget": None,
         "unknown_space": UNKNOWN_SPACE,
+        "api_profile": AUTO,
     }
     for key, value in (overrides or {}).items():
         if key not in out:
@@ -121,6 +124,8 @@ def engine_settings(overrides: dict | None = None) -> dict:
         raise LaunchError("perception_mode", f"the perception mode must be one of {', '.join(PERCEPTION_MODES)}")
     if not isinstance(out["depth_noise"], bool):
         raise LaunchError("depth_noise", "depth_noise must be true or false")
+    if out["api_profile"] not in PROFILE_CHOICES:
+        raise LaunchError("api_profile", f"the API profile must be one of {', '.join(PROFILE_CHOICES)}")
     if out["unknown_space"] not in UNKNOWN_SPACE_POLICIES:
         raise LaunchError("unknown_space", f"unknown_space must be one of {', '.join(UNKNOWN_SPACE_POLICIES)}")
     budget = out["step_budget"]
@@ -255,6 +260,8 @@ def run_summary(run: Run) -> dict:
                 "contained": ep.contained,
                 "control_steps": ep.control_steps,
                 "step_budget": ep.step_budget,
+                "api_profile": ep.api_profile,
+                "api_profile_reason": ep.api_profile_reason,
                 "calls": [
                     {
                         "primitive": c.primitive,

@@ -164,6 +164,8 @@ class DjangoSink:
                     n_calls=result.n_calls,
                     control_steps=result.control_steps,
                     step_budget=result.step_budget,
+                    api_profile=result.api_profile,
+                    api_profile_reason=result.api_profile_reason[:400],
                     sandbox=result.sandbox,
                     finished_at=djtz.now(),
                 )

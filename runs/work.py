@@ -50,6 +50,7 @@ ENGINE_KEYS = (
     "depth_noise",
     "step_budget",
     "unknown_space",
+    "api_profile",
 )
 ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
 

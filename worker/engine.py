@@ -25,6 +25,8 @@ from worker.robot.media import MediaStorage, MediaStore, as_storage
 from worker.robot.motion import PlannerCache
 from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
 from worker.robot.perception import check_perception_mode
+from worker.robot.primitive import PUBLISHED
+from worker.robot.profiles import AUTO, check_profile_choice, needs_initial_observation, resolve_profile
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -53,8 +55,10 @@ class EngineSettings:
     (20 Hz) an episode may use before it ends STEP_BUDGET: None for the task's published budget
     (TaskSpec.step_budget), NO_STEP_BUDGET (0) for none, or a whole number 1..MAX_STEP_BUDGET;
     unknown_space: how motion planning treats space no camera of the episode has seen, "free"
-    (default) or "occupied" (worker.robot.occupancy explains the choice). Raises ValueError for any
-    other perception_mode, step_budget or unknown_space.
+    (default) or "occupied" (worker.robot.occupancy explains the choice); api_profile: the calling
+    conventions the program runs under, "auto" (default: decided from the program), "native" or
+    "published" (worker.robot.profiles). Raises ValueError for any other perception_mode,
+    step_budget, unknown_space or api_profile.
     """
 
     wall_seconds: float = 120.0
@@ -65,9 +69,11 @@ class EngineSettings:
     depth_noise: bool = True
     step_budget: int | None = None
     unknown_space: str = UNKNOWN_SPACE
+    api_profile: str = AUTO
 
     def __post_init__(self):
         check_perception_mode(self.perception_mode)
+        check_profile_choice(self.api_profile)
         if self.unknown_space not in UNKNOWN_SPACE_POLICIES:
             raise ValueError(f"unknown_space must be one of {UNKNOWN_SPACE_POLICIES}, not {self.unknown_space!r}")
         budget = self.step_budget
@@ -181,11 +187,14 @@ def run_episode(
         )
     result.duration_s = round(time.monotonic() - started, 3)
     result.perception_mode = settings.perception_mode
+    if not result.api_profile:
+        result.api_profile, result.api_profile_reason = resolve_profile(settings.api_profile, program)
     sink.episode_finished(handle, result)
     return result
 
 
 def _run(spec, program, seed, sink, handle, settings, storage, digest) -> EpisodeResult:
+    profile, profile_reason = resolve_profile(settings.api_profile, program)
     adapter, ik, planners, segmenter = simulators().get(spec)
     budget = settings.step_budget_for(spec)
     adapter.reset(seed, step_budget=budget)
@@ -210,6 +219,7 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         perception_mode=settings.perception_mode,
         depth_noise=settings.depth_noise,
         episode_seed=seed,
+        api_profile=profile,
     )
     api.unknown_space = settings.unknown_space
     tracer.capture_frame = api.capture_frame
@@ -227,11 +237,16 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         except StepBudgetSpent as exc:  # the call ends at the step that spent the budget; so does the program
             raise ApiError(f"{exc}; the program was stopped", status=st.STEP_BUDGET, terminal=True) from None
 
+    program_globals, task_facts = None, None
+    if profile == PUBLISHED:
+        program_globals, task_facts = _published_globals(spec, program, api), {"task_language": spec.instruction}
     outcome = run_program(
         program,
         api.sandbox_specs(),
         dispatch,
         SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
+        program_globals=program_globals,
+        task_facts=task_facts,
     )
     judged = outcome.status not in NOT_JUDGED
     # The benchmark's protocol: success is the first control step at which its check passed, within the
@@ -258,7 +273,25 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
         sandbox=outcome.sandbox,
         control_steps=adapter.control_steps(),
         step_budget=budget,
+        api_profile=profile,
+        api_profile_reason=profile_reason,
     )
+
+
+def _published_globals(spec: TaskSpec, program: str, api: RobotAPI) -> dict:
+    """The published runner's globals for a program: RESULT, and obs / INPUTS (an observation of every
+    camera taken before the first line, traced as a get_observation call at line 0, with the raw
+    runner's (H, W, 1) depth and "full_prompt") when the program reads them without assigning them."""
+    out: dict = {"RESULT": None}
+    if needs_initial_observation(program):
+        observation = api.dispatch("get_observation", [], {}, 0, [])
+        for value in observation.values():
+            depth = value.get("images", {}).get("depth") if isinstance(value, dict) else None
+            if depth is not None and depth.ndim == 2:  # two camera names can share one entry
+                value["images"]["depth"] = depth[..., None]
+        observation["full_prompt"] = spec.instruction
+        out.update(obs=observation, INPUTS=observation)
+    return out
 
 
 def run_episodes(

@@ -80,6 +80,9 @@ class EpisodeResult:
     step_budget: int | None = None
     #: The perception mode the episode ran with: "realistic" or "oracle" (EngineSettings.perception_mode).
     perception_mode: str = ""
+    #: The API profile the program ran under ("native" or "published") and why (worker.robot.profiles).
+    api_profile: str = ""
+    api_profile_reason: str = ""
 
 
 class Sink(Protocol):

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET
 from worker.robot.occupancy import UNKNOWN_SPACE_POLICIES
+from worker.robot.profiles import PROFILE_CHOICES
 from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
@@ -132,6 +133,12 @@ class RunCreateSerializer(serializers.Serializer):
         help_text="realistic (default): segmentation with a model's errors, noisy depth; oracle: the simulator's "
         "exact segmentation and depth (an upper bound, not comparable with published camera-only results)",
     )
+    api_profile = serializers.ChoiceField(
+        choices=PROFILE_CHOICES,
+        required=False,
+        help_text="auto (default): the published CaP-X / ASPIRE reduced API's conventions when the program uses "
+        "them, else native; native or published fixes it (see the API reference)",
+    )
     step_budget = serializers.IntegerField(
         required=False,
         allow_null=True,
@@ -228,6 +235,8 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "n_calls",
             "control_steps",
             "step_budget",
+            "api_profile",
+            "api_profile_reason",
             "program_hash",
             "sandbox",
             "contained",

@@ -97,7 +97,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 program = task.starter_program
             overrides = {
                 k: v[k]
-                for k in ("wall_seconds", "memory_mb", "perception_mode", "depth_noise", "step_budget", "unknown_space")
+                for k in (
+                    "wall_seconds",
+                    "memory_mb",
+                    "perception_mode",
+                    "depth_noise",
+                    "step_budget",
+                    "unknown_space",
+                    "api_profile",
+                )
                 if k in v
             }
             run = services.create_program_run(

@@ -27,24 +27,32 @@ from . import geometry as geo
 from . import status as st
 from .api_grasp import GraspPrimitives
 from .api_motion import SITE_TO_API, MotionPrimitives
+from .api_published import PublishedPrimitives
 from .ik import IKSolver
 from .media import draw_detections
 from .motion import PlannerCache
 from .perception import DepthNoise, check_perception_mode, noise_rng
-from .primitive import PrimitiveSpec, primitive
+from .primitive import NATIVE, PROFILES, PUBLISHED, PrimitiveSpec, primitive
 from .segmenter import CpuSegmenter, default_segmenter, oracle_segmenter
 from .tracer import CallContext, Tracer
 
 OBSERVATION_CACHE = 12
+#: The published reduced API's tool-centre offset: its hand frame sits 0.107 m behind the grasp point
+#: along the approach axis (NVlabs/ASPIRE aspire/sim/cap/integrations/franka/common.py, robosuite).
+HAND_TO_GRASP_POINT = 0.107
+#: Travel of one Panda finger joint, metres: the published API normalises the gripper reading by it.
+PUBLISHED_FINGER_TRAVEL = 0.04
 
 
-class RobotAPI(GraspPrimitives, MotionPrimitives):
+class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
     """The primitives of one episode, bound to a simulator adapter and a tracer.
 
     perception_mode: "realistic" (noisy depth, model-like segmentation; see worker.robot.perception)
     or "oracle" (the simulator's exact depth, masks and object names). depth_noise: add the depth
     sensor noise in realistic mode (oracle depth is always exact). episode_seed: seeds the
-    perception noise, so an episode replays exactly. Raises ValueError for an unknown mode.
+    perception noise, so an episode replays exactly. api_profile: "native" (this module's calling
+    conventions) or "published" (the CaP-X / ASPIRE reduced API's, where they differ; see
+    worker.robot.profiles). Raises ValueError for an unknown mode or profile.
     """
 
     def __init__(
@@ -57,7 +65,11 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         perception_mode: str = "realistic",
         depth_noise: bool = True,
         episode_seed: int = 0,
+        api_profile: str = NATIVE,
     ):
+        if api_profile not in PROFILES:
+            raise ValueError(f"api_profile must be one of {PROFILES}, not {api_profile!r}")
+        self.api_profile = api_profile
         self.adapter = adapter
         self.spec = adapter.spec
         self.tracer = tracer
@@ -77,19 +89,29 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         self._n_observations = 0
         self._T_sim_api = adapter.base_pose(0)
         self._T_api_sim = geo.invert_transform(self._T_sim_api)
-        self._primitives = self._collect()
+        # The arms' joints when the episode started: goto_home_joint_position's target.
+        self._home_joints = {arm: np.array(adapter.joint_positions(arm)) for arm in range(self.spec.arms)}
+        self._primitives = self._collect(self.api_profile)
 
     # -- registry --------------------------------------------------------------------------------
     @classmethod
-    def _collect(cls) -> dict[str, PrimitiveSpec]:
-        out = {}
+    def _collect(cls, profile: str = NATIVE) -> dict[str, PrimitiveSpec]:
+        """Program name -> PrimitiveSpec of every primitive the ``profile`` offers. A published-only
+        method carrying the name of a native primitive replaces it under the published profile."""
+        out, replaced = {}, {}
         for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
             meta = getattr(fn, "_primitive", None)
-            if meta is None:
+            if meta is None or profile not in meta["profiles"]:
                 continue
-            out[attr] = PrimitiveSpec(attr, attr, meta["after_frame"], meta["min_arms"])
+            name = meta["name"]
+            spec = PrimitiveSpec(name, attr, meta["after_frame"], meta["min_arms"])
+            if meta["profiles"] == (profile,) and name != attr:
+                replaced[name] = spec
+            else:
+                out.setdefault(name, spec)
             for alias in meta["aliases"]:
-                out[alias] = PrimitiveSpec(alias, attr, meta["after_frame"], meta["min_arms"], alias_of=attr)
+                out[alias] = PrimitiveSpec(alias, attr, meta["after_frame"], meta["min_arms"], alias_of=name)
+        out.update(replaced)
         return out
 
     @classmethod
@@ -99,11 +121,11 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
     @classmethod
-    def reference(cls, arms: int = 2) -> list[dict]:
+    def reference(cls, arms: int = 2, profile: str = NATIVE) -> list[dict]:
         """[{"name", "signature", "doc", "alias_of", "min_arms"}] for every primitive a task with
-        ``arms`` arms offers, from the docstrings."""
+        ``arms`` arms offers under ``profile``, from the docstrings."""
         out = []
-        for name, spec in sorted(cls._collect().items()):
+        for name, spec in sorted(cls._collect(profile).items()):
             if spec.min_arms > arms:
                 continue
             doc = inspect.getdoc(getattr(cls, spec.method)) or ""
@@ -121,7 +143,10 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         return out
 
     def sandbox_specs(self) -> list[dict]:
-        return [{"name": r["name"], "doc": f"{r['signature']}\n\n{r['doc']}"} for r in self.reference(self.spec.arms)]
+        return [
+            {"name": r["name"], "doc": f"{r['signature']}\n\n{r['doc']}"}
+            for r in self.reference(self.spec.arms, self.api_profile)
+        ]
 
     def dispatch(self, name: str, args: list, kwargs: dict, line: int = 0, stack: list | None = None):
         """Run one primitive for the sandbox; raises TypeError/ValueError for bad arguments."""
@@ -163,6 +188,31 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         fraction = self.adapter.gripper_width(arm) / max(self.adapter.gripper_max_width(arm), 1e-9)
         return np.concatenate([T[:3, 3], geo.matrix_to_quat(T[:3, :3]), [min(1.0, fraction)]])
 
+    def _has_fingers(self, arm: int) -> bool:
+        return self.adapter.gripper_max_width(arm) > 0
+
+    def _published_gripper(self, arm: int) -> float:
+        """The published API's normalised gripper reading: one finger joint / 0.04 m (about 1 open, 0 closed)."""
+        return self.adapter.gripper_width(arm) / 2.0 / PUBLISHED_FINGER_TRAVEL
+
+    def _hand_cartesian(self, arm: int) -> np.ndarray:
+        """The published API's robot cartesian reading: the hand frame (the grasp point moved back
+        HAND_TO_GRASP_POINT along the approach axis), [x, y, z, qw, qx, qy, qz] plus the normalised
+        gripper reading when the arm has fingers."""
+        T = self._to_api(self.adapter.ee_pose(arm)) @ SITE_TO_API
+        hand = T[:3, 3] - HAND_TO_GRASP_POINT * T[:3, 2]
+        out = [hand, geo.matrix_to_quat(T[:3, :3])]
+        if self._has_fingers(arm):
+            out.append([self._published_gripper(arm)])
+        return np.concatenate(out)
+
+    def _camera_aliases(self) -> dict[str, str]:
+        """Published camera names this task lacks -> the camera that stands in for them (the reduced
+        robosuite API offers "robot0_robotview" on every task; two-arm tasks answer it with agentview)."""
+        if "robot0_robotview" not in self.spec.cameras and "agentview" in self.spec.cameras:
+            return {"robot0_robotview": "agentview"}
+        return {}
+
     # -- perception ------------------------------------------------------------------------------
     @primitive()
     def get_observation(self, ctx: CallContext, camera_names: list[str] | None = None) -> dict:
@@ -175,28 +225,43 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
         Returns:
             dict with, for each camera name (e.g. "agentview", "robot0_robotview", "robot0_eye_in_hand"):
                 {"images": {"rgb": (H, W, 3) uint8, "depth": (H, W) float32 metres},
-                 "intrinsics": (3, 3) float64, "pose_mat": (4, 4) float64 camera-to-world}
+                 "intrinsics": (3, 3) float64, "pose_mat": (4, 4) float64 camera-to-world,
+                 "pose": (7,) the same pose as [x, y, z, qw, qx, qy, qz]}
             Depth is along the camera's optical axis and noisy like a depth camera's: Gaussian noise
             of standard deviation 0.0012 + 0.0019 (z - 0.4)^2 m at depth z (about 2 mm at 1 m;
             Nguyen, Izadi & Lovell 2012), and pixels with no valid depth (0.0), mostly on the far
             side of object edges. Average several pixels; skip 0.0 pixels (mask_to_world_points,
             depth_to_point_cloud and plan_grasp do).
+            "robot0_robotview" is offered on every robosuite task (on two-arm tasks it is the
+            agentview camera, under both names), as in the published reduced API.
             and for each arm i:
                 "robot{i}_cartesian_pos": (8,) [x, y, z, qw, qx, qy, qz, gripper_fraction] of the grasp
-                    point in world frame; gripper_fraction is 1 fully open, 0 closed.
+                    point in world frame; gripper_fraction is 1 fully open, 0 closed. (Under the
+                    published API profile: the published hand frame, as "robot_cartesian_pos" below.)
                 "robot{i}_joint_pos": (7,) joint angles in radians.
+                "robot{i}_gripper_qpos": (2,) finger joint positions in metres (+w/2, -w/2 for a
+                    finger opening w; about 0.04 each fully open), on arms with fingers.
+            and, on one-arm tasks, the published reduced API's readings of arm 0:
+                "robot_joint_pos": (8,) the 7 joint angles and the gripper reading
+                    (robot0_gripper_qpos[0] / 0.04: about 1 open, 0 closed);
+                "robot_cartesian_pos": (8,) [x, y, z, qw, qx, qy, qz, gripper reading] of the hand
+                    frame, 0.107 m behind the grasp point along the approach axis (the published
+                    API's convention; solve_ik still takes the grasp point).
+                (Both (7,) without the gripper entry on an arm without fingers, e.g. Wipe's tool.)
 
         Raises:
             ValueError: an unknown camera name.
         """
         cameras = list(self.spec.cameras)
+        aliases = self._camera_aliases()
         if camera_names is not None:
             if isinstance(camera_names, str):
                 camera_names = [camera_names]
-            unknown = [c for c in camera_names if c not in cameras]
+            known = cameras + list(aliases)
+            unknown = [c for c in camera_names if c not in known]
             if unknown:
-                raise ValueError(f"unknown camera(s) {unknown}; this task's cameras are {cameras}")
-            cameras = list(camera_names)
+                raise ValueError(f"unknown camera(s) {unknown}; this task's cameras are {known}")
+            cameras = list(dict.fromkeys(aliases.get(c, c) for c in camera_names))
         obs: dict = {}
         for camera in cameras:
             frame = self.adapter.render(camera, depth=True, segmentation=True)
@@ -211,11 +276,25 @@ class RobotAPI(GraspPrimitives, MotionPrimitives):
                 "images": {"rgb": frame.rgb, "depth": depth},
                 "intrinsics": frame.intrinsics,
                 "pose_mat": pose,
+                "pose": np.concatenate([pose[:3, 3], geo.matrix_to_quat(pose[:3, :3])]),
             }
             ctx.keyframe(frame.rgb, "frame", camera, camera)
+        for alias, camera in aliases.items():
+            if camera in obs:
+                obs[alias] = obs[camera]
+        published = self.api_profile == PUBLISHED
         for arm in range(self.spec.arms):
-            obs[f"robot{arm}_cartesian_pos"] = self._cartesian(arm)
+            obs[f"robot{arm}_cartesian_pos"] = self._hand_cartesian(arm) if published else self._cartesian(arm)
             obs[f"robot{arm}_joint_pos"] = self.adapter.joint_positions(arm)
+            if self._has_fingers(arm):
+                half = self.adapter.gripper_width(arm) / 2.0
+                obs[f"robot{arm}_gripper_qpos"] = np.array([half, -half])
+        if self.spec.arms == 1:
+            joints = [self.adapter.joint_positions(0)]
+            if self._has_fingers(0):
+                joints.append([self._published_gripper(0)])
+            obs["robot_joint_pos"] = np.concatenate(joints)
+            obs["robot_cartesian_pos"] = self._hand_cartesian(0)
         return obs
 
     def _remember(self, frame, depth) -> None:
@@ -530,10 +609,15 @@ def _digest(arr: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).digest()
 
 
-def api_reference_markdown(arms: int = 1, include_aliases: bool = False) -> str:
-    """The API reference shown to agents and in the docs, generated from the docstrings above."""
+def api_reference_markdown(arms: int = 1, include_aliases: bool = False, profile: str = NATIVE) -> str:
+    """The API reference shown to agents and in the docs, generated from the docstrings above; under
+    the published profile it lists the published forms and functions (worker.robot.profiles)."""
     parts = [inspect.getdoc(sys.modules[__name__]) or ""]
-    for entry in RobotAPI.reference(arms):
+    if profile == PUBLISHED:
+        from . import profiles
+
+        parts.append("## API profiles\n\n" + (inspect.getdoc(profiles) or ""))
+    for entry in RobotAPI.reference(arms, profile):
         if entry["alias_of"] and not include_aliases:
             continue
         parts.append(f"### {entry['signature']}\n\n{entry['doc']}")

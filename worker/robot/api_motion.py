@@ -52,7 +52,12 @@ class MotionPrimitives:
             raise ValueError(f"this task has {self.spec.arms} arm(s); arm{arm} does not exist")
         return arm
 
-    def _solve_ik(self, ctx: CallContext, arm: int, position, quaternion_wxyz, artifact: str = "ik"):
+    def _solve_ik(
+        self, ctx: CallContext, arm: int, position, quaternion_wxyz, artifact: str = "ik", best_effort: bool = False
+    ):
+        """IK for ``arm``'s grasp point; the joints, or None when no solution meets the tolerances (status
+        IK_FAILED). ``best_effort``: return the closest attempt's joints instead of None (the published
+        API's behaviour; the status still says IK_FAILED)."""
         arm = self._arm(arm)
         pos = geo.as_array(position, (3,), "position")
         quat = geo.as_array(quaternion_wxyz, (4,), "quaternion_wxyz")
@@ -84,6 +89,8 @@ class MotionPrimitives:
                 f"{result.position_error * 1000:.1f} mm / {result.orientation_error:.3f} rad "
                 "(out of reach, or an orientation the wrist cannot take)",
             )
+            if best_effort:
+                return result.closest
         return result.joints
 
     def _check_joints(self, arm: int, joints, name: str = "joints") -> np.ndarray:

@@ -24,6 +24,7 @@ class IKResult:
     position_error: float  # metres
     orientation_error: float  # radians
     iterations: int
+    closest: np.ndarray | None = None  # (7,) radians: the best attempt's joints, also when it failed
 
     @property
     def ok(self) -> bool:
@@ -86,10 +87,11 @@ class IKSolver:
                 error = task.compute_error(configuration)
                 pos_err, ori_err = float(np.linalg.norm(error[:3])), float(np.linalg.norm(error[3:]))
                 if pos_err < POSITION_TOL and ori_err < ORIENTATION_TOL:
-                    return IKResult(configuration.q[idx].copy(), pos_err, ori_err, total + iteration)
+                    q = configuration.q[idx].copy()
+                    return IKResult(q, pos_err, ori_err, total + iteration, q.copy())
             total += MAX_ITERATIONS
             if pos_err + 0.1 * ori_err < best.position_error + 0.1 * best.orientation_error:
-                best = IKResult(None, pos_err, ori_err, total)
+                best = IKResult(None, pos_err, ori_err, total, configuration.q[idx].copy())
         best.iterations = total
         return best
 

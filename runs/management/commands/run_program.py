@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from runs import services
+from worker.robot.profiles import PROFILE_CHOICES
 from worker.sim.catalog import parse_seeds
 
 
@@ -49,6 +50,12 @@ class Command(BaseCommand):
             help="realistic (default: a segmentation model's errors, noisy depth) or oracle (exact render)",
         )
         parser.add_argument(
+            "--api-profile",
+            choices=PROFILE_CHOICES,
+            help="auto (default: the published CaP-X / ASPIRE reduced API's conventions when the program uses "
+            "them), native or published",
+        )
+        parser.add_argument(
             "--step-budget", type=int, help="control steps per episode (default: the task's benchmark budget; 0: none)"
         )
 
@@ -78,6 +85,8 @@ class Command(BaseCommand):
             overrides["memory_mb"] = opts["memory_mb"]
         if opts["perception_mode"]:
             overrides["perception_mode"] = opts["perception_mode"]
+        if opts["api_profile"]:
+            overrides["api_profile"] = opts["api_profile"]
         if opts["step_budget"] is not None:
             overrides["step_budget"] = opts["step_budget"]
         if opts["no_trace"]:
@@ -103,6 +112,9 @@ class Command(BaseCommand):
         self.stdout.write(f"run {run.pk} on {task.key}: {run.status}, success rate {summary['success_rate']}")
         if not summary["contained"]:
             self.stdout.write("  NOT CONTAINED: programs ran as plain processes (ASPIRE_SANDBOX=process)")
+        profiles = sorted({ep["api_profile_reason"] for ep in summary["episodes"] if ep["api_profile_reason"]})
+        for reason in profiles:
+            self.stdout.write(f"  API profile: {reason}")
         for ep in summary["episodes"]:
             flag = "ok  " if ep["success"] else "FAIL"
             self.stdout.write(
