@@ -41,13 +41,23 @@ if bowl is None or plate is None or len(bowl) < 20 or len(plate) < 20:
 if bowl is None or plate is None:
     raise RuntimeError("bowl or plate not found")
 
-rim_z = np.percentile(bowl[:, 2], 95)
-centre = np.median(bowl, axis=0)
-near = bowl[np.abs(bowl[:, 2] - rim_z) < 0.01]
-front = near[np.argmin(near[:, 0])]  # the rim point nearest the robot
-grasp = np.array([front[0] + 0.01, centre[1], rim_z - 0.015])
-quat = np.array([0.0, 1.0, 0.0, 0.0])
-plate_centre = np.median(plate, axis=0)
+
+def box_centre(points):
+    low, high = np.percentile(points[:, :2], [2, 98], axis=0)
+    return (low + high) / 2.0, (high - low) / 2.0
+
+
+centre, half = box_centre(bowl)
+plate_centre, _ = box_centre(plate)
+rim_z = np.percentile(bowl[:, 2], 98)
+bottom_z = np.percentile(bowl[:, 2], 2)
+plate_top = np.percentile(plate[:, 2], 98)
+# Pinch the rim nearest the robot with the fingers closing across the wall (along the radius).
+radial = -centre / np.linalg.norm(centre)
+rim = centre + (float(np.mean(half)) - 0.006) * radial
+yaw = np.arctan2(radial[0], -radial[1])
+quat = np.array([0.0, np.cos(yaw / 2.0), np.sin(yaw / 2.0), 0.0])
+grasp = np.array([rim[0], rim[1], rim_z - 0.015])
 
 open_gripper()
 goto_pose(grasp, quat, z_approach=0.08)
@@ -55,8 +65,9 @@ close_gripper()
 state = get_observation()
 print("gripper after closing", round(float(state["robot_cartesian_pos"][7]), 3))
 goto_pose(grasp + np.array([0.0, 0.0, 0.12]), quat)
-offset = grasp - centre
-target = np.array([plate_centre[0], plate_centre[1], grasp[2] + 0.03]) + np.array([offset[0], offset[1], 0.0])
-goto_pose(target, quat, z_approach=0.10)
+place = plate_centre + (rim - centre)
+release_z = plate_top + 0.015 + (grasp[2] - bottom_z)
+# Arrive from the carry height straight above the release point.
+goto_pose(np.array([place[0], place[1], release_z]), quat, z_approach=max(0.0, grasp[2] + 0.12 - release_z))
 open_gripper()
 goto_home_joint_position()

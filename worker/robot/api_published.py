@@ -202,6 +202,56 @@ class PublishedPrimitives:
         ctx.artifact("point", {"x": point[0], "y": point[1], "score": float(found[0].as_dict()["score"])})
         return {text_prompt: point}
 
+    @primitive(profiles=(PUBLISHED,))
+    def detect_object_owlvit(self, ctx: CallContext, rgb, text) -> list[dict]:
+        """Open-vocabulary detection boxes for a text query (the published OWL-ViT form, used by the
+        published TwoArmLift API), answered from this API's segmenter (no OWL-ViT model here).
+
+        Args:
+            rgb: (H, W, 3) uint8 image exactly as returned by get_observation. text: what to find.
+
+        Returns:
+            list of {"box": [x1, y1, x2, y2] pixel floats, "label": text, "score": float in [0, 1]},
+            best first; [] when nothing matches (status NO_DETECTION).
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text must be a non-empty string")
+        frame = self._image_frame(rgb, "detect_object_owlvit")
+        found = [
+            d.as_dict()
+            for d in self.segmenter.segment_text(frame, self._objects(), text, **self._segmenter_options(frame))
+        ]
+        self._annotate_detections(ctx, frame, found, text)
+        return [{"box": [float(v) for v in d["box"]], "label": text, "score": float(d["score"])} for d in found]
+
+    @primitive(profiles=(PUBLISHED,))
+    def segment_sam2(self, ctx: CallContext, rgb, box=None) -> list[dict]:
+        """Masks of what lies in a box, or of the whole image (the published SAM2 form), answered from this
+        API's segmenter with point prompts: the box's centre, or a 6 x 6 grid over the image.
+
+        Args:
+            rgb: (H, W, 3) uint8 image exactly as returned by get_observation.
+            box: [x1, y1, x2, y2] pixels, or None for the whole image.
+
+        Returns:
+            list of {"mask": (H, W) bool, "score": float}, best first; [] when only background is there.
+        """
+        frame = self._image_frame(rgb, "segment_sam2")
+        h, w = frame.rgb.shape[:2]
+        if box is None:
+            xs, ys = np.meshgrid(np.linspace(0, w - 1, 8)[1:-1], np.linspace(0, h - 1, 8)[1:-1])
+            points = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        else:
+            x1, y1, x2, y2 = geo.as_array(box, (4,), "box")
+            points = np.array([[np.clip((x1 + x2) / 2.0, 0, w - 1), np.clip((y1 + y2) / 2.0, 0, h - 1)]])
+        found = [
+            d.as_dict()
+            for d in self.segmenter.segment_points(frame, self._objects(), points, **self._segmenter_options(frame))
+        ]
+        found.sort(key=lambda d: -d["score"])
+        self._annotate_detections(ctx, frame, found, "sam2" if box is None else "sam2 box")
+        return [{"mask": d["mask"], "score": float(d["score"])} for d in found]
+
     # -- geometry ------------------------------------------------------------------------------------
     @primitive(profiles=(PUBLISHED,), name="pixel_to_world_point")
     def pixel_to_world_point_published(self, ctx: CallContext, u, v, z, intrinsics, extrinsics) -> np.ndarray:

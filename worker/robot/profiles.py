@@ -11,7 +11,8 @@ Two profiles (worker.robot.primitive.PROFILES):
   organised (H, W, 3) camera-frame cloud, interpolate_segment returns a list with ``step=0.03``, the
   published keyword names, robot{i}_cartesian_pos in the published hand frame, and the published-only
   functions (goto_pose, goto_home_joint_position, point_prompt_molmo, plan_grasp_from_point_clouds,
-  subsample_point_cloud, filter_noise, normalize_vector, rotation_matrix_to_quaternion). The program
+  subsample_point_cloud, filter_noise, normalize_vector, rotation_matrix_to_quaternion, and the
+  detect_object_owlvit / segment_sam2 pair of the published TwoArmLift API). The program
   also finds the published runner's globals: ``obs`` and ``INPUTS`` (an observation taken before its
   first line, depth (H, W, 1), with "full_prompt"), ``RESULT = None`` and a camera-only ``env`` whose
   ``env.handle.task_language`` is the task's instruction. Every native-only function stays callable.
@@ -53,6 +54,8 @@ PUBLISHED_ONLY_FUNCTIONS = frozenset(
         "filter_noise",
         "normalize_vector",
         "rotation_matrix_to_quaternion",
+        "detect_object_owlvit",
+        "segment_sam2",
     }
 )
 #: Keyword arguments only the published signatures have, per function.

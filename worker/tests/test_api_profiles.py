@@ -8,6 +8,7 @@ import pytest
 from worker.engine import EngineSettings
 from worker.robot.api import RobotAPI, api_reference_markdown
 from worker.robot.profiles import (
+    PUBLISHED_ONLY_FUNCTIONS,
     detect_profile,
     needs_initial_observation,
     resolve_profile,
@@ -79,17 +80,8 @@ def test_globals_the_runner_must_provide_follow_python_scoping():
 def test_the_published_profile_offers_the_published_functions_and_forms():
     native = {r["name"]: r for r in RobotAPI.reference(2, "native")}
     published = {r["name"]: r for r in RobotAPI.reference(2, "published")}
-    only = {
-        "goto_pose",
-        "goto_home_joint_position",
-        "point_prompt_molmo",
-        "plan_grasp_from_point_clouds",
-        "subsample_point_cloud",
-        "filter_noise",
-        "normalize_vector",
-        "rotation_matrix_to_quaternion",
-    }
-    assert set(published) - set(native) == only and not set(native) - set(published)
+    # What auto detects as published-only is exactly what only the published profile offers.
+    assert set(published) - set(native) == PUBLISHED_ONLY_FUNCTIONS and not set(native) - set(published)
     expected = {
         "goto_pose": "goto_pose(position, quaternion_wxyz, z_approach: float = 0.0)",
         "select_top_down_grasp": "select_top_down_grasp(grasps, scores, cam_to_world, vertical_threshold=0.8)",

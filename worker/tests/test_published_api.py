@@ -54,6 +54,9 @@ x, y = point["red cube"]
 out["molmo_in_mask"] = bool(mask[y, x])
 out["molmo_missing"] = list(point_prompt_molmo(rgb, "purple elephant").values())[0]
 
+boxes = detect_object_owlvit(rgb, "red cube")
+sam2 = segment_sam2(rgb, boxes[0]["box"])
+out["owlvit_sam2"] = [sorted(boxes[0]), sorted(sam2[0]), bool(sam2[0]["mask"][y, x]), len(segment_sam2(rgb)) >= 2]
 poses, scores = plan_grasp(depth, K, mask)
 best, score = select_top_down_grasp(poses, scores, E)
 out["best"] = [list(np.asarray(best).shape), float(score) == float(np.max(scores)) or score > 0]
@@ -99,6 +102,7 @@ def test_published_forms_on_lift():
     assert out["filter"][0] >= out["filter"][1] > 0 and out["filter"][2] is True
     assert out["subsample"] == 50
     assert out["molmo_in_mask"] is True and out["molmo_missing"] == [None, None]
+    assert out["owlvit_sam2"] == [["box", "label", "score"], ["mask", "score"], True, True]
     assert out["best"][0] == [4, 4]
     assert out["none"] == [None, float("-inf")]
     assert out["too_few"] is True and out["cloud_grasps"] == [4, 4]
