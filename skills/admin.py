@@ -22,6 +22,7 @@ from .content import SkillDraft, SkillInputError
 from .evidence import evidence_rows
 from .highlight import code_html, diff_html
 from .models import Skill, SkillRetrieval, SkillReview, SkillStateError, SkillUse, SkillValidation
+from .rendering import markdown_html
 
 CONTENT_FIELDS = (
     "title",
@@ -40,13 +41,23 @@ CONTENT_FIELDS = (
     "task_keys",
     "validated_context",
     "change_note",
+    "guidance",
 )
 EVIDENCE_INPUT_FIELDS = ("source_task", "before_program", "after_program", "claimed_seeds", "control_seeds")
-REVIEW_DISPLAY = ("status_line", "evidence", "sketch", "parent_diff", "placeholders_table", "provenance_links")
+REVIEW_DISPLAY = (
+    "status_line",
+    "evidence",
+    "sketch",
+    "guidance_html",
+    "parent_diff",
+    "placeholders_table",
+    "provenance_links",
+)
 
 
 class SkillAdminForm(forms.ModelForm):
-    """Edits of a proposed skill pass the same rules as a proposal (SkillDraft.cleaned)."""
+    """Edits of a proposed skill pass the same rules as a proposal (SkillDraft.cleaned); an imported
+    skill may keep a blank kind until it is approved."""
 
     class Meta:
         model = Skill
@@ -74,7 +85,7 @@ class SkillAdminForm(forms.ModelForm):
             **{k: getattr(self.instance, k) for k in CONTENT_FIELDS if k not in data},
         )
         try:
-            clean = draft.cleaned()
+            clean = draft.cleaned(allow_blank_kind=self.instance.provenance == Skill.Provenance.IMPORT)
         except SkillInputError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.args[0])
             return data
@@ -126,11 +137,20 @@ class _SkillDisplay:
 
     @admin.display(description="status")
     def status_line(self, obj: Skill):
-        return format_html(
+        line = format_html(
             '<strong class="status status-skill-{}">{}</strong> — {}',
             obj.status,
             obj.status,
             obj.status_reason or "no reason recorded",
+        )
+        if obj.kind or obj.status not in (Skill.Status.PROPOSED, Skill.Status.VALIDATED):
+            return line
+        url = reverse("admin:skills_skill_change", args=[obj.pk])
+        return format_html(
+            '{}<br><strong>No kind yet</strong>: the imported file does not say it; <a href="{}">set one</a> '
+            "before approving.",
+            line,
+            url,
         )
 
     @admin.display(description="evidence")
@@ -148,6 +168,12 @@ class _SkillDisplay:
     @admin.display(description="code sketch")
     def sketch(self, obj: Skill):
         return code_html(obj.code_sketch) if obj.code_sketch else "none"
+
+    @admin.display(description="guidance (imported, rendered)")
+    def guidance_html(self, obj: Skill):
+        return (
+            format_html('<div class="skill-guidance">{}</div>', markdown_html(obj.guidance)) if obj.guidance else "none"
+        )
 
     @admin.display(description="diff against the parent version")
     def parent_diff(self, obj: Skill):
@@ -260,8 +286,12 @@ class SkillAdmin(_SkillDisplay, admin.ModelAdmin):
         ) + REVIEW_DISPLAY
         if obj is not None and obj.status == Skill.Status.PROPOSED:
             return always
-        # Content that was validated or reviewed is frozen: a change is a new version, re-validated.
-        return always + CONTENT_FIELDS + EVIDENCE_INPUT_FIELDS
+        # Content that was validated or reviewed is frozen: a change is a new version, re-validated. The
+        # one exception: a validated import whose file did not say its kind gets one before approval.
+        frozen = CONTENT_FIELDS
+        if obj is not None and obj.status == Skill.Status.VALIDATED and not obj.kind:
+            frozen = tuple(f for f in CONTENT_FIELDS if f != "kind")
+        return always + frozen + EVIDENCE_INPUT_FIELDS
 
 
 @admin.register(SkillReview)
@@ -298,6 +328,7 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
         "when_to_apply",
         "when_not_to_apply",
         "repair_strategy",
+        "guidance_html",
         "embodiment",
         "benchmark",
         "task_keys",

@@ -20,6 +20,7 @@ from .models import Skill
 
 TASK_KEY_RE = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)?$")  # LIBERO keys hold "suite/task"
 MAX_TEXT = 20_000
+MAX_GUIDANCE = 200_000  # a whole imported file's body (the largest published skill file is about 30 kB)
 
 
 class SkillInputError(ValueError):
@@ -33,9 +34,14 @@ class SkillInputError(ValueError):
         return f"{self.field}: {self.args[0]}"
 
 
-def parse_kind(value: str) -> str:
-    """A Kind value from its value or label ("grasp_constraint" or "grasp constraint"); raises SkillInputError."""
+def parse_kind(value: str, allow_blank: bool = False) -> str:
+    """A Kind value from its value or label ("grasp_constraint" or "grasp constraint"); raises SkillInputError.
+
+    ``allow_blank``: a blank value stays blank (an imported proposal whose file does not say its kind).
+    """
     text = str(value or "").strip().lower()
+    if not text and allow_blank:
+        return ""
     for kind in Skill.Kind:
         if text in (kind.value, kind.label.lower(), kind.label.lower().replace(" ", "_"), kind.value.replace("_", " ")):
             return kind.value
@@ -64,6 +70,7 @@ class SkillDraft:
     task_keys: list = field(default_factory=list)
     validated_context: str = ""
     change_note: str = ""
+    guidance: str = ""
 
     TEXT_FIELDS = (
         "title",
@@ -84,9 +91,15 @@ class SkillDraft:
     def as_fields(self) -> dict:
         return asdict(self)
 
-    def cleaned(self) -> "SkillDraft":
-        """A validated, normalised copy; raises SkillInputError naming the field and the rule."""
-        name = slugify(str(self.name or ""))[:100].strip("-")
+    def cleaned(self, allow_blank_kind: bool = False) -> "SkillDraft":
+        """A validated, normalised copy; raises SkillInputError naming the field and the rule.
+
+        ``allow_blank_kind``: the kind may stay blank (imported proposals; a reviewer sets it before
+        approval, see skills.lifecycle.approve_skill). ``guidance`` (an imported file's body) is kept
+        verbatim but for leading blank lines and trailing whitespace, and counts as saying what to do.
+        """
+        # Published names may be paths ("robosuite/fix-loop/skills/grasp"): each separator becomes a hyphen.
+        name = slugify(re.sub(r"[/\\]+", "-", str(self.name or "")))[:100].strip("-")
         if not name:
             raise SkillInputError("name", "a skill needs a name (letters, digits and hyphens)")
         out = replace(self, name=name)
@@ -103,12 +116,18 @@ class SkillDraft:
             raise SkillInputError("description", "a skill needs a description")
         if len(out.title) > 200:
             raise SkillInputError("title", "is longer than 200 characters")
-        out.kind = parse_kind(self.kind)
+        out.kind = parse_kind(self.kind, allow_blank=allow_blank_kind)
         if not isinstance(self.code_sketch, str) or len(self.code_sketch) > MAX_TEXT:
             raise SkillInputError("code_sketch", f"must be text of at most {MAX_TEXT} characters")
         out.code_sketch = self.code_sketch.strip("\n").rstrip()
-        if not out.code_sketch and not out.repair_strategy:
-            raise SkillInputError("repair_strategy", "a skill must say what to do: a repair strategy or a code sketch")
+        guidance = self.guidance or ""
+        if not isinstance(guidance, str) or len(guidance) > MAX_GUIDANCE:
+            raise SkillInputError("guidance", f"must be text of at most {MAX_GUIDANCE} characters")
+        out.guidance = _strip_blank_lines(guidance)
+        if not out.code_sketch and not out.repair_strategy and not out.guidance:
+            raise SkillInputError(
+                "repair_strategy", "a skill must say what to do: a repair strategy, a code sketch or guidance"
+            )
         try:
             out.placeholders = normalise_placeholders(self.placeholders)
         except SketchError as exc:
@@ -132,3 +151,11 @@ class SkillDraft:
             raise SkillInputError("task_keys", 'tasks are "benchmark:task" keys, e.g. robosuite:Lift')
         out.task_keys = list(dict.fromkeys(k.strip() for k in keys))
         return out
+
+
+def _strip_blank_lines(text: str) -> str:
+    """``text`` without its leading blank lines and trailing whitespace; the rest is untouched."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines).rstrip()

@@ -32,9 +32,11 @@ class MultipleFileField(forms.FileField):
 
 
 class SkillImportForm(forms.Form):
-    files = MultipleFileField(help_text="Markdown skill files (YAML front matter + sections), or a .zip of them.")
+    files = MultipleFileField(
+        help_text="Markdown skill files (ours, or published ASPIRE files as they are), or a .zip of a skills folder."
+    )
     default_kind = forms.ChoiceField(
-        choices=[("", "(files must name their kind)")] + Skill.Kind.choices,
+        choices=[("", "(inferred from the name and title, else blank for the reviewer)")] + Skill.Kind.choices,
         required=False,
         help_text="Kind for files whose front matter has none (published ASPIRE files).",
     )

@@ -32,6 +32,7 @@ def skill_diff(old: Skill, new: Skill) -> str:
             ("when not to apply", skill.when_not_to_apply),
             ("repair strategy", skill.repair_strategy),
             ("validated context", skill.validated_context),
+            ("guidance", skill.guidance),
         ):
             out.append(f"## {label}")
             out.extend((value or "").splitlines())

@@ -82,9 +82,10 @@ def propose_skill(
 
     The API-policy check runs at once (a failure rejects the skill with the reasons); when the
     proposal carries programs and ``validate`` is true, re-execution is queued on the worker after the
-    transaction commits. Raises SkillInputError (nothing is created) on bad input.
+    transaction commits. Raises SkillInputError (nothing is created) on bad input. An imported skill may
+    leave its kind blank (its file did not say it); approval then waits until a person sets one.
     """
-    clean = draft.cleaned()
+    clean = draft.cleaned(allow_blank_kind=provenance == Skill.Provenance.IMPORT)
     before_program, after_program = before_program or "", after_program or ""
     claimed, control, task = _clean_evidence(
         before_program,
@@ -192,11 +193,14 @@ def request_validation(skill: Skill) -> None:
 # -- review ---------------------------------------------------------------------------------------------
 def approve_skill(skill: Skill, *, user=None, note: str = "") -> Skill:
     """A person approves a validated skill; any other approved version of the same name is retired
-    (superseded) in the same transaction. Raises SkillStateError unless the skill is validated."""
+    (superseded) in the same transaction. Raises SkillStateError unless the skill is validated and has a
+    kind (an imported skill may arrive without one)."""
     with transaction.atomic():
         row = Skill.objects.select_for_update().get(pk=skill.pk)
         if row.status != Skill.Status.VALIDATED:
             raise SkillStateError(f"{row} is {row.status}; only a validated skill can be approved")
+        if not row.kind:
+            raise SkillStateError(f"{row} has no kind: set its kind (admin, Content) before approving it")
         approved = Skill.objects.select_for_update().filter(name=row.name, status=Skill.Status.APPROVED)
         for old in approved.exclude(pk=row.pk):
             old.change_status(Skill.Status.RETIRED, reason=f"superseded by version {row.version}", user=user)

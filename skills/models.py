@@ -67,7 +67,12 @@ class Skill(models.Model):
     version = models.PositiveIntegerField(default=1)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(help_text="One or two sentences: what the skill does and when it helps")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=30,
+        choices=Kind.choices,
+        blank=True,
+        help_text="Blank only on an imported skill whose file does not say it; set before approval",
+    )
     symptom = models.TextField(blank=True, help_text="Failure signature: what goes wrong, as a person reads it")
     trace_signals = models.JSONField(
         default=dict,
@@ -82,6 +87,11 @@ class Skill(models.Model):
         default=dict, blank=True, help_text='{"NAME": {"default": value, "doc": "meaning and unit"}}'
     )
     notes = models.TextField(blank=True, help_text="Further sections (markdown) kept from an imported file")
+    guidance = models.TextField(
+        blank=True,
+        help_text="The body (markdown) of an imported file in a free layout, verbatim: shown on the skill's "
+        "page and written back by export; the fields above hold only what it states explicitly",
+    )
 
     # -- validated context -------------------------------------------------------------------------
     embodiment = models.CharField(

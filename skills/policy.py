@@ -4,9 +4,11 @@ Applied to a skill's code sketch (placeholders allowed, see worker.library.sketc
 from (before/after the repair). On top of the sandbox's own static check
 (worker.sandbox.policy.check_source: no imports, files, dunders, interpreter internals) it requires:
 
-- only robot API names (worker.robot.api.RobotAPI.reference()), ``np``/``numpy``, ``math``, the
-  sandbox builtins and names the code binds itself; anything else is UNKNOWN_NAME;
-- no simulator state (SIMULATOR_STATE): names such as ``env``/``sim``, attributes such as
+- only robot API names of either API profile (worker.robot.api.RobotAPI.reference(), native and
+  published), ``np``/``numpy``, ``math``, the published runner's ``obs``/``INPUTS``/``RESULT``, the sandbox
+  builtins and names the code binds itself (imports included); anything else is UNKNOWN_NAME;
+- no simulator state (SIMULATOR_STATE): names such as ``env``/``sim`` (``env.handle.task_language``, the
+  instruction, excepted), attributes such as
   ``.body_xpos``/``.qpos``, privileged observation keys such as ``obs["cube_pos"]``; no asset files
   (ASSET_FILE): ``.xml``/``.urdf``/``.bddl`` names;
 - no seed-specific logic (SEED_BRANCH): a name like ``seed`` or ``seed_id`` (programs are never told
@@ -64,7 +66,23 @@ SIMULATOR_ATTRIBUTES = frozenset(
         "model_xml",
     }
 )
-ROBOT_STATE_KEYS = frozenset({"robot0_cartesian_pos", "robot0_joint_pos", "robot1_cartesian_pos", "robot1_joint_pos"})
+ROBOT_STATE_KEYS = frozenset(
+    {
+        "robot0_cartesian_pos",
+        "robot0_joint_pos",
+        "robot1_cartesian_pos",
+        "robot1_joint_pos",
+        "robot0_gripper_qpos",
+        "robot1_gripper_qpos",
+        # the published reduced API's one-arm readings (worker.robot.api get_observation)
+        "robot_joint_pos",
+        "robot_cartesian_pos",
+    }
+)
+#: Globals the published API's runner gives a program (worker.robot.profiles): camera-only data.
+RUNNER_GLOBALS = frozenset({"obs", "INPUTS", "RESULT"})
+#: The only reads of ``env`` a program may make: the task's instruction (worker.robot.profiles).
+ENV_INSTRUCTION = ("env.handle.task_language", "env.task_language")
 PRIVILEGED_KEY_RE = re.compile(r"(_pos|_quat|_xpos|_qpos|_qvel|-state)$")
 ASSET_RE = re.compile(r"\.(xml|urdf|bddl|mjcf|usda?|stl|obj|msh)$", re.IGNORECASE)
 SEED_NAME_RE = re.compile(r"(^|_)seeds?($|_)", re.IGNORECASE)
@@ -96,14 +114,16 @@ class PolicyIssue:
 
 @functools.lru_cache(maxsize=1)
 def api_names() -> frozenset[str]:
-    """Every robot API function name (aliases included), from the API's own registry."""
+    """Every robot API function name (aliases included) of either API profile (native, and the published
+    reduced API's), from the API's own registry."""
     from worker.robot.api import RobotAPI
+    from worker.robot.primitive import PROFILES
 
-    return frozenset(entry["name"] for entry in RobotAPI.reference())
+    return frozenset(entry["name"] for profile in PROFILES for entry in RobotAPI.reference(arms=2, profile=profile))
 
 
 def allowed_names() -> frozenset[str]:
-    return api_names() | MODULE_NAMES | SAFE_BUILTIN_NAMES | ALLOWED_DUNDER_NAMES
+    return api_names() | MODULE_NAMES | SAFE_BUILTIN_NAMES | ALLOWED_DUNDER_NAMES | RUNNER_GLOBALS
 
 
 def describe_issues(issues: list[PolicyIssue]) -> str:
@@ -216,6 +236,12 @@ class _SceneChecker:
 
     def run(self, tree: ast.AST) -> None:
         bound = _bound_names(tree)
+        # `env.handle.task_language` reads the instruction, not the simulator: its `env` is not flagged.
+        self._instruction_reads = {
+            id(node.value.value if isinstance(node.value, ast.Attribute) else node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and ast.unparse(node) in ENV_INSTRUCTION
+        }
         constant_names = _constant_names(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
@@ -248,6 +274,8 @@ class _SceneChecker:
                 f"'{name}': programs are never told their seed, so logic on it was copied from single episodes",
                 key=name,
             )
+        elif id(node) in self._instruction_reads:
+            return
         elif name in SIMULATOR_NAMES and name not in bound:
             self.flag(
                 "SIMULATOR_STATE",
@@ -282,7 +310,7 @@ class _SceneChecker:
                     "SIMULATOR_STATE",
                     node,
                     f"observation key {text!r} is privileged simulator state; "
-                    "get_observation gives camera images and robot0/robot1 joint and cartesian state only",
+                    "get_observation gives camera images and the robots' joint, cartesian and gripper state only",
                     key=text,
                 )
 

@@ -1,5 +1,5 @@
 """Share links on skills: the kind skills registers with sharing (SkillsConfig.ready()). A shared skill is
-a minimal read-only page: name, kind, description and code sketch."""
+a minimal read-only page: name, kind, description, code sketch and imported guidance (sanitised)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sharing.models import ShareLink
 from sharing.targets import ShareTarget, register_target
 
 from .models import Skill
+from .rendering import markdown_html
 
 
 def register_share_kind() -> None:
@@ -19,7 +20,13 @@ def register_share_kind() -> None:
             get=lambda pk: Skill.objects.filter(pk=pk).first(),
             readable_by=lambda user, skill: True,
             render=lambda request, skill, token: render(
-                request, "skills/shared.html", {"skill": skill, "share_token": token}
+                request,
+                "skills/shared.html",
+                {
+                    "skill": skill,
+                    "share_token": token,
+                    "guidance_html": markdown_html(skill.guidance) if skill.guidance else "",
+                },
             ),
         )
     )

@@ -17,10 +17,13 @@ from .retrieval import retrieve_skills
 
 
 # -- agents reading the library ---------------------------------------------------------------------------
-def skill_for_agent(skill: Skill, score: float | None = None, retrieval_id: int | None = None) -> dict:
+def skill_for_agent(
+    skill: Skill, score: float | None = None, retrieval_id: int | None = None, guidance: bool = False
+) -> dict:
     """What an agent reads of a skill (the same fields, in the agents' shape: failure_signature holds
-    the symptom and the trace signals)."""
-    return {
+    the symptom and the trace signals). ``guidance``: add an imported skill's whole text (read one
+    skill; search results leave it out, it can be long)."""
+    out = {
         "id": skill.pk,
         "name": skill.name,
         "version": skill.version,
@@ -36,6 +39,9 @@ def skill_for_agent(skill: Skill, score: float | None = None, retrieval_id: int 
         "score": None if score is None else round(score, 4),
         "retrieval_id": retrieval_id,
     }
+    if guidance and skill.guidance:
+        out["guidance"] = skill.guidance
+    return out
 
 
 def library_sources(exclude_task: Task | None = None) -> list[str]:
@@ -92,7 +98,7 @@ class LibraryAccess:
             skill = skills.filter(name=str(ref)).order_by("-version").first()
         if skill is None or (self.allowed is not None and _source_key(skill) not in self.allowed):
             raise KeyError(f"no skill {ref} in the library this search may use")
-        return skill_for_agent(skill)
+        return skill_for_agent(skill, guidance=True)
 
     def attach(self, agent_call_id: int) -> None:
         unattached = SkillRetrieval.objects.filter(pk__in=self.retrieval_ids, agent_call_id__isnull=True)

@@ -16,6 +16,7 @@ from .forms import MAX_FILES, MAX_MARKDOWN_BYTES, SkillFilterForm, SkillImportFo
 from .highlight import code_html
 from .markdown import export_skill_markdown
 from .models import Skill
+from .rendering import markdown_html
 
 
 def filter_skills(queryset, *, status="", kind="", embodiment="", q=""):
@@ -34,6 +35,17 @@ def filter_skills(queryset, *, status="", kind="", embodiment="", q=""):
             | Q(symptom__icontains=word)
         )
     return queryset
+
+
+def shown_fields(skill: Skill) -> dict[str, str]:
+    """The text fields the page shows as sections: all of them, except, for a skill with imported
+    guidance (rendered whole), those whose text the guidance or the description already shows."""
+    out = {}
+    for key in ("symptom", "when_to_apply", "when_not_to_apply", "repair_strategy", "notes", "validated_context"):
+        value = getattr(skill, key).strip()
+        if value and not (skill.guidance and (value in skill.guidance or value == skill.description.strip())):
+            out[key] = value
+    return out
 
 
 @login_required
@@ -64,6 +76,8 @@ def skill_detail(request, pk):
         "skills/detail.html",
         {
             "skill": skill,
+            "shown": shown_fields(skill),
+            "guidance_html": markdown_html(skill.guidance) if skill.guidance else "",
             "sketch_html": code_html(skill.code_sketch) if skill.code_sketch else "",
             "validations": validations,
             "versions": versions,

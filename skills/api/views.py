@@ -52,7 +52,7 @@ class _ReviewView(APIView):
             400: OpenApiResponse(description="bad input"),
             403: OpenApiResponse(description="staff only"),
             404: OpenApiResponse(description="no such skill"),
-            409: OpenApiResponse(description="the skill's status does not allow it"),
+            409: OpenApiResponse(description="the skill's status does not allow it (or it has no kind to approve)"),
         },
     )
     def post(self, request, pk):

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from runs.models import Episode, Keyframe
 from runs.tests.factories import TaskFactory
+from skills.exchange import import_skill_markdown
 from skills.models import Skill
 
 from .factories import AdmissionRunFactory, SkillFactory, SkillValidationFactory
@@ -166,3 +167,28 @@ def test_a_proposed_skill_is_edited_under_the_proposal_rules_and_a_decided_one_i
     approved = SkillFactory(name="frozen")
     form = admin_client.get(reverse("admin:skills_skill_change", args=[approved.pk])).content.decode()
     assert 'name="description"' not in form
+
+
+def test_an_imported_skill_without_a_kind_gets_one_from_the_reviewer_before_approval(admin_client):
+    skill = import_skill_markdown("---\nname: no-kind-said\ndescription: d\n---\n# Notes\n\nBack off first.\n")
+    assert skill.kind == "" and skill.guidance == "# Notes\n\nBack off first."
+    Skill.objects.filter(pk=skill.pk).update(status=Skill.Status.VALIDATED)  # as admission would leave it
+    review = admin_client.get(reverse("admin:skills_skillreview_change", args=[skill.pk])).content.decode()
+    assert "No kind yet" in review and "<h3>Notes</h3>" in review  # the guidance, rendered for the reviewer
+    decide = reverse("admin:skills_skillreview_decide", args=[skill.pk])
+    refused = admin_client.post(decide, {"decision": "approve"}, follow=True).content.decode()
+    assert "has no kind: set its kind" in refused
+    skill.refresh_from_db()
+    assert skill.status == Skill.Status.VALIDATED
+
+    change = reverse("admin:skills_skill_change", args=[skill.pk])
+    form = admin_client.get(change).content.decode()
+    assert 'name="kind"' in form and 'name="description"' not in form  # the kind alone is still open
+    assert admin_client.post(change, {"kind": "recovery"}).status_code == 302
+    skill.refresh_from_db()
+    assert skill.kind == Skill.Kind.RECOVERY and skill.description == "d"
+    admin_client.post(decide, {"decision": "approve"})
+    skill.refresh_from_db()
+    assert skill.status == Skill.Status.APPROVED
+    form = admin_client.get(change).content.decode()
+    assert 'name="kind"' not in form  # decided content is frozen again

@@ -348,3 +348,17 @@ def test_services_re_exports_each_verb_from_the_module_that_holds_it():
     assert services.LibraryAccess is usage.LibraryAccess
     assert services.install_seed_skills is exchange.install_seed_skills
     assert all(hasattr(services, name) for name in services.__all__)
+
+
+def test_only_imports_may_leave_the_kind_blank_and_approval_then_waits_for_one():
+    with pytest.raises(SkillInputError, match="kind: unknown kind ''"):
+        propose_skill(SkillDraftFactory(kind=""))  # agents must name one
+    skill = propose_skill(SkillDraftFactory(kind=""), provenance=Skill.Provenance.IMPORT)
+    assert skill.kind == "" and skill.status == Skill.Status.PROPOSED
+    Skill.objects.filter(pk=skill.pk).update(status=Skill.Status.VALIDATED)
+    with pytest.raises(SkillStateError, match="has no kind"):
+        approve_skill(skill)
+    skill.refresh_from_db()
+    assert skill.status == Skill.Status.VALIDATED
+    Skill.objects.filter(pk=skill.pk).update(kind=Skill.Kind.GRASP_CONSTRAINT)
+    assert approve_skill(skill).status == Skill.Status.APPROVED

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from skills.content import SkillDraft
+from skills.content import SkillDraft, SkillInputError
 from skills.exchange import export_library_zip, import_skill_files, import_skill_markdown
 from skills.markdown import SkillFormatError, export_skill_markdown, parse_skill_markdown
 from skills.models import Skill
@@ -115,7 +115,7 @@ def test_an_exported_file_imports_as_a_proposed_new_version_of_the_approved_skil
     assert "waiting for re-execution evidence" in imported.status_reason
 
 
-def test_it_imports_a_file_in_the_published_layout_keeping_unknown_sections():
+def test_it_imports_a_file_in_the_published_layout_keeping_every_section_as_guidance():
     skill = import_skill_markdown(PUBLISHED_STYLE, default_kind="recovery")
     assert skill.kind == Skill.Kind.RECOVERY and skill.title == "Wrist turn for arm-body blocking"
     assert skill.symptom.startswith("The descent stops")
@@ -123,20 +123,29 @@ def test_it_imports_a_file_in_the_published_layout_keeping_unknown_sections():
     assert skill.code_sketch.startswith("def turned(joints):") and "out[6] += math.pi / 2" in skill.code_sketch
     assert skill.when_to_apply == "- The approach is right but blocked."
     assert skill.when_not_to_apply == "- The tip itself collides."
-    assert skill.notes == "## Cross-reference rule\n\nCheck the other blocking skills first."
+    assert skill.guidance == PUBLISHED_STYLE.split("---\n", 2)[2].strip()  # the body, verbatim
+    assert "## Cross-reference rule\n\nCheck the other blocking skills first." in skill.guidance
+    assert skill.notes == ""
     assert skill.validated_context == "Panda, shelves at the side."
     assert skill.status == Skill.Status.PROPOSED
+    without_kind = import_skill_markdown(PUBLISHED_STYLE.replace("wrist-turn-when-blocked", "no-kind-said"))
+    assert without_kind.kind == "" and without_kind.status == Skill.Status.PROPOSED
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("# no front matter", "does not start with YAML front matter"),
+        ("# no front matter", "no front matter and no file name"),
+        ("", "the file is empty"),
+        (" \n\n", "the file is empty"),
         ("---\nname: x\n", "not closed"),
-        ("---\nname: [unclosed\n---\n", "not valid YAML"),
+        ("---\nname: [unclosed\n  - more\n---\n", "not valid YAML .* nor plain 'key: value' lines"),
         ("---\n- a list\n---\n", "must be a YAML mapping"),
         ("---\ndescription: d\nkind: recovery\n---\n", "has no name"),
-        ("---\nname: n\ndescription: d\n---\n", "has no kind"),
+        ("---\nname: n\ndescription: d\nlayout: sections\n---\n", "has no kind"),
+        ("---\nname: n\ndescription: d\nlayout: poem\n---\n", "layout in the front matter must be one of"),
+        ("---\nname: n\ndescription: d\n---\n", "must say what to do"),
+        ("---\nname: n\ndescription: d\n---\nok\x00", "NUL characters"),
         (
             "---\nname: n\ndescription: d\nkind: recovery\nplaceholders: [1]\n---\n",
             "placeholders in the front matter must be a mapping",
@@ -144,7 +153,7 @@ def test_it_imports_a_file_in_the_published_layout_keeping_unknown_sections():
     ],
 )
 def test_malformed_files_are_refused_with_the_reason_and_create_nothing(text, message):
-    with pytest.raises(SkillFormatError, match=message):
+    with pytest.raises((SkillFormatError, SkillInputError), match=message):
         import_skill_markdown(text)
     assert not Skill.objects.exists()
 
@@ -178,7 +187,7 @@ def test_uploads_import_each_good_file_and_report_each_bad_one():
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("skills/a.md", PUBLISHED_STYLE.replace("wrist-turn-when-blocked", "from-zip"))
         archive.writestr("skills/readme.txt", "ignored")
-        archive.writestr("skills/broken.md", "no front matter")
+        archive.writestr("skills/broken.md", "---\nname: broken\n")
     outcomes = import_skill_files(
         [
             ("one.md", PUBLISHED_STYLE.encode()),
@@ -188,12 +197,13 @@ def test_uploads_import_each_good_file_and_report_each_bad_one():
         ],
         default_kind="recovery",
     )
-    result = {o.filename: (o.skill.name if o.skill else o.error) for o in outcomes}
+    result = {o.filename: (o.skill.name if o.skill else o.error or f"skipped: {o.skipped}") for o in outcomes}
     assert result == {
         "one.md": "wrist-turn-when-blocked",
         "bundle.zip:skills/a.md": "from-zip",
-        "bundle.zip:skills/broken.md": "the file does not start with YAML front matter (a line '---')",
-        "latin.md": "not UTF-8 text",
+        "bundle.zip:skills/readme.txt": "skipped: not a markdown file",
+        "bundle.zip:skills/broken.md": "the front matter is not closed by a line '---'",
+        "latin.md": "not UTF-8 text (a binary file?)",
         "bad.zip": "not a zip archive",
     }
     assert set(Skill.objects.values_list("name", flat=True)) == {"wrist-turn-when-blocked", "from-zip"}
@@ -209,7 +219,7 @@ def test_the_export_and_import_commands_round_trip_a_library(tmp_path):
     call_command("import_skills", str(tmp_path), stdout=out)
     assert Skill.objects.filter(status=Skill.Status.PROPOSED, provenance=Skill.Provenance.IMPORT).count() == 2
     assert "cube-localisation v1 proposed" in out.getvalue()
-    (tmp_path / "broken.md").write_text("nothing")
+    (tmp_path / "broken.md").write_text("---\nname: broken\n")
     with pytest.raises(CommandError, match="1 of 3 file"):
         call_command("import_skills", str(tmp_path), stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="no approved skill named nope"):

@@ -132,11 +132,11 @@ def test_import_is_for_staff_and_reports_each_file(client, admin_client):
     url = reverse("skills:import")
     assert client.get(url).status_code == 302  # to the admin login
     assert "Import skills" in admin_client.get(url).content.decode()
-    files = [SimpleUploadedFile("good.md", SKILL_FILE.encode()), SimpleUploadedFile("bad.md", b"no front matter")]
+    files = [SimpleUploadedFile("good.md", SKILL_FILE.encode()), SimpleUploadedFile("bad.md", b"---\nname: x\n")]
     page = admin_client.post(url, {"files": files}).content.decode()
     skill = Skill.objects.get(name="uploaded-skill")
     assert skill.status == Skill.Status.PROPOSED and skill.proposed_by == "upload by admin"
-    assert skill.get_absolute_url() in page and "not imported: the file does not start with YAML front matter" in page
+    assert skill.get_absolute_url() in page and "not imported: the front matter is not closed" in page
     response = admin_client.post(url, {"files": [SimpleUploadedFile("notes.txt", b"x")]})
     assert response.status_code == 400 and "only .md files and .zip archives" in response.content.decode()
     assert admin_client.post(url, {}).status_code == 400

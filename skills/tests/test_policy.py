@@ -135,3 +135,21 @@ def test_placeholders_fill_with_defaults_or_chosen_values():
 def test_bad_placeholder_declarations_are_refused_with_the_reason(raw, message):
     with pytest.raises(SketchError, match=message):
         normalise_placeholders(raw)
+
+
+def test_code_in_the_published_reduced_api_style_passes_and_simulator_reads_still_fail():
+    source = (
+        "import numpy as np\n"
+        "from scipy.spatial.transform import Rotation\n"
+        "print(env.handle.task_language)\n"
+        "cam = obs['agentview']\n"
+        "q = Rotation.from_euler('z', 0.2).as_quat()\n"
+        "pts = mask_to_world_points(m, cam['images']['depth'], cam['intrinsics'], cam['pose_mat'])\n"
+        "goto_pose(pts.mean(axis=0), np.array([q[3], q[0], q[1], q[2]]), z_approach=0.1)\n"
+        "best, score = select_top_down_grasp(g, s, cam['pose_mat'], vertical_threshold=0.9)\n"
+        "width = obs['robot_cartesian_pos'][7] + obs['robot0_gripper_qpos'][0]\n"
+    )
+    codes = {(i.code, i.line) for i in check_program(source, extra_names=frozenset({"m", "g", "s"}))}
+    assert codes == set(), codes
+    leaked = check_program("print(env.handle.env.sim.data.qpos)\n")
+    assert {i.code for i in leaked} == {"SIMULATOR_STATE"}

@@ -75,7 +75,7 @@ def test_a_broken_seed_file_stops_the_command_with_its_name(tmp_path):
     with pytest.raises(CommandError, match="bad.md fails the API-policy check"):
         call_command("load_seed_skills", "--dir", str(tmp_path), stdout=io.StringIO())
     (tmp_path / "bad.md").write_text("no front matter")
-    with pytest.raises(CommandError, match="bad.md: the file does not start with YAML front matter"):
+    with pytest.raises(CommandError, match="bad.md: the file has no front matter"):
         call_command("load_seed_skills", "--dir", str(tmp_path), stdout=io.StringIO())
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("load_seed_skills", "--dir", str(tmp_path / "missing"))
