@@ -37,7 +37,9 @@ class _ToolLoopAgent:
 
     def propose(self, brief: Brief, workbench) -> list[Proposal]:
         """Run one round's conversation; returns the submitted candidates (raises AgentError if none)."""
-        runner = ToolRunner(workbench, brief.round, brief.debug_seeds, self.experiment_budget)
+        runner = ToolRunner(
+            workbench, brief.round, brief.debug_seeds, self.experiment_budget, max_turns=self.max_turns
+        )
         runner.candidates_by_ref.update({str(c.ref): c for c in brief.survivors})
         usage = AgentUsage(self.backend, self.model, "propose", brief.round)
         started = time.monotonic()
@@ -62,6 +64,25 @@ class _ToolLoopAgent:
     def _conversation(self, brief, runner, usage):
         raise NotImplementedError
 
+    def _record_turn(self, runner: ToolRunner, sent: list[dict], response: dict, tools: list[dict], usage: dict):
+        """Hand one model turn to the workbench's conversation log when it keeps one (``record_turn``):
+        ``sent`` the messages added to the conversation since the previous request (the system prompt on
+        the first turn), ``response`` the model's answer as the SDK returned it, ``tools`` one entry per
+        tool call ({"name", "arguments", "text", "is_error", "keyframes"}), ``usage`` this turn's tokens.
+        Images inside ``sent`` are replaced by {"keyframe": ref} so a log never holds image bytes."""
+        record = getattr(runner.workbench, "record_turn", None)
+        if record is not None:
+            record(
+                round=runner.round,
+                turn=runner.turn,
+                backend=self.backend,
+                model=self.model,
+                sent=sent,
+                response=response,
+                tools=tools,
+                usage=usage,
+            )
+
 
 class ClaudeAgent(_ToolLoopAgent):
     backend = "claude"
@@ -83,8 +104,11 @@ class ClaudeAgent(_ToolLoopAgent):
         messages: list[dict] = [
             {"role": "user", "content": [{"type": "text", "text": round_message(brief, self.experiment_budget)}]}
         ]
+        logged = 0  # messages already handed to the conversation log
         for _ in range(self.max_turns):
+            runner.turn += 1
             _mark_newest(messages)
+            sent = ([{"role": "system", "content": system}] if logged == 0 else []) + messages[logged:]
             try:
                 response = self.client.messages.create(
                     model=self.model, max_tokens=MAX_TOKENS, system=system, tools=TOOLS, messages=messages
@@ -93,15 +117,22 @@ class ClaudeAgent(_ToolLoopAgent):
                 raise AgentError(f"Claude request failed: {exc}") from None
             usage.turns += 1
             u = response.usage
-            usage.input_tokens += u.input_tokens or 0
-            usage.output_tokens += u.output_tokens or 0
-            usage.cache_read_tokens += getattr(u, "cache_read_input_tokens", 0) or 0
-            usage.cache_write_tokens += getattr(u, "cache_creation_input_tokens", 0) or 0
+            turn_usage = {
+                "input_tokens": u.input_tokens or 0,
+                "output_tokens": u.output_tokens or 0,
+                "cache_read_tokens": getattr(u, "cache_read_input_tokens", 0) or 0,
+                "cache_write_tokens": getattr(u, "cache_creation_input_tokens", 0) or 0,
+            }
+            for key, value in turn_usage.items():
+                setattr(usage, key, getattr(usage, key) + value)
+            logged = len(messages) + 1  # the answer appended next is logged as the response
             messages.append(
                 {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in response.content]}
             )
             calls = [b for b in response.content if b.type == "tool_use"]
+            tool_log: list[dict] = []
             if not calls:
+                self._record_turn(runner, _without_images(sent), response.model_dump(), tool_log, turn_usage)
                 messages.append(
                     {
                         "role": "user",
@@ -112,6 +143,7 @@ class ClaudeAgent(_ToolLoopAgent):
             results = []
             for call in calls:
                 outcome = runner.run(call.name, dict(call.input))
+                tool_log.append(_tool_entry(call.name, dict(call.input), outcome))
                 content = [{"type": "text", "text": outcome.text}]
                 if outcome.image_jpeg:
                     content.append(
@@ -129,6 +161,7 @@ class ClaudeAgent(_ToolLoopAgent):
                     }
                 )
             messages.append({"role": "user", "content": results})
+            self._record_turn(runner, _without_images(sent), response.model_dump(), tool_log, turn_usage)
             if runner.submitted:
                 return
         raise AgentError(f"Claude did not submit candidates within {self.max_turns} turns")
@@ -162,7 +195,10 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
             {"role": "system", "content": system_prompt(brief.arms, brief.skills)},
             {"role": "user", "content": round_message(brief, self.experiment_budget)},
         ]
+        logged = 0
         for _ in range(self.max_turns):
+            runner.turn += 1
+            sent = messages[logged:]
             try:
                 response = self.client.chat.completions.create(
                     model=self.model, messages=messages, tools=openai_tools(), max_tokens=MAX_TOKENS
@@ -170,14 +206,20 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
             except openai.OpenAIError as exc:
                 raise AgentError(f"OpenAI-compatible request failed: {exc}") from None
             usage.turns += 1
+            turn_usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
             if response.usage:
                 cached = getattr(getattr(response.usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0
-                usage.input_tokens += (response.usage.prompt_tokens or 0) - cached
-                usage.cache_read_tokens += cached
-                usage.output_tokens += response.usage.completion_tokens or 0
+                turn_usage["input_tokens"] = (response.usage.prompt_tokens or 0) - cached
+                turn_usage["cache_read_tokens"] = cached
+                turn_usage["output_tokens"] = response.usage.completion_tokens or 0
+            for key, value in turn_usage.items():
+                setattr(usage, key, getattr(usage, key) + value)
+            logged = len(messages) + 1  # the answer appended next is logged as the response
             message = response.choices[0].message
             messages.append(message.model_dump(exclude_none=True))
+            tool_log: list[dict] = []
             if not message.tool_calls:
+                self._record_turn(runner, _without_images(sent), response.model_dump(), tool_log, turn_usage)
                 messages.append({"role": "user", "content": "Submit your candidates with the submit_candidates tool."})
                 continue
             images = []
@@ -187,8 +229,13 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
                 except json.JSONDecodeError as exc:
                     outcome_text = f"arguments are not JSON: {exc}"
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome_text})
+                    tool_log.append(
+                        {"name": call.function.name, "arguments": call.function.arguments, "text": outcome_text,
+                         "is_error": True, "keyframes": []}
+                    )
                     continue
                 outcome = runner.run(call.function.name, arguments)
+                tool_log.append(_tool_entry(call.function.name, arguments, outcome))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.text})
                 if outcome.image_jpeg:
                     images.append(
@@ -199,6 +246,35 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
                 messages.append(
                     {"role": "user", "content": [{"type": "text", "text": "Requested keyframes:"}] + images}
                 )
+            self._record_turn(runner, _without_images(sent), response.model_dump(), tool_log, turn_usage)
             if runner.submitted:
                 return
         raise AgentError(f"the model did not submit candidates within {self.max_turns} turns")
+
+
+def _tool_entry(name: str, arguments: dict, outcome) -> dict:
+    return {
+        "name": name,
+        "arguments": arguments,
+        "text": outcome.text,
+        "is_error": outcome.is_error,
+        "keyframes": list(outcome.keyframes),
+    }
+
+
+def _without_images(messages: list[dict]) -> list[dict]:
+    """A copy of ``messages`` with every base64 image replaced by a short placeholder (images are stored
+    once, as keyframes; tool entries name their refs)."""
+
+    def clean(value):
+        if isinstance(value, dict):
+            if value.get("type") == "image" and isinstance(value.get("source"), dict):
+                return {"type": "image", "omitted": "base64 image (see the tool entry's keyframes)"}
+            if value.get("type") == "image_url":
+                return {"type": "image_url", "omitted": "base64 image (see the tool entry's keyframes)"}
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(messages)

@@ -148,6 +148,8 @@ class ToolOutcome:
     text: str = ""
     image_jpeg: bytes | None = None
     is_error: bool = False
+    #: refs of the keyframes this reply carries or names (the conversation page shows them as thumbnails)
+    keyframes: list = field(default_factory=list)
 
     def image_b64(self) -> str:
         return base64.b64encode(self.image_jpeg or b"").decode()
@@ -166,6 +168,9 @@ class ToolRunner:
     proposed_skills: list = field(default_factory=list)
     used: int = 0
     names: list = field(default_factory=list)
+    #: the conversation's turn budget and the turns taken so far (None: no limit, e.g. an MCP client)
+    max_turns: int | None = None
+    turn: int = 0
 
     def run(self, name: str, arguments: dict) -> ToolOutcome:
         self.names.append(name)
