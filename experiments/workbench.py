@@ -14,7 +14,15 @@ from runs.models import USAGE_FIELDS, Actor, AgentCall, Candidate, Episode, Keyf
 from runs.sink import DjangoSink
 from runs.storage import media_storage
 from worker.engine import EngineSettings, program_hash, run_episode
-from worker.search.core import CallSummary, CandidateRecord, EpisodeSummary, Proposal, implicated_calls, trace_signals
+from worker.search.core import (
+    CallSummary,
+    CandidateRecord,
+    EpisodeSummary,
+    Proposal,
+    experiment_note,
+    implicated_with_reason,
+    trace_signals,
+)
 from worker.sim import catalog
 
 
@@ -30,6 +38,8 @@ def call_summary(call: PrimitiveCall) -> CallSummary:
         args=call.args,
         result=call.result,
         keyframes=[str(k.pk) for k in call.keyframes.all()],
+        stack=list(call.stack or []),
+        artifacts=dict(call.artifacts or {}),
     )
 
 
@@ -46,6 +56,7 @@ def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> 
     )
     episodes = candidate.episodes.filter(split=split).exclude(status__in=Episode.NO_RESULT).order_by("seed")
     for ep in episodes:
+        final = ep.keyframes.filter(call__isnull=True, label="final").order_by("-pk").first()
         summary = EpisodeSummary(
             seed=ep.seed,
             success=bool(ep.success),
@@ -53,10 +64,14 @@ def candidate_record(candidate: Candidate, split: str = Episode.Split.DEBUG) -> 
             error=ep.error,
             error_line=ep.error_line,
             ref=str(ep.pk),
+            stdout=ep.stdout,
+            final_frame=str(final.pk) if final else None,
+            control_steps=ep.control_steps or 0,
+            step_budget=ep.step_budget,
         )
         if not ep.success:
             calls = [call_summary(c) for c in ep.calls.prefetch_related("keyframes")]
-            summary.implicated = implicated_calls(calls, ep.error_line)
+            summary.implicated, summary.why = implicated_with_reason(calls, ep.error_line)
             summary.signals = trace_signals(calls, ep.status, ep.error)
         record.episodes.append(summary)
     return record
@@ -82,7 +97,9 @@ class DjangoWorkbench:
         """Run programs now, in this process (agents' quick experiments on a few seeds)."""
         spec = catalog.get_task(self.actor.task.key)
         run = self.actor.run
-        engine = EngineSettings(**{k: v for k, v in run.settings.items() if k in ("wall_seconds", "memory_mb")})
+        engine = EngineSettings(
+            **{k: v for k, v in run.settings.items() if k in ("wall_seconds", "memory_mb")}, final_frame=True
+        )
         records = []
         for proposal in proposals:
             with transaction.atomic():
@@ -106,6 +123,13 @@ class DjangoWorkbench:
                 run_episode(spec, proposal.code, seed, sink, engine, media)
             records.append(candidate_record(candidate, Episode.Split.CUSTOM))
         return records
+
+    def notes(self, before_round: int) -> list[str]:
+        """This actor's quick experiments of earlier rounds (candidates of origin "experiment")."""
+        experiments = Candidate.objects.filter(actor=self.actor, origin="experiment", round__lt=before_round)
+        return [
+            experiment_note(candidate_record(c, Episode.Split.CUSTOM)) for c in experiments.order_by("round", "index")
+        ]
 
     # -- reading traces -----------------------------------------------------------------------------
     def _episodes(self):
@@ -167,6 +191,22 @@ class DjangoWorkbench:
             if str(s.get("id")) == str(skill_ref) or s.get("name") == skill_ref:
                 return s
         raise KeyError(f"no skill {skill_ref}")
+
+    def admission_rules(self) -> str:
+        """What admission will do with a proposal and when (the propose_skill tool's reply)."""
+        from skills.conf import skills_setting
+
+        flipped = skills_setting("MIN_FLIPPED_SEEDS")
+        control = skills_setting("CONTROL_SEEDS")
+        return (
+            "What happens next: nothing during this search. When the experiment's search ends the coordinator "
+            "hands the proposal to admission: its code sketch is checked against the API policy, then the before "
+            "and after programs are re-executed on the claimed seeds and on "
+            f"{control} seeds that passed before. It is admitted when at least {flipped} claimed seed(s) go "
+            "from failure to success and no passing seed breaks (a new version of an approved skill must also "
+            "beat it); a person then approves it in the admin before any agent can retrieve it. The verdict "
+            "appears on the skill's page, not in this conversation."
+        )
 
     def propose_skill(self, fields: dict):
         with transaction.atomic():

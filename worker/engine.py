@@ -57,7 +57,9 @@ class EngineSettings:
     unknown_space: how motion planning treats space no camera of the episode has seen, "free"
     (default) or "occupied" (worker.robot.occupancy explains the choice); api_profile: the calling
     conventions the program runs under, "auto" (default: decided from the program), "native" or
-    "published" (worker.robot.profiles). Raises ValueError for any other perception_mode,
+    "published" (worker.robot.profiles); final_frame: also keep the final scene frame of a successful
+    episode (failed episodes always keep one; agents' runs keep it for every episode so a model can see
+    how each ended). Raises ValueError for any other perception_mode,
     step_budget, unknown_space or api_profile.
     """
 
@@ -70,6 +72,7 @@ class EngineSettings:
     step_budget: int | None = None
     unknown_space: str = UNKNOWN_SPACE
     api_profile: str = AUTO
+    final_frame: bool = False
 
     def __post_init__(self):
         check_perception_mode(self.perception_mode)
@@ -253,7 +256,7 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
     # budget (worker/sim/base.py SimAdapter); what the program did afterwards cannot undo it.
     success = judged and adapter.succeeded()
     keyframes = []
-    if media is not None and not success:
+    if media is not None and (not success or settings.final_frame):
         # The scene as the failed episode left it; successful episodes keep their per-call frames only.
         frame, camera = api.capture_frame()
         keyframes.append(media.save(frame, kind="frame", camera=camera, label="final", stem="final"))

@@ -37,9 +37,7 @@ class _ToolLoopAgent:
 
     def propose(self, brief: Brief, workbench) -> list[Proposal]:
         """Run one round's conversation; returns the submitted candidates (raises AgentError if none)."""
-        runner = ToolRunner(
-            workbench, brief.round, brief.debug_seeds, self.experiment_budget, max_turns=self.max_turns
-        )
+        runner = ToolRunner(workbench, brief.round, brief.debug_seeds, self.experiment_budget, max_turns=self.max_turns)
         runner.candidates_by_ref.update({str(c.ref): c for c in brief.survivors})
         usage = AgentUsage(self.backend, self.model, "propose", brief.round)
         started = time.monotonic()
@@ -102,7 +100,10 @@ class ClaudeAgent(_ToolLoopAgent):
             {"type": "text", "text": system_prompt(brief.arms, brief.skills), "cache_control": {"type": "ephemeral"}}
         ]
         messages: list[dict] = [
-            {"role": "user", "content": [{"type": "text", "text": round_message(brief, self.experiment_budget)}]}
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": round_message(brief, self.experiment_budget, self.max_turns)}],
+            }
         ]
         logged = 0  # messages already handed to the conversation log
         for _ in range(self.max_turns):
@@ -193,7 +194,7 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
 
         messages: list[dict] = [
             {"role": "system", "content": system_prompt(brief.arms, brief.skills)},
-            {"role": "user", "content": round_message(brief, self.experiment_budget)},
+            {"role": "user", "content": round_message(brief, self.experiment_budget, self.max_turns)},
         ]
         logged = 0
         for _ in range(self.max_turns):
@@ -230,8 +231,13 @@ class OpenAICompatibleAgent(_ToolLoopAgent):
                     outcome_text = f"arguments are not JSON: {exc}"
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome_text})
                     tool_log.append(
-                        {"name": call.function.name, "arguments": call.function.arguments, "text": outcome_text,
-                         "is_error": True, "keyframes": []}
+                        {
+                            "name": call.function.name,
+                            "arguments": call.function.arguments,
+                            "text": outcome_text,
+                            "is_error": True,
+                            "keyframes": [],
+                        }
                     )
                     continue
                 outcome = runner.run(call.function.name, arguments)

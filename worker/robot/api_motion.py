@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import geometry as geo
+from . import ik as ik_tol
 from . import status as st
 from .media import draw_path
 from .motion import MotionPlan, contact_forces
@@ -39,6 +40,8 @@ JOINT_TOL = 0.02
 #: that counts as having been stopped by contact: above the few newtons a steady grasp's pad forces
 #: drift by while the arm moves, below what pressing a finger into the table produces (tens of N).
 CONTACT_FORCE_N = 5.0
+#: A joint within this distance (rad, ~1 degree) of a limit at IK's closest attempt is reported as bound there.
+IK_LIMIT_MARGIN = 0.02
 #: Waypoints of a planned path are passed within this joint error (rad) before moving on.
 WAYPOINT_TOL = 0.03
 
@@ -73,6 +76,16 @@ class MotionPrimitives:
             target,
             home=np.asarray(robot.init_qpos, dtype=np.float64),
         )
+        limits = self.adapter.joint_limits(arm)
+        at_limits = []
+        if result.closest is not None:
+            q = np.asarray(result.closest, dtype=np.float64)
+            for i in range(min(7, len(q))):
+                low, high = float(limits[i, 0]), float(limits[i, 1])
+                if q[i] - low < IK_LIMIT_MARGIN or high - q[i] < IK_LIMIT_MARGIN:
+                    at_limits.append(
+                        {"joint": i, "value_rad": round(float(q[i]), 3), "limits_rad": [round(low, 3), round(high, 3)]}
+                    )
         ctx.artifact(
             artifact,
             {
@@ -80,14 +93,29 @@ class MotionPrimitives:
                 "iterations": result.iterations,
                 "position_error_m": round(result.position_error, 5),
                 "orientation_error_rad": round(result.orientation_error, 5),
+                "tolerance": {"position_m": ik_tol.POSITION_TOL, "orientation_rad": ik_tol.ORIENTATION_TOL},
+                "start_configurations": result.attempts,
+                "joints_at_limits": at_limits,
             },
         )
         if not result.ok:
+            bound = (
+                "; at the closest attempt "
+                + ", ".join(
+                    f"joint {j['joint']} sits at its limit ({j['value_rad']} rad, range {j['limits_rad']})"
+                    for j in at_limits
+                )
+                if at_limits
+                else "; no joint was at its limit at the closest attempt (more likely out of reach, or a wrist "
+                "orientation these starts cannot turn to)"
+            )
             ctx.set_status(
                 st.IK_FAILED,
-                f"no IK solution for arm{arm} at position {np.round(pos, 3).tolist()}: best residual "
-                f"{result.position_error * 1000:.1f} mm / {result.orientation_error:.3f} rad "
-                "(out of reach, or an orientation the wrist cannot take)",
+                f"no IK solution for arm{arm} at position {np.round(pos, 3).tolist()}: closest "
+                f"{result.position_error * 1000:.1f} mm / {result.orientation_error:.3f} rad from the target "
+                f"(tolerance {ik_tol.POSITION_TOL * 1000:.0f} mm / {ik_tol.ORIENTATION_TOL} rad); a local solver, "
+                f"tried from {result.attempts} start configurations (the current one, the last joint turned by "
+                f"+-pi, the home posture){bound}",
             )
             if best_effort:
                 return result.closest
@@ -335,7 +363,7 @@ class MotionPrimitives:
         return self._solve_ik(ctx, 1, position, quaternion_wxyz)
 
     # -- joint moves -------------------------------------------------------------------------------
-    @primitive()
+    @primitive(after_frame=True)
     def move_to_joints(self, ctx: CallContext, joints, collision_check: bool = True) -> str:
         """Move arm 0 to a joint configuration (blocking), holding the gripper's current command.
 
@@ -364,17 +392,17 @@ class MotionPrimitives:
         """
         return self._move(ctx, {0: self._check_joints(0, joints)}, collision_check=bool(collision_check))
 
-    @primitive()
+    @primitive(after_frame=True)
     def move_to_joints_arm0(self, ctx: CallContext, joints, collision_check: bool = True) -> str:
         """move_to_joints for arm 0 (robot0)."""
         return self._move(ctx, {0: self._check_joints(0, joints)}, collision_check=bool(collision_check))
 
-    @primitive(min_arms=2)
+    @primitive(after_frame=True, min_arms=2)
     def move_to_joints_arm1(self, ctx: CallContext, joints, collision_check: bool = True) -> str:
         """move_to_joints for arm 1 (robot1); arm 0 holds its position."""
         return self._move(ctx, {1: self._check_joints(1, joints)}, collision_check=bool(collision_check))
 
-    @primitive(min_arms=2)
+    @primitive(after_frame=True, min_arms=2)
     def move_to_joints_both(self, ctx: CallContext, joints0, joints1, collision_check: bool = True) -> str:
         """Move both arms at once (blocking), each along its straight joint-space line, planning around
         collisions (including between the arms) in the 14-D joint space when needed.
@@ -392,7 +420,7 @@ class MotionPrimitives:
         )
 
     # -- pose moves --------------------------------------------------------------------------------
-    @primitive()
+    @primitive(after_frame=True)
     def move_to_pose(self, ctx: CallContext, position, quaternion_wxyz, collision_check: bool = True) -> str:
         """Move arm 0's grasp point to a pose: solve_ik, then a collision-checked move_to_joints.
 
@@ -406,17 +434,17 @@ class MotionPrimitives:
         """
         return self._move_to_pose(ctx, 0, position, quaternion_wxyz, collision_check)
 
-    @primitive()
+    @primitive(after_frame=True)
     def move_to_pose_arm0(self, ctx: CallContext, position, quaternion_wxyz, collision_check: bool = True) -> str:
         """move_to_pose for arm 0 (robot0)."""
         return self._move_to_pose(ctx, 0, position, quaternion_wxyz, collision_check)
 
-    @primitive(min_arms=2)
+    @primitive(after_frame=True, min_arms=2)
     def move_to_pose_arm1(self, ctx: CallContext, position, quaternion_wxyz, collision_check: bool = True) -> str:
         """move_to_pose for arm 1 (robot1); the target is in the world frame (robot0's base)."""
         return self._move_to_pose(ctx, 1, position, quaternion_wxyz, collision_check)
 
-    @primitive(min_arms=2)
+    @primitive(after_frame=True, min_arms=2)
     def move_to_pose_both(
         self, ctx: CallContext, position0, quaternion0_wxyz, position1, quaternion1_wxyz, collision_check: bool = True
     ) -> str:

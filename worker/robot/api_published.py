@@ -134,7 +134,7 @@ class PublishedPrimitives:
         best-effort joints, never None."""
         return self._solve_ik(ctx, 1, position, quaternion_wxyz, best_effort=True)
 
-    @primitive(profiles=(PUBLISHED,))
+    @primitive(after_frame=True, profiles=(PUBLISHED,))
     def goto_pose(self, ctx: CallContext, position, quaternion_wxyz, z_approach: float = 0.0) -> str:
         """Move arm 0's grasp point to a pose (blocking), first to ``z_approach`` metres above it.
 
@@ -163,7 +163,7 @@ class PublishedPrimitives:
                 return status
         return self._move_to_pose(ctx, 0, pos, quaternion_wxyz, True)
 
-    @primitive(profiles=(PUBLISHED,))
+    @primitive(after_frame=True, profiles=(PUBLISHED,))
     def goto_home_joint_position(self, ctx: CallContext) -> str:
         """Move arm 0 back to its joint configuration at the start of the episode (blocking); the
         gripper keeps its command. Returns the move's status (see move_to_joints)."""

@@ -25,6 +25,7 @@ class IKResult:
     orientation_error: float  # radians
     iterations: int
     closest: np.ndarray | None = None  # (7,) radians: the best attempt's joints, also when it failed
+    attempts: int = 0  # start configurations tried (current; last joint turned +-pi; home)
 
     @property
     def ok(self) -> bool:
@@ -79,7 +80,7 @@ class IKSolver:
             seeds.append(seed)
         best = IKResult(None, np.inf, np.inf, 0)
         total = 0
-        for seed in seeds:
+        for attempts, seed in enumerate(seeds):
             configuration.update(seed)
             for iteration in range(1, MAX_ITERATIONS + 1):
                 velocity = mink.solve_ik(configuration, [task], DT, "daqp", damping=1e-3, limits=self._limits)
@@ -88,11 +89,12 @@ class IKSolver:
                 pos_err, ori_err = float(np.linalg.norm(error[:3])), float(np.linalg.norm(error[3:]))
                 if pos_err < POSITION_TOL and ori_err < ORIENTATION_TOL:
                     q = configuration.q[idx].copy()
-                    return IKResult(q, pos_err, ori_err, total + iteration, q.copy())
+                    return IKResult(q, pos_err, ori_err, total + iteration, q.copy(), attempts + 1)
             total += MAX_ITERATIONS
             if pos_err + 0.1 * ori_err < best.position_error + 0.1 * best.orientation_error:
                 best = IKResult(None, pos_err, ori_err, total, configuration.q[idx].copy())
         best.iterations = total
+        best.attempts = len(seeds)
         return best
 
     @staticmethod

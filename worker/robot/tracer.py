@@ -93,6 +93,15 @@ def _summarize_array(arr: np.ndarray) -> dict:
         )
         return out
     if arr.dtype.kind in "biuf":
+        if arr.ndim >= 2 and arr.shape[-1] == 3 and arr.dtype.kind == "f":
+            # Points (N, 3) or (H, W, 3): the range of each axis (x, y, z) on its own, never mixed.
+            rows = arr.reshape(-1, 3)
+            rows = rows[np.isfinite(rows).all(axis=1)]
+            if len(rows):
+                out["min"] = [_num(float(v)) for v in rows.min(axis=0)]
+                out["max"] = [_num(float(v)) for v in rows.max(axis=0)]
+                out["axes"] = "x, y, z"
+            return out
         finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
         if finite.size:
             out["min"] = _num(float(finite.min()))

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from worker.robot.status import CallStatus
 
 OK_STATUS = CallStatus.OK
+#: Results that are themselves an outcome word (motions answer REACHED or one of the failure statuses).
+RESULT_WORDS = frozenset({"REACHED", *(s.value for s in CallStatus)})
 
 
 @dataclass
@@ -53,11 +55,53 @@ class CallSummary:
     args: dict = field(default_factory=dict)
     result: Any = None
     keyframes: list = field(default_factory=list)  # refs for get_keyframe
+    stack: list = field(default_factory=list)  # [[function, line], ...] program frames, outermost first
+    artifacts: dict = field(default_factory=dict)  # what the primitive measured (motion, ik, grasp, ...)
+
+    @property
+    def outcome(self) -> str:
+        """What the call came to: a motion's own answer ("REACHED", "NOT_REACHED", ...) when it returned
+        one, else the trace status. A move that ended within tolerance has status OK and result REACHED;
+        showing "OK" there hid which it was."""
+        if isinstance(self.result, str) and self.result in RESULT_WORDS:
+            return self.result
+        return self.status
+
+    def where(self) -> str:
+        """The program line of the call, and the program line that called the helper it sits in:
+        "line 12 in grasp(), called from line 40"."""
+        text = f"line {self.line}"
+        frames = [f for f in self.stack if isinstance(f, (list, tuple)) and len(f) == 2]
+        if len(frames) > 1:
+            text += f" in {frames[-1][0]}(), called from line {frames[0][1]}"
+        return text
+
+    def measured(self) -> str:
+        """The numbers a reader needs to judge the call: the pose a move reached and its error, an IK
+        solve's residuals against its tolerance ("" when the call measured nothing)."""
+        parts = []
+        motion = self.artifacts.get("motion") if isinstance(self.artifacts, dict) else None
+        if isinstance(motion, dict):
+            for key in sorted(k for k in motion if k.startswith("arm")):
+                arm = motion[key]
+                if isinstance(arm, dict) and "position" in arm:
+                    parts.append(
+                        f"{key} reached {arm['position']} m, {1000 * float(arm.get('position_error_m', 0)):.1f} mm / "
+                        f"{float(arm.get('orientation_error_rad', 0)):.3f} rad from the target"
+                    )
+        ik = self.artifacts.get("ik") if isinstance(self.artifacts, dict) else None
+        if isinstance(ik, dict) and "position_error_m" in ik and self.status == OK_STATUS:
+            parts.append(
+                f"IK residual {1000 * float(ik['position_error_m']):.1f} mm / "
+                f"{float(ik['orientation_error_rad']):.3f} rad"
+            )
+        return "; ".join(parts)
 
     def one_line(self) -> str:
-        text = f"#{self.seq} {self.primitive} -> {self.status} (line {self.line})"
-        if self.message:
-            text += f": {self.message}"
+        text = f"#{self.seq} {self.primitive} -> {self.outcome} ({self.where()})"
+        measured = "" if self.message else self.measured()
+        if self.message or measured:
+            text += f": {self.message or measured}"
         if self.error:
             text += f" [{self.error}]"
         return text
@@ -73,6 +117,28 @@ class EpisodeSummary:
     ref: Any = None  # episode id for list_calls
     implicated: list[CallSummary] = field(default_factory=list)
     signals: dict = field(default_factory=dict)  # machine-readable trace signals, see trace_signals()
+    stdout: str = ""  # what the program printed (the sandbox keeps the last 64 KiB)
+    final_frame: Any = None  # keyframe ref of the scene as the episode ended (get_keyframe)
+    why: str = ""  # why ``implicated`` holds these calls (see implicated_calls)
+    control_steps: int = 0
+    step_budget: int | None = None
+
+    def verdict(self) -> str:
+        """ "success", or what ended a failed episode in words: the error status with its message, or,
+        when the program ran to its end without an error, that the task's success check never passed."""
+        if self.success:
+            return "success"
+        if self.status == OK_STATUS:
+            budget = (
+                f" within the step budget ({self.control_steps}/{self.step_budget} steps)" if self.step_budget else ""
+            )
+            return f"FAILED: the program ended without an error but the task's success check never passed{budget}"
+        text = f"FAILED: {self.status}"
+        if self.error_line:
+            text += f" at program line {self.error_line}"
+        if self.error:
+            text += f": {self.error}"
+        return text
 
 
 @dataclass
@@ -108,14 +174,55 @@ class Proposal:
     params: dict = field(default_factory=dict)
 
 
+#: Families of primitives, by name prefix, for choosing the calls behind a failure no call reported.
+GRIPPER_PREFIXES = ("close_gripper", "open_gripper", "grasp")
+PERCEPTION_PREFIXES = ("segment_", "detect_", "point_prompt", "get_object", "mask_to_world", "depth_to")
+GRASP_PREFIXES = ("plan_grasp", "select_", "grasp_")
+MOTION_PREFIXES = ("move_", "goto_", "go_home", "follow_", "lift", "place")
+
+
 def implicated_calls(calls: list[CallSummary], error_line: int = 0, context: int = 2) -> list[CallSummary]:
-    """The calls a failure implicates: every non-OK call, the calls made from the failing line, and the
-    last ``context`` calls before the episode ended. Ordered by sequence number, without repeats."""
-    chosen = {c.seq for c in calls if c.status != OK_STATUS}
-    if error_line:
-        chosen |= {c.seq for c in calls if c.line == error_line}
-    chosen |= {c.seq for c in calls[-context:]}
-    return [c for c in calls if c.seq in chosen]
+    """The calls a failure implicates (see :func:`implicated_with_reason`)."""
+    return implicated_with_reason(calls, error_line, context)[0]
+
+
+def _frame_lines(call: CallSummary) -> list:
+    return [f[1] for f in call.stack if isinstance(f, (list, tuple)) and len(f) == 2]
+
+
+def implicated_with_reason(
+    calls: list[CallSummary], error_line: int = 0, context: int = 2
+) -> tuple[list[CallSummary], str]:
+    """The calls a failure implicates, chosen by what went wrong, and why these.
+
+    - Calls reported a failure (any status but OK, or a motion that answered NOT_REACHED): those calls,
+      plus the calls made from the program line that raised, if any.
+    - The program raised (``error_line``) but no call failed: the calls made from that line and the
+      ``context`` calls before it.
+    - Every call succeeded and the program ran to its end, yet the task was not achieved: the last call
+      of each step a manipulation is made of (perception, grasp choice, gripper, motion), since one of
+      them did what the program asked and still left the task undone, and the final call.
+    Ordered by sequence number, without repeats."""
+    failed = {c.seq for c in calls if c.outcome not in (OK_STATUS, "REACHED")}
+    chosen = set(failed)
+    at_line = {c.seq for c in calls if error_line and (c.line == error_line or error_line in _frame_lines(c))}
+    chosen |= at_line
+    if failed:
+        why = "the calls that reported a failure" + (" and the calls made from the failing line" if at_line else "")
+    elif error_line:
+        chosen |= {c.seq for c in calls[-context:]}
+        why = f"no call failed; the program stopped at line {error_line}: the calls from that line and the last ones"
+    else:
+        for prefixes in (PERCEPTION_PREFIXES, GRASP_PREFIXES, GRIPPER_PREFIXES, MOTION_PREFIXES):
+            last = [c.seq for c in calls if c.primitive.startswith(prefixes)]
+            if last:
+                chosen.add(last[-1])
+        chosen |= {c.seq for c in calls[-1:]}
+        why = (
+            "every call succeeded but the task was not achieved: the last perception, grasp choice, gripper "
+            "and motion calls and the final call (look at the final scene frame)"
+        )
+    return [c for c in calls if c.seq in chosen], why
 
 
 def trace_signals(calls: list[CallSummary], status: str, error: str) -> dict:
@@ -189,6 +296,9 @@ class Brief:
     skills: list[dict]  # retrieved skills (name, description, failure_signature, repair, code_sketch, score)
     starter: str = ""  # the task's reference program, if any
     mode: str = "search"
+    success_condition: str = ""  # the benchmark's success check in words (worker.sim.catalog.success_condition)
+    scene: str = ""  # scene facts a camera user is told: objects the segmenter can name, step budget
+    notes: list[str] = field(default_factory=list)  # earlier rounds' experiments: hypotheses and what they measured
 
 
 def eliminated_hypotheses(candidates: list[CandidateRecord]) -> list[str]:
@@ -244,3 +354,27 @@ class Workbench(Protocol):
     def record_usage(self, usage) -> None:
         """Record one agent call's usage (worker.agents.pricing.AgentUsage: tokens, cost, tools, time)."""
         ...
+
+    def notes(self, before_round: int) -> list[str]:
+        """The agent's quick experiments (run_candidate) of rounds before ``before_round``, one note each:
+        round, hypothesis, outcome per seed and the tail of what the program printed."""
+        ...
+
+
+NOTE_STDOUT_CHARS = 400
+
+
+def experiment_note(record: CandidateRecord) -> str:
+    """One quick experiment as a note for later rounds: its hypothesis, what each seed came to, and the
+    last lines the program printed (its measured numbers)."""
+    seeds = ", ".join(
+        f"{e.seed} {'ok' if e.success else e.status if e.status != OK_STATUS else 'task not done'}"
+        for e in record.episodes
+    )
+    hypothesis = record.hypothesis or "(no hypothesis)"
+    text = f"round {record.round}, experiment {record.ref}: {hypothesis} -> {record.outcome_line()} [{seeds}]"
+    printed = [e.stdout.strip() for e in record.episodes if e.stdout.strip()]
+    if printed:
+        tail = printed[-1][-NOTE_STDOUT_CHARS:]
+        text += "\n  printed (last seed, tail): " + tail.replace("\n", "\n  ")
+    return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from .core import (
     EpisodeSummary,
     Proposal,
     SearchSettings,
-    implicated_calls,
+    experiment_note,
+    implicated_with_reason,
     leaderboard,
     stop_reason,
     trace_signals,
@@ -34,13 +36,13 @@ from .rounds import Agent, propose_round
 
 def _evaluate(task_key: str, code: str, seeds: tuple[int, ...], media_root: str | None, trace: bool):
     """Run one program on seeds in this process; returns [(EpisodeResult, [CallRecord])]. Keyframes go
-    to files under ``media_root`` (none when it is None)."""
+    to files under ``media_root`` (none when it is None), the final scene frame of every episode too."""
     spec = get_task(task_key)
     media = LocalMediaStorage(media_root) if media_root else None
     out = []
     for seed in seeds:
         sink = MemorySink()
-        settings = EngineSettings(trace=trace, keyframes=media is not None)
+        settings = EngineSettings(trace=trace, keyframes=media is not None, final_frame=media is not None)
         result = run_episode(spec, code, seed, sink, settings, media)
         out.append((result, sink.episodes[0]["calls"]))
     return out
@@ -58,23 +60,37 @@ def summarize_call(ref, record) -> CallSummary:
         args=record.args,
         result=record.result,
         keyframes=[k.path for k in record.keyframes],
+        stack=list(record.stack or []),
+        artifacts=dict(record.artifacts or {}),
     )
 
 
 @dataclass
 class LocalWorkbench:
-    """Evaluates candidates with the engine (in ``workers`` processes when > 1) and keeps traces;
-    keyframes are files under ``media_root`` (a directory; None records none)."""
+    """Evaluates candidates with the engine (in ``workers`` processes when > 1) and keeps traces.
+    Keyframes (per-call frames and overlays, each episode's final scene) are files under ``media_root``;
+    when it is None a temporary directory holds them (removed by close()), so an agent can always look
+    at what its programs did; ``keyframes=False`` records none (benchmarks of the offline agent)."""
 
     spec: TaskSpec
     media_root: str | None = None
     workers: int = 1
+    keyframes: bool = True
     skill_library: list[dict] = field(default_factory=list)
     usage: list = field(default_factory=list)
     proposed_skills: list[dict] = field(default_factory=list)
     episodes_run: int = 0
 
     def __post_init__(self):
+        self._tempdir = None
+        if self.media_root is None and self.keyframes:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="aspire-keyframes-")
+            self.media_root = self._tempdir.name
+        elif not self.keyframes:
+            self.media_root = None
+        self._experiments: list[CandidateRecord] = []
+        self._frames: dict[str, str] = {}  # short keyframe ref ("f12") -> media path
+        self._frame_refs: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._calls: dict = {}
         self._episode_calls: dict = {}
@@ -83,6 +99,8 @@ class LocalWorkbench:
     def close(self):
         if self._pool is not None:
             self._pool.shutdown()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
 
     def evaluate(self, proposals: list[Proposal], round: int, seeds, split: str = "debug") -> list[CandidateRecord]:
         seeds = tuple(seeds)
@@ -108,8 +126,12 @@ class LocalWorkbench:
                 for call in calls:
                     ref = f"k{next(self._ids)}"
                     self._calls[ref] = call
-                    summaries.append(summarize_call(ref, call))
+                    summary = summarize_call(ref, call)
+                    summary.keyframes = [self._frame_ref(path) for path in summary.keyframes]
+                    summaries.append(summary)
                 self._episode_calls[ep_ref] = summaries
+                implicated, why = implicated_with_reason(summaries, result.error_line)
+                final = [self._frame_ref(k.path) for k in result.keyframes if k.label == "final"]
                 record.episodes.append(
                     EpisodeSummary(
                         seed=result.seed,
@@ -118,13 +140,23 @@ class LocalWorkbench:
                         error=result.error,
                         error_line=result.error_line,
                         ref=ep_ref,
-                        implicated=implicated_calls(summaries, result.error_line),
+                        implicated=[] if result.success else implicated,
                         signals=trace_signals(summaries, result.status, result.error),
+                        stdout=result.stdout,
+                        final_frame=final[0] if final else None,
+                        why="" if result.success else why,
+                        control_steps=result.control_steps,
+                        step_budget=result.step_budget,
                     )
                 )
             self.episodes_run += len(output)
             records.append(record)
+            if split == "experiment":
+                self._experiments.append(record)
         return records
+
+    def notes(self, before_round: int) -> list[str]:
+        return [experiment_note(r) for r in self._experiments if r.round < before_round]
 
     def calls(self, episode_ref, status=None, primitive=None):
         calls = self._episode_calls.get(episode_ref)
@@ -136,16 +168,31 @@ class LocalWorkbench:
             if (status is None or c.status == status) and (primitive is None or c.primitive == primitive)
         ]
 
+    def _frame_ref(self, path: str) -> str:
+        """A short ref for a keyframe file (what a model reads and names back costs tokens)."""
+        if path not in self._frame_refs:
+            ref = f"f{len(self._frames) + 1}"
+            self._frames[ref], self._frame_refs[path] = path, ref
+        return self._frame_refs[path]
+
     def call(self, call_ref) -> dict:
         if call_ref not in self._calls:
             raise KeyError(f"no call {call_ref!r}")
-        return self._calls[call_ref].as_dict()
+        record = self._calls[call_ref].as_dict()
+        record["keyframes"] = [
+            {"ref": self._frame_ref(k["path"]), "kind": k["kind"], "camera": k["camera"], "label": k["label"]}
+            for k in record["keyframes"]
+        ]
+        return record
 
     def keyframe(self, keyframe_ref) -> bytes:
         if not self.media_root:
             raise KeyError("keyframes were not recorded")
+        path = self._frames.get(str(keyframe_ref))
+        if path is None:
+            raise KeyError(f"no keyframe {keyframe_ref!r}")
         try:
-            return LocalMediaStorage(self.media_root).read(keyframe_ref)
+            return LocalMediaStorage(self.media_root).read(path)
         except FileNotFoundError:
             raise KeyError(f"no keyframe {keyframe_ref!r}") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from worker.sim.catalog import TaskSpec, starter_source
+from worker.sim.catalog import TaskSpec, scene_facts, starter_source, success_condition
 
 from .core import Brief, CandidateRecord, Proposal, SearchSettings, Workbench, eliminated_hypotheses, leaderboard
 
@@ -43,7 +43,9 @@ def propose_round(
 
     The brief carries the top ``settings.survivors`` candidates so far (best first, with their failure
     traces), the hypotheses that did not beat their parent, the skills retrieved for the instruction, the
-    task's reference program and the budget: ``candidates_per_round`` in a search, one repair in a fix
+    task's reference program, the benchmark's success condition and scene facts, the notes of the
+    agent's own experiments in earlier rounds (workbench.notes: hypotheses and what they measured) and
+    the budget: ``candidates_per_round`` in a search, one repair in a fix
     loop. From round 1 on, a search's candidate A is the current best unchanged (the floor: scenes are
     deterministic, so re-running it costs time, not noise, and a round can never lose ground), followed
     by the agent's first K - 1. Raises RuntimeError when the agent proposes nothing.
@@ -65,6 +67,9 @@ def propose_round(
         skills=workbench.skills(spec.instruction, 5),
         starter=starter_source(spec),
         mode=settings.mode,
+        success_condition=success_condition(spec),
+        scene=scene_facts(spec),
+        notes=list(workbench.notes(number)) if hasattr(workbench, "notes") else [],
     )
     proposals = list(agent.propose(brief, workbench))
     if not proposals:

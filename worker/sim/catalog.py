@@ -422,3 +422,67 @@ def format_seeds(seeds) -> str:
         out.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
         i = j + 1
     return ",".join(out)
+
+
+#: The benchmarks' success checks in words, read from robosuite 1.4's ``_check_success`` of each
+#: environment (robosuite/environments/manipulation/*.py); heights are above the table top.
+ROBOSUITE_SUCCESS = {
+    "Lift": "the cube's centre is more than 0.04 m above the table top (lift.py _check_success).",
+    "Stack": "the red cube (cubeA) touches the green cube (cubeB), is off the table, and the gripper no "
+    "longer grasps it: released on top (stack.py staged_rewards r_stack).",
+    "PickPlaceCan": "the can's centre lies inside its compartment of the right-hand bin (x and y within "
+    "the compartment, below the bin's rim plus 0.1 m) and the gripper is more than about 0.06 m away "
+    "(released: 1 - tanh(10 d) < 0.6; pick_place.py _check_success, not_in_bin).",
+    "NutAssemblySquare": "the square nut's centre is within 0.03 m of the square peg in x and in y and less "
+    "than 0.05 m above the table top (down around the peg), and the gripper is more than about 0.06 m "
+    "away from the nut (released; nut_assembly.py on_peg, _check_success).",
+    "Wipe": "every dirt marker on the table has been wiped (the wiping pad passed over it in contact; "
+    "wipe.py _check_success).",
+    "TwoArmLift": "the pot's bottom is more than 0.10 m above the table top (two_arm_lift.py _check_success).",
+    "TwoArmHandover": "arm 1 grasps the hammer's handle, arm 0 touches the hammer nowhere, and the hammer is "
+    "more than 0.1 m above the table top (two_arm_handover.py _check_success).",
+}
+
+
+def success_condition(spec: TaskSpec) -> str:
+    """The benchmark's success condition for ``spec`` in words: robosuite's ``_check_success`` (above), or
+    a LIBERO task's BDDL goal predicates (``(:goal ...)`` of its .bddl file, all of which must hold at
+    once). The episode succeeds at the first control step at which it holds, within the step budget."""
+    if spec.benchmark == "robosuite":
+        return ROBOSUITE_SUCCESS.get(spec.name, "")
+    bddl = spec.extra.get("bddl")
+    if not bddl:
+        return ""
+    try:
+        text = Path(bddl).read_text()
+    except OSError:
+        return ""
+    start = text.find("(:goal")
+    if start < 0:
+        return ""
+    depth, end = 0, start
+    for end in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[end], 0)
+        if depth == 0:
+            break
+    goal = " ".join(text[start + len("(:goal") : end].split())
+    return f"all of these BDDL goal predicates hold at once: {goal}"
+
+
+def scene_facts(spec: TaskSpec) -> str:
+    """What the task tells a camera user before the first image: arms, cameras, the objects and parts a
+    text prompt can name (with the phrasings it understands), and the step budget."""
+    names = []
+    for obj in spec.objects:
+        phrasings = [s for s in obj.synonyms if s != obj.label][:3]
+        names.append(obj.label + (f" (also: {', '.join(phrasings)})" if phrasings else ""))
+    lines = [
+        f"arms: {spec.arms}; cameras: {', '.join(spec.cameras)} ({spec.image_size}x{spec.image_size} RGB-D)",
+        "objects and parts segment_text_prompt can name: " + ("; ".join(names) or "(none listed)"),
+        "also always: table, gripper, robot arm",
+    ]
+    if spec.step_budget:
+        lines.append(
+            f"step budget: {spec.step_budget} control steps at 20 Hz ({spec.step_budget / 20:.0f} s of motion)"
+        )
+    return "\n".join(lines)

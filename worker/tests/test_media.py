@@ -131,11 +131,18 @@ def test_the_local_search_driver_keeps_keyframes_on_disk_and_reads_them_back(lif
     bench = LocalWorkbench(lift_spec, media_root=str(tmp_path / "media"))
     (record,) = bench.evaluate([Proposal("unreachable", program)], 0, [4])
     refs = [ref for call in bench.calls(record.episodes[0].ref) for ref in call.keyframes]
-    assert refs and all((tmp_path / "media" / ref).is_file() for ref in refs)
-    assert bench.keyframe(refs[0]) == (tmp_path / "media" / refs[0]).read_bytes()
+    refs.append(record.episodes[0].final_frame)  # the failed episode's final scene
+    files = sorted((tmp_path / "media").rglob("*.jpg"))
+    assert refs and len(set(refs)) == len(files)  # one short ref ("f1") per file written
+    assert {bench.keyframe(ref) for ref in refs} == {f.read_bytes() for f in files}
     (tmp_path / "secret.jpg").write_bytes(b"secret")
-    for bad in ("../secret.jpg", str(tmp_path / "secret.jpg"), "keyframes/none.jpg"):
+    paths = [str(f.relative_to(tmp_path / "media")) for f in files]
+    for bad in ("../secret.jpg", str(tmp_path / "secret.jpg"), "keyframes/none.jpg", paths[0], "f999"):
         with pytest.raises(KeyError):
             bench.keyframe(bad)
     with pytest.raises(KeyError):
-        LocalWorkbench(lift_spec).keyframe(refs[0])  # no media root: nothing was recorded
+        LocalWorkbench(lift_spec, keyframes=False).keyframe(refs[0])  # nothing recorded
+    other = LocalWorkbench(lift_spec)  # its own temporary directory, holding nothing yet
+    with pytest.raises(KeyError):
+        other.keyframe(refs[0])
+    other.close()

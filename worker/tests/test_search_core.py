@@ -7,6 +7,7 @@ from worker.search.core import (
     SearchSettings,
     eliminated_hypotheses,
     implicated_calls,
+    implicated_with_reason,
     leaderboard,
     stop_reason,
     trace_signals,
@@ -54,8 +55,30 @@ def test_a_hypothesis_that_did_not_beat_its_parent_is_eliminated():
 def test_failures_implicate_failing_calls_the_error_line_and_the_last_calls():
     calls = [CallSummary(i, i, "move_to_pose", "OK", 10 + i) for i in range(1, 8)]
     calls[2].status = "IK_FAILED"
-    picked = [c.seq for c in implicated_calls(calls, error_line=15)]
-    assert picked == [3, 5, 6, 7]
+    picked, why = implicated_with_reason(calls, error_line=15)
+    assert [c.seq for c in picked] == [3, 5] and "reported a failure" in why
+    # A motion that answered NOT_REACHED counts as failed even if its trace status were OK.
+    calls[5].result = "NOT_REACHED"
+    assert [c.seq for c in implicated_calls(calls, error_line=15)] == [3, 5, 6]
+    calls[5].result = "REACHED"
+    # No call failed but the program raised: the calls from that line (inside a helper too) and the last ones.
+    ok = [CallSummary(i, i, "move_to_pose", "OK", 10 + i, result="REACHED") for i in range(1, 8)]
+    ok[1].line, ok[1].stack = 40, [["<module>", 12], ["helper", 40]]
+    picked, why = implicated_with_reason(ok, error_line=12)
+    assert [c.seq for c in picked] == [2, 6, 7] and "line 12" in why
+    # Every call OK, program ended, task not achieved: the last call of each manipulation step.
+    steps = [
+        CallSummary(1, 1, "get_observation", "OK", 3),
+        CallSummary(2, 2, "segment_text_prompt", "OK", 4),
+        CallSummary(3, 3, "segment_text_prompt", "OK", 5),
+        CallSummary(4, 4, "plan_grasp", "OK", 6),
+        CallSummary(5, 5, "move_to_pose", "OK", 7, result="REACHED"),
+        CallSummary(6, 6, "close_gripper", "OK", 8, result=0.03),
+        CallSummary(7, 7, "move_to_pose", "OK", 9, result="REACHED"),
+        CallSummary(8, 8, "get_observation", "OK", 10),
+    ]
+    picked, why = implicated_with_reason(steps)
+    assert [c.seq for c in picked] == [3, 4, 6, 7, 8] and "not achieved" in why
     calls[4] = CallSummary(5, 5, "close_gripper", "GRASP_EMPTY", 15, result=0.002)
     signals = trace_signals(calls, "EXCEPTION", "RuntimeError: missed")
     assert signals["gripper_widths_m"] == [0.002] and signals["exception"] == "RuntimeError"
