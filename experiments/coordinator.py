@@ -31,6 +31,15 @@ An actor (Actor.Status) and the steps that move it::
                              ▼ the best program's held-out episodes are queued
                           HELDOUT ── barrier: the last held-out episode; actor_step ──▶ FINISHED
 
+    An ``mcp`` actor (its agent is an external MCP client, experiments.external) does not hold a worker
+    while its client works: proposing briefs the round and leaves it
+
+                             PROPOSING ──▶ AWAITING ── the client's submit_candidates: the round's
+                                                       candidates stored, their episodes queued ──▶ EVALUATING
+
+    An AWAITING actor has no owner and nothing in flight, and that is not stuck: actor_step and the
+    reconciler leave it to its client (or to a cancel, which ends it like any other).
+
     any step raises (the agent, a bad seed, the barrier, the held-out settle, the skill hand-over)
         ──▶ FAILED with "Type: message", and coordinate is queued so the run still ends;
     the run is cancelled ──▶ CANCELLED (from any state not ended; runs.services.cancel_run does it at once)
@@ -272,6 +281,8 @@ def _decide(actor_id: int, me: str):
                 return False
             if actor_owned(actor):
                 return False  # a duplicate message: another live step is proposing this actor's round
+            if actor.status == Actor.Status.AWAITING:
+                return False  # the round is its MCP client's until it submits (experiments.external)
             settings = settings_of(actor)
             if actor.status == Actor.Status.HELDOUT:
                 _settle_heldout(actor, settings)
@@ -435,7 +446,8 @@ def reconcile_experiments() -> dict[str, int]:
     - an EVALUATING actor: its candidates' debug episodes with no result and no live owner, or, when
       none is left, the barrier (run here);
     - a HELDOUT actor: its best program's missing held-out episodes, or actor_step when all are done;
-    - a cancelled run's actors not ended: cancelled.
+    - a cancelled run's actors not ended: cancelled;
+    - an AWAITING actor (an ``mcp`` actor's round waits for its external client): nothing.
 
     An actor whose state cannot be read (say, its seeds are malformed) fails with the error."""
     counts: Counter = Counter()
@@ -478,6 +490,8 @@ def reconcile_experiments() -> dict[str, int]:
 def _reconcile_actor(actor: Actor, pending: outbox.Pending, counts: Counter) -> None:
     if actor.worker:  # its owner died mid-step
         Actor.objects.filter(pk=actor.pk, worker=actor.worker).update(worker="")
+    if actor.status == Actor.Status.AWAITING:
+        return  # owned by its MCP client, outside the workers: waiting is its normal state
     if actor.status in (Actor.Status.QUEUED, Actor.Status.PROPOSING):
         counts["actor_steps_sent"] += pending.send(ACTOR_STEP, [actor.pk], queue("actors"))
         return

@@ -39,6 +39,7 @@ class ExperimentForm(forms.Form):
             ("offline", "Offline search agent (no key)"),
             ("claude", "Claude (ANTHROPIC_API_KEY)"),
             ("openai", "OpenAI-compatible endpoint"),
+            ("mcp", "Your own agent over MCP (Claude Code, Codex, ...)"),
         ],
         initial="offline",
     )

@@ -16,19 +16,35 @@ from worker.search.core import CandidateRecord, Proposal, SearchSettings
 from worker.search.rounds import propose_round
 from worker.sim import catalog
 
-from .agents import make_agent, skill_source
+from .agents import AwaitingClient, make_agent, skill_source
 from .workbench import DjangoWorkbench, add_usage
 
 log = logging.getLogger(__name__)
 
 
-def propose_next_round(actor: Actor, settings: SearchSettings, rounds: list[list[CandidateRecord]]) -> list[Candidate]:
+def propose_next_round(
+    actor: Actor,
+    settings: SearchSettings,
+    rounds: list[list[CandidateRecord]],
+    *,
+    agent=None,
+    workbench: DjangoWorkbench | None = None,
+) -> list[Candidate]:
     """Have the actor's agent write round ``len(rounds)`` and store its candidates (status EVALUATING).
-    Returns [] when a redelivered step of this actor created the round first. Raises when the agent fails."""
+    Returns [] when a redelivered step of this actor created the round first, or when the agent is an
+    external MCP client that now has the round's brief (the actor AWAITING it; experiments.external
+    continues the round from here when the client submits). Raises when the agent fails.
+
+    ``agent`` / ``workbench`` replace the run's agent and a fresh workbench (the MCP submission passes the
+    client's candidates as an agent that returns them)."""
     number = len(rounds)
-    workbench = DjangoWorkbench(actor, number, skill_source(actor))
-    agent = make_agent(actor.run.settings.get("agent", {}))
-    proposals = propose_round(agent, workbench, catalog.get_task(actor.task.key), settings, rounds)
+    workbench = workbench or DjangoWorkbench(actor, number, skill_source(actor))
+    agent = agent or make_agent(actor.run.settings.get("agent", {}))
+    try:
+        proposals = propose_round(agent, workbench, catalog.get_task(actor.task.key), settings, rounds)
+    except AwaitingClient as waiting:
+        log.info("actor %s: round %s awaits its MCP client", actor.pk, waiting.round)
+        return []
     try:
         with transaction.atomic():
             return _create_round(actor, number, proposals, workbench)

@@ -13,6 +13,7 @@ from runs.services import LaunchError, engine_settings
 from worker.search.core import SearchSettings
 from worker.sim.catalog import SeedError, validate_seeds
 
+from .agents import BACKENDS
 from .queues import COORDINATE_RUN, send_after_commit
 
 KIND_DEFAULTS = {
@@ -92,7 +93,8 @@ def create_experiment(
 ) -> Run:
     """A run of ``kind`` (fix_loop, search, zero_shot, scaling) over ``tasks``; raises LaunchError.
 
-    agent: {"backend": "offline" | "claude" | "openai", "model", "base_url"}; search: overrides of
+    agent: {"backend": "offline" | "claude" | "openai" | "mcp", "model", "base_url"} (mcp: the actors' agent
+    is the owner's own MCP client, experiments.mcp_server); search: overrides of
     SearchSettings (candidates_per_round, max_rounds, survivors, target_success, plateau_points,
     max_replays); engine: wall_seconds, memory_mb; library_sizes: for scaling runs, the numbers of
     source tasks whose skills each actor may use; debug_seeds / heldout_seeds replace every task's own
@@ -109,7 +111,7 @@ def create_experiment(
     if len(tasks) > most:
         raise LaunchError("tasks", f"an experiment takes at most {most} tasks")
     agent = {"backend": "offline", **(agent or {})}
-    if agent["backend"] not in ("offline", "claude", "openai"):
+    if agent["backend"] not in BACKENDS:
         raise LaunchError("agent", f"unknown agent backend {agent['backend']!r}")
     if agent["backend"] == "openai" and not (agent.get("base_url") or django_settings.ASPIRE["OPENAI_BASE_URL"]):
         raise LaunchError("base_url", "an OpenAI-compatible agent needs a base URL")

@@ -170,6 +170,9 @@ class Actor(UsageTotals, Owned):
     class Status(models.TextChoices):
         QUEUED = "QUEUED"
         PROPOSING = "PROPOSING"
+        #: an ``mcp`` actor's round is briefed (``agent_brief``) and waits for the external client's
+        #: submit_candidates (experiments.external); no process owns it meanwhile
+        AWAITING = "AWAITING", "Awaiting its MCP client"
         EVALUATING = "EVALUATING"
         HELDOUT = "HELDOUT", "Held-out evaluation"
         FINISHED = "FINISHED"
@@ -192,6 +195,12 @@ class Actor(UsageTotals, Owned):
     final_debug_rate = models.FloatField(null=True, blank=True)
     heldout_rate = models.FloatField(null=True, blank=True)
     proposed_skills = models.JSONField(default=list, help_text="Skill proposals waiting for the coordinator")
+    agent_brief = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="mcp actors: the round brief an external MCP client works on (system prompt, round message, "
+        "budgets) and what the client did so far this round (tool calls, experiment episodes used)",
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -428,7 +437,7 @@ class AgentCall(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="agent_calls")
     actor = models.ForeignKey(Actor, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_calls")
     round = models.IntegerField(default=0)
-    backend = models.CharField(max_length=20, help_text="offline | claude | openai")
+    backend = models.CharField(max_length=20, help_text="offline | claude | openai | mcp")
     model = models.CharField(max_length=100, blank=True)
     purpose = models.CharField(max_length=30, default="propose")
     input_tokens = models.PositiveBigIntegerField(default=0)

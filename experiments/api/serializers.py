@@ -80,7 +80,11 @@ class ExperimentCreateSerializer(serializers.Serializer):
         help_text="Task keys",
     )
     suite = serializers.CharField(required=False, allow_blank=True, help_text="Or every task of this suite")
-    agent = serializers.ChoiceField(choices=["offline", "claude", "openai"], default="offline")
+    agent = serializers.ChoiceField(
+        choices=["offline", "claude", "openai", "mcp"],
+        default="offline",
+        help_text="mcp: each actor's agent is your own MCP client (/mcp/actors/<id>/ or manage.py mcp_server)",
+    )
     model = serializers.CharField(required=False, allow_blank=True)
     base_url = serializers.URLField(required=False, allow_blank=True, help_text="OpenAI-compatible endpoint")
     candidates_per_round = serializers.IntegerField(required=False, min_value=1, max_value=32)
