@@ -12,8 +12,11 @@ class ExperimentsConfig(AppConfig):
 
         from . import coordinator
         from .presenters import RUN_PAGE
+        from .shares import register_shared_pages
 
         register_run_page_extension(RUN_PAGE)
+        # A run's share link also opens its actors' conversation pages.
+        register_shared_pages()
         # The round barrier runs after each settled episode; the reconciler re-sends stranded steps.
         work.episode_settled.connect(coordinator.on_episode_settled, dispatch_uid="experiments.barrier")
         reconcile.register(coordinator.reconcile_experiments)

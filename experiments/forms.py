@@ -78,6 +78,14 @@ class ExperimentForm(forms.Form):
         help_text="Realistic: segmentation with a model's errors and noisy depth, as a real robot's cameras give. "
         "Oracle: the simulator's exact masks, object names and depth (an upper bound, not comparable).",
     )
+    record = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Record the agent's conversation",
+        help_text="Keep every request and response of a Claude or OpenAI-compatible agent in full (API keys "
+        "stripped), to replay, download and share from the actor's conversation page. Off: a short log of "
+        "each turn only.",
+    )
     team = forms.ModelChoiceField(queryset=None, required=False, empty_label="Only me")
 
     def __init__(self, *args, user=None, **kwargs):

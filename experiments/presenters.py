@@ -7,11 +7,15 @@ from runs import plots
 from runs.models import Actor, Episode, Run
 from runs.presenters import RunPageExtension, candidates_of, leaderboard, usage
 
+from .conversations import turn_rounds
+
 
 def actor_context(actor: Actor) -> dict:
-    """One task's search in an experiment: its rounds, candidates, agent calls and proposed skills."""
+    """One task's search in an experiment: its rounds, candidates, agent calls, the agent's turns per round
+    (experiments.conversations) and proposed skills."""
     candidates = candidates_of(actor.candidates)
     return {
+        "turn_rounds": turn_rounds(actor),
         "actor": actor,
         "run": actor.run,
         "candidates": candidates,

@@ -90,6 +90,7 @@ def create_experiment(
     library_sizes: list[int] | None = None,
     debug_seeds: list[int] | None = None,
     heldout_seeds: list[int] | None = None,
+    record: bool = False,
 ) -> Run:
     """A run of ``kind`` (fix_loop, search, zero_shot, scaling) over ``tasks``; raises LaunchError.
 
@@ -101,7 +102,9 @@ def create_experiment(
     split (they must not overlap: the held-out number is only honest on seeds the search never saw;
     each is checked by worker.sim.catalog.validate_seeds: 0..2**32-1, no repeats, at most
     ASPIRE["MAX_SEEDS_PER_RUN"]). An experiment whose episode bound (:func:`estimate_episodes`) is over
-    ASPIRE["MAX_EXPERIMENT_EPISODES"] is refused.
+    ASPIRE["MAX_EXPERIMENT_EPISODES"] is refused. record: keep the language-model agents' requests and
+    responses in full, secrets stripped (settings["record"]; experiments.conversations), for the
+    conversation page and its JSON download; off, only a compact log of each turn is kept.
     """
     if kind not in KIND_DEFAULTS:
         raise LaunchError("kind", f"unknown experiment kind {kind!r}; choose one of {', '.join(KIND_DEFAULTS)}")
@@ -162,6 +165,7 @@ def create_experiment(
         heldout_seeds=sorted(heldout_seeds or {s for t in tasks for s in t.heldout_seeds}),
         library_sizes=sizes,
         frozen_library=kind in FROZEN_LIBRARY,
+        record=bool(record),
     )
     with transaction.atomic():
         run = Run.objects.create(

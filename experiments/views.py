@@ -3,7 +3,7 @@ Thin: parse, check access (runs.access), delegate to experiments.services and th
 
 from django.conf import settings as django_settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from runs.access import visible_runs
@@ -12,7 +12,7 @@ from runs.forms import perception_of
 from runs.models import Actor, Run, Task
 from runs.services import LaunchError, sync_catalog
 
-from . import plots, presenters
+from . import conversations, plots, presenters
 from .forms import ExperimentForm
 from .services import create_experiment, start_experiment
 
@@ -42,6 +42,7 @@ def experiment_create(request):
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
                 debug_seeds=data["debug_seeds"],
                 heldout_seeds=data["heldout_seeds"],
+                record=data["record"],
             )
         except LaunchError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
@@ -59,13 +60,35 @@ def experiment_create(request):
     )
 
 
-@login_required
-def actor_detail(request, pk):
-    actor = get_object_or_404(
+def _actor_or_404(request, pk):
+    return get_object_or_404(
         Actor.objects.select_related("run", "task", "best").filter(run__in=visible_runs(request.user).values("pk")),
         pk=pk,
     )
-    return render(request, "experiments/actor.html", presenters.actor_context(actor))
+
+
+@login_required
+def actor_detail(request, pk):
+    return render(request, "experiments/actor.html", presenters.actor_context(_actor_or_404(request, pk)))
+
+
+@login_required
+def actor_conversation(request, pk):
+    """The actor's agent conversation turn by turn (experiments.conversations)."""
+    actor = _actor_or_404(request, pk)
+    return render(request, "experiments/conversation.html", conversations.conversation_context(actor))
+
+
+@login_required
+def actor_conversation_json(request, pk):
+    """The conversation as JSON, to download and replay (format: conversations.conversation_json)."""
+    return conversation_download(_actor_or_404(request, pk))
+
+
+def conversation_download(actor) -> JsonResponse:
+    response = JsonResponse(conversations.conversation_json(actor), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="conversation-actor-{actor.pk}.json"'
+    return response
 
 
 @login_required

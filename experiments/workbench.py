@@ -25,6 +25,8 @@ from worker.search.core import (
 )
 from worker.sim import catalog
 
+from . import conversations
+
 
 def call_summary(call: PrimitiveCall) -> CallSummary:
     return CallSummary(
@@ -215,6 +217,22 @@ class DjangoWorkbench:
             actor.save(update_fields=["proposed_skills"])
         return len(actor.proposed_skills)
 
+    # -- the conversation log -----------------------------------------------------------------------
+    def record_turn(self, *, round, turn, backend, model, sent, response, tools, usage) -> None:
+        """One model turn of the agent's conversation, as an AgentTurn (experiments.conversations; full
+        requests and responses only when the run's settings say ``record``). Never raises."""
+        conversations.record_turn(
+            self.actor,
+            round=round,
+            turn=turn,
+            backend=backend,
+            model=model,
+            sent=sent,
+            response=response,
+            tools=tools,
+            usage=usage,
+        )
+
     # -- accounting ---------------------------------------------------------------------------------
     def record_usage(self, usage) -> None:
         data = usage.as_dict()
@@ -239,6 +257,7 @@ class DjangoWorkbench:
             )
             add_usage(Actor.objects.filter(pk=self.actor.pk), data)
             add_usage(Run.objects.filter(pk=self.actor.run_id), data)
+            conversations.link_turns(self.agent_call, usage.turns)
             if hasattr(self.skill_source, "attach"):
                 self.skill_source.attach(self.agent_call.pk)
 

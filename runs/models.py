@@ -502,3 +502,56 @@ class Outbox(models.Model):
     def __str__(self):
         state = f"sent {self.sent_at:%Y-%m-%d %H:%M:%S}" if self.sent_at else "unsent"
         return f"{self.task_name}{tuple(self.args)} {state}"
+
+
+class AgentTurn(models.Model):
+    """One model turn of a language-model agent's conversation (experiments.conversations records it):
+    what the model called and a short result of each tool (always), its tokens and cost, and, when the
+    experiment's ``record`` setting is on, the messages sent and the response in full with secrets
+    stripped. A round's turns point at the round's AgentCall once its usage is recorded."""
+
+    actor = models.ForeignKey(Actor, on_delete=models.CASCADE, related_name="agent_turns")
+    agent_call = models.ForeignKey(
+        AgentCall,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="agent_turns",
+        help_text="The round's agent call (set when the round's usage is recorded)",
+    )
+    round = models.IntegerField(default=0)
+    turn = models.PositiveIntegerField(help_text="1, 2, ... within the round's conversation")
+    backend = models.CharField(max_length=20, help_text="claude | openai")
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    text = models.TextField(blank=True, help_text="The model's own text this turn (at most 2000 characters)")
+    tools = models.JSONField(
+        default=list,
+        help_text='[{"name", "arguments" (short summary), "text" (result, at most 2000 characters), "is_error", '
+        '"keyframes" (Keyframe ids of this actor)}]',
+    )
+    sent = models.JSONField(
+        null=True, blank=True, help_text="Messages added since the previous request (record on only; secrets stripped)"
+    )
+    response = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The model's response as the SDK returned it (record on only; secrets stripped)",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["actor", "round", "turn"]
+        constraints = [models.UniqueConstraint(fields=["actor", "round", "turn"], name="agent_turn_unique")]
+
+    def __str__(self):
+        return f"turn {self.turn} of round {self.round} of actor {self.actor_id}"
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the full request and response were kept (the experiment's ``record`` setting)."""
+        return self.sent is not None or self.response is not None

@@ -122,4 +122,10 @@ class ExperimentCreateSerializer(serializers.Serializer):
         required=False,
         help_text="How motion planning treats space no camera has seen: free (default) or occupied",
     )
+    record = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Keep the language-model agent's requests and responses in full (API keys stripped) for the "
+        "conversation page and its JSON download (default false: a short log of each turn only)",
+    )
     team = serializers.CharField(required=False, allow_blank=True)

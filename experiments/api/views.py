@@ -76,6 +76,7 @@ class ExperimentViewSet(viewsets.GenericViewSet):
                 library_sizes=v.get("library_sizes") or None,
                 debug_seeds=v.get("debug_seeds"),
                 heldout_seeds=v.get("heldout_seeds"),
+                record=v.get("record", False),
             )
         except LaunchError as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None
