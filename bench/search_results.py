@@ -78,7 +78,7 @@ def main(argv=None):
             debug_seeds=spec.debug_seeds,
             heldout_seeds=spec.heldout_seeds,
         )
-        workbench = LocalWorkbench(spec, workers=args.workers)
+        workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # the offline agent reads no images
         try:
             outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
         finally:

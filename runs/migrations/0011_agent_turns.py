@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0009_episode_api_profile'),
+        ('runs', '0010_mcp_actor'),
     ]
 
     operations = [

@@ -343,8 +343,13 @@ class MotionPrimitives:
                 [0, 1, 0, 0] points the gripper straight down).
 
         Returns:
-            (7,) float64 joint angles in radians reaching the pose within 1 mm / 0.01 rad, starting
-            from the current configuration; or None when no solution exists (status IK_FAILED).
+            (7,) float64 joint angles in radians reaching the pose within 1 mm / 0.01 rad (the
+            solver's tolerance), or None when no start found one (status IK_FAILED). The solver is
+            local (differential IK, mink): it starts from the current configuration, then with the
+            last joint turned by +-pi, then from the home posture, so a pose reachable only in a very
+            different arm posture can be missed. The trace's "ik" artifact gives the residuals, the
+            tolerance, the starts tried and the joints sitting at a limit; an IK_FAILED message says
+            which joints bound the closest attempt.
 
         Raises:
             ValueError: wrong shapes or non-finite values.
