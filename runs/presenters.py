@@ -296,7 +296,8 @@ def _owner_alive(worker: str, beat_at: datetime | None) -> bool | None:
 
 def run_health(run: Run, now: datetime | None = None) -> dict:
     """What the run page says about whether the run is moving. For an active (QUEUED/RUNNING) run:
-    ``stalled`` (no progress for ``stall_seconds`` or more), ``idle_s`` (whole seconds since
+    ``stalled`` (no progress for ``stall_seconds`` or more, and no actor waiting for its MCP client),
+    ``awaiting_client`` (ids of actors waiting for their MCP client's submission), ``idle_s`` (whole seconds since
     :func:`last_progress_at`), ``last_progress_at`` (ISO 8601), ``worker`` (the worker that holds the
     run, "" none) and whether it is ``worker_live`` (None when unknown), ``pool`` (runs.heartbeat.pool_health
     with ``busy``, None when unreadable) and ``pool_text`` (:func:`pool_summary`). A finished run is
@@ -309,11 +310,14 @@ def run_health(run: Run, now: datetime | None = None) -> dict:
     limit = stall_seconds()
     pool = pool_health()
     worker, beat_at = _holder(run)
+    # Actors of the mcp backend wait for a person's MCP client between rounds: slow, not stalled.
+    awaiting = list(run.actors.filter(status="AWAITING").values_list("pk", flat=True))
     return {
         "run": run.pk,
         "status": run.status,
         "active": True,
-        "stalled": idle_s >= limit,
+        "stalled": idle_s >= limit and not awaiting,
+        "awaiting_client": awaiting,
         "idle_s": idle_s,
         "stall_seconds": int(limit),
         "last_progress_at": last.isoformat() if last else None,
