@@ -216,17 +216,3 @@ def test_a_browser_shows_the_stall_and_follows_the_pool(asgi_live_server, browse
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
-
-
-def test_a_run_whose_actor_awaits_its_mcp_client_is_waiting_not_stalled(user, owner_client):
-    from experiments.tests.factories import ExperimentFactory
-
-    run = age(ExperimentFactory(owner=user, agent={"backend": "mcp"}), 600)
-    assert presenters.run_health(run)["stalled"]  # its actor is still queued: nothing moves
-    actor = run.actors.get()
-    run.actors.update(status="AWAITING")
-    health = presenters.run_health(run)
-    assert not health["stalled"] and health["awaiting_client"] == [actor.pk]
-    page = owner_client.get(run.get_absolute_url()).content.decode()
-    assert 'id="awaiting-client"' in page and "Waiting for the MCP client of actor" in page
-    assert 'id="stall-notice"' not in page
