@@ -1,14 +1,55 @@
 """The experiment launch form (/experiments/new/)."""
 
+import functools
+import json
+
 from django import forms
 from django.conf import settings as django_settings
 
 from accounts.services import teams_of
 from runs.forms import TaskMultipleChoiceField, default_perception_mode
 from runs.models import Run, Task
+from worker.search.core import SearchSettings
 from worker.sim.catalog import SeedError, validate_seeds
 
 from .services import KIND_DEFAULTS, estimate_episodes
+
+#: The search settings each kind of experiment reads from the form; the others are the kind's fixed
+#: values (services.KIND_DEFAULTS: a zero-shot run is one candidate, one round) or SearchSettings'
+#: defaults, and are hidden on the form (static/js/experiment.js) and not sent.
+KIND_FIELDS = {
+    Run.Kind.FIX_LOOP: ("max_rounds", "max_replays", "target_success"),
+    Run.Kind.SEARCH: ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points"),
+    Run.Kind.ZERO_SHOT: (),
+    Run.Kind.SCALING: (
+        "candidates_per_round",
+        "max_rounds",
+        "survivors",
+        "target_success",
+        "plateau_points",
+        "library_sizes",
+    ),
+}
+SEARCH_FIELDS = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points", "max_replays")
+#: Fields shown only with some agents.
+AGENT_FIELDS = {"model": ("claude", "openai"), "base_url": ("openai",)}
+THROUGHPUT_FILE = django_settings.BASE_DIR / "bench" / "results" / "eval_throughput.json"
+
+
+@functools.cache
+def measured_throughput() -> dict | None:
+    """Episodes per second measured by bench/eval_throughput (bench/results/eval_throughput.json), on one
+    and on two workers, for the form's time estimate; None when the file is missing or unreadable."""
+    try:
+        doc = json.loads(THROUGHPUT_FILE.read_text())
+        return {
+            "one_worker": float(doc["one_worker"]["episodes_per_s"]),
+            "two_workers": float(doc["two_workers"]["episodes_per_s"]),
+            "task": str(doc.get("task", "")),
+            "measured_at": str(doc.get("measured_at", ""))[:10],
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _split_or_default(text):
@@ -97,6 +138,33 @@ class ExperimentForm(forms.Form):
         self.fields["tasks"].widget.attrs["size"] = 14
         suites = Task.objects.order_by("suite").values_list("suite", flat=True).distinct()
         self.fields["suite"].choices = [("", "—")] + [(s, s) for s in suites]
+        # Which kinds (agents) show a field: static/js/experiment.js hides the rest.
+        for kind, names in KIND_FIELDS.items():
+            for name in names:
+                attrs = self.fields[name].widget.attrs
+                attrs["data-kinds"] = " ".join(filter(None, [attrs.get("data-kinds"), kind]))
+        for name in SEARCH_FIELDS + ("library_sizes",):
+            self.fields[name].widget.attrs.setdefault("data-kinds", "")
+            self.fields[name].required = False  # blank: the kind's own value or SearchSettings' default
+        for name, agents in AGENT_FIELDS.items():
+            self.fields[name].widget.attrs["data-agents"] = " ".join(agents)
+        self.fields["kind"].widget.attrs["data-defaults"] = json.dumps(
+            {kind: {k: v for k, v in values.items() if k != "mode"} for kind, values in KIND_DEFAULTS.items()}
+        )
+        self.fields["kind"].widget.attrs["data-modes"] = json.dumps(
+            {kind: values.get("mode", "search") for kind, values in KIND_DEFAULTS.items()}
+        )
+
+    def throughput(self) -> dict | None:
+        return measured_throughput()
+
+    def search_overrides(self) -> dict:
+        """The search settings the chosen kind takes from the form (KIND_FIELDS); the rest stay the kind's
+        own (KIND_DEFAULTS) or SearchSettings' defaults. Call after is_valid()."""
+        data = self.cleaned_data
+        return {
+            k: data[k] for k in KIND_FIELDS.get(data.get("kind"), SEARCH_FIELDS) if k in SEARCH_FIELDS and k in data
+        }
 
     def clean_debug_seeds(self):
         return _split_or_default(self.cleaned_data["debug_seeds"])
@@ -119,6 +187,11 @@ class ExperimentForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # A field the chosen kind does not use is hidden and ignored: its errors are not the user's problem.
+        used = KIND_FIELDS.get(data.get("kind"), SEARCH_FIELDS)
+        for name in (*SEARCH_FIELDS, "library_sizes"):
+            if name not in used and name in self._errors:
+                del self._errors[name]
         tasks = list(data.get("tasks") or [])
         if data.get("suite"):
             tasks += [t for t in Task.objects.filter(suite=data["suite"]) if t not in tasks]
@@ -132,14 +205,17 @@ class ExperimentForm(forms.Form):
         launch button; create_experiment refuses one over ASPIRE["MAX_EXPERIMENT_EPISODES"]), or None
         while a field it needs is missing or invalid. Call after is_valid()."""
         data = getattr(self, "cleaned_data", None) or {}
-        needed = ("kind", "candidates_per_round", "max_rounds", "debug_seeds", "heldout_seeds")
+        needed = ("kind", "debug_seeds", "heldout_seeds")
         if not data.get("task_list") or any(name not in data for name in needed):
             return None
         kind = data["kind"]
+        if any(name not in data for name in KIND_FIELDS.get(kind, ()) if name in SEARCH_FIELDS):
+            return None
+        search = {**SearchSettings().as_dict(), **KIND_DEFAULTS.get(kind, {}), **self.search_overrides()}
         return estimate_episodes(
             data["task_list"],
-            data["candidates_per_round"],
-            data["max_rounds"],
+            search["candidates_per_round"],
+            search["max_rounds"],
             data["debug_seeds"],
             data["heldout_seeds"],
             mode=KIND_DEFAULTS.get(kind, {}).get("mode", "search"),

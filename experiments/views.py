@@ -16,8 +16,6 @@ from . import conversations, plots, presenters
 from .forms import ExperimentForm
 from .services import create_experiment, start_experiment
 
-SEARCH_FIELDS = ("candidates_per_round", "max_rounds", "survivors", "target_success", "plateau_points", "max_replays")
-
 
 @login_required
 def experiment_create(request):
@@ -37,7 +35,7 @@ def experiment_create(request):
                     **({"model": data["model"]} if data["model"] else {}),
                     **({"base_url": data["base_url"]} if data["base_url"] else {}),
                 },
-                search={k: data[k] for k in SEARCH_FIELDS},
+                search=form.search_overrides(),  # only the chosen kind's fields (a zero-shot run is K=1, 1 round)
                 engine={"wall_seconds": data["wall_seconds"], **perception_of(data)},
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
                 debug_seeds=data["debug_seeds"],

@@ -1,10 +1,12 @@
 from django import forms
 from django.conf import settings as django_settings
+from django.urls import reverse
 
 from accounts.services import teams_of
 from worker.sim.catalog import SeedError, format_seeds, validate_seeds
 
 from .models import Run, Task
+from .services import LaunchError, check_program
 
 
 class _TaskOptionData:
@@ -93,7 +95,8 @@ class LaunchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
         help_text="Python that calls the robot API (ours, or the published CaP-X / ASPIRE reduced API's); np, "
         "numpy and math are predefined; numpy, math, time and scipy.spatial.transform may be imported. No files "
-        "or simulator state.",
+        "or simulator state. Shows the chosen task's starter program; edit it to launch your own. A program "
+        "that fails the sandbox policy is refused before launch, naming the line.",
     )
     seeds = forms.CharField(
         initial="101-103",
@@ -142,6 +145,20 @@ class LaunchForm(forms.Form):
             self.initial["task"] = default.key
             if "seeds" not in self.initial:
                 self.initial["seeds"] = format_seeds(default.debug_seeds[:3])
+            # The starter program is shown (and editable) without JS too; launch.js swaps it per task.
+            self.initial.setdefault("program", default.starter_program)
+        self.fields["program"].widget.attrs.update(
+            {
+                "data-starter-url": reverse("runs:editor-starter"),
+                "data-api-url": reverse("runs:editor-api"),
+                "data-check-url": reverse("runs:editor-check"),
+            }
+        )
+
+    @staticmethod
+    def _starters() -> set[str]:
+        rows = Task.objects.exclude(starter_program="").values_list("starter_program", flat=True).distinct()
+        return {text.strip() for text in rows}
 
     def clean(self):
         data = super().clean()
@@ -154,9 +171,19 @@ class LaunchForm(forms.Form):
                 data["seeds"] = validate_seeds(data["seeds"], limit=django_settings.ASPIRE["MAX_SEEDS_PER_RUN"])
             except SeedError as exc:
                 self.add_error("seeds", str(exc))
+        program = (data.get("program") or "").strip()
+        if data.get("program_source") == "starter" and program and program not in self._starters():
+            # The box shows the starter program; text that is no task's starter was edited there (a plain
+            # textarea without JS cannot flip the radio), so it is launched as written.
+            data["program_source"] = "pasted"
         if data.get("program_source") == "pasted":
             if not (data.get("program") or "").strip():
                 self.add_error("program", "Paste a program, or choose the built-in starter program.")
+            else:
+                try:  # the sandbox's own policy check, so a refused program is a form error, not a failed run
+                    check_program(data["program"])
+                except LaunchError as exc:
+                    self.add_error("program", str(exc))
         elif task is not None and not task.starter_program:
             self.add_error("program_source", f"{task.key} has no built-in starter program; paste one.")
         return data

@@ -6,15 +6,18 @@ itself (one task per episode, claims, settling) is runs.work; messages go throug
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
+from worker.agents.programs import call_arity_problems
 from worker.engine import MAX_STEP_BUDGET, NO_STEP_BUDGET, program_hash
 from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
 from worker.robot.profiles import AUTO, PROFILE_CHOICES
+from worker.sandbox import namespace, policy
 from worker.sim import catalog
 
 from . import live, work
@@ -63,6 +66,37 @@ def get_task(key: str) -> Task:
         sync_catalog()
         task = Task.objects.get(key=key)
     return task
+
+
+@functools.cache
+def _available_names() -> dict[str, frozenset[str]]:
+    return namespace.available_names()  # builds the curated namespaces: once per process
+
+
+def program_problems(program: str) -> list[dict]:
+    """The sandbox policy's verdict on ``program`` before it runs (worker.sandbox.policy.check_source,
+    the same check and the same importable names the sandbox host applies), as [{"line", "col",
+    "message", "severity": "error"}], plus "warning"s for calls of the program's own functions with the
+    wrong number of positional arguments (worker.agents.programs.call_arity_problems), which would
+    fail with a TypeError when reached. Errors refuse a launch (check_program); warnings do not."""
+    out = [
+        {"line": v.line, "col": v.col, "message": v.message, "severity": "error"}
+        for v in policy.check_source(program, _available_names())
+    ]
+    if not out:
+        out += [{**p, "severity": "warning"} for p in call_arity_problems(program)]
+    return out
+
+
+def check_program(program: str) -> None:
+    """Refuse a program the sandbox would refuse (a policy violation or a syntax error) before any run
+    exists, so it costs a 400 naming the line and the reason instead of a failed run; raises LaunchError."""
+    errors = [p for p in program_problems(program) if p["severity"] == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        where = f"line {first['line']}: " if first["line"] else ""
+        raise LaunchError("program", f"the program fails the sandbox policy: {where}{first['message']}{more}")
 
 
 def split_of(task: Task, seeds: list[int]) -> str:
@@ -151,15 +185,20 @@ def create_program_run(
     source: str = "web",
     settings: dict | None = None,
     label: str = "",
+    check_policy: bool = True,
 ) -> Run:
     """Create a run that evaluates one program on ``seeds``. Raises LaunchError on bad input.
 
-    ``team`` (optional) shares the run with that team's members; the owner must belong to it.
+    ``team`` (optional) shares the run with that team's members; the owner must belong to it. A program
+    that fails the sandbox policy is refused (check_program) unless ``check_policy`` is False: the
+    ``run_program`` command's way to show the sandbox's own refusal (the boundary, not this check).
     """
     if not program or not program.strip():
         raise LaunchError("program", "the program is empty")
     if len(program) > 200_000:
         raise LaunchError("program", "the program is longer than 200000 characters")
+    if check_policy:
+        check_program(program)
     if not seeds:
         raise LaunchError("seeds", "no seeds given")
     try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import editor_views, views
 
 app_name = "runs"
 urlpatterns = [
@@ -12,4 +12,7 @@ urlpatterns = [
     path("episodes/<int:pk>/", views.episode_detail, name="episode"),
     path("keyframes/<int:pk>.jpg", views.keyframe_image, name="keyframe"),
     path("compare/", views.compare, name="compare"),
+    path("runs/editor/starter.json", editor_views.starter_program, name="editor-starter"),
+    path("runs/editor/api.json", editor_views.api_reference, name="editor-api"),
+    path("runs/editor/check.json", editor_views.check_program, name="editor-check"),
 ]

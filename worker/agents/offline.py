@@ -16,6 +16,7 @@ provenance) for the coordinator to validate.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from worker.library.signals import failed_call_statuses
 from worker.library.signatures import read_signature, signature_applies
 from worker.library.sketch import fill_for_program, placeholder
 from worker.robot import status as st
+from worker.sandbox.policy import check_source
 from worker.search.core import Brief, CandidateRecord, Proposal
 
 from . import programs as prog
+
+log = logging.getLogger(__name__)
 
 NEIGHBOUR_AWARE_YAW = """
 def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
@@ -79,11 +83,42 @@ def _digest(code: str) -> str:
     return hashlib.sha1(code.encode()).hexdigest()
 
 
+def candidate_problems(code: str) -> list[str]:
+    """Why a candidate program would fail before it does anything useful, found without running it:
+    the sandbox policy (worker.sandbox.policy.check_source: imports, dunders, syntax ...) and calls of
+    the program's own functions with the wrong arguments (worker.agents.programs.call_arity_problems).
+    Each problem as "line N: message"; empty when the candidate may run."""
+    problems = [f"line {v.line}: {v.message}" for v in check_source(code)]
+    if not problems:
+        problems = [f"line {p['line']}: {p['message']}" for p in prog.call_arity_problems(code)]
+    return problems
+
+
 class OfflineSearchAgent:
     name = "offline"
 
     def __init__(self, seed: int = 0):
         self.seed = seed
+        #: Candidates checked and dropped before they cost episodes (candidate_problems, skill
+        #: sketches that do not fit the program): [{"round", "hypothesis", "reason"}].
+        self.dropped: list[dict] = []
+
+    def _drop(self, brief: Brief, hypothesis: str, reason: str) -> None:
+        self.dropped.append({"round": brief.round, "hypothesis": hypothesis, "reason": reason})
+        log.warning(
+            "%s round %s: dropped candidate %r before running it: %s", brief.task_key, brief.round, hypothesis, reason
+        )
+
+    def _checked(self, brief: Brief, proposals: list[Proposal]) -> list[Proposal]:
+        """The proposals that pass candidate_problems; the others are dropped with their reason."""
+        kept = []
+        for proposal in proposals:
+            problems = candidate_problems(proposal.code)
+            if problems:
+                self._drop(brief, proposal.hypothesis, "; ".join(problems[:3]))
+            else:
+                kept.append(proposal)
+        return kept
 
     # -- round 0 ------------------------------------------------------------------------------------
     def first_program(self, brief: Brief) -> tuple[str, str]:
@@ -104,7 +139,9 @@ class OfflineSearchAgent:
             code, origin = self.first_program(brief)
             first = Proposal(f"start from {origin}", code, params={"rule": "start"})
             extra = self._mutations(code, None, rng, brief.k - 1, set())
-            return [first] + [Proposal(r.hypothesis, r.code, None, {"rule": r.rule, **r.params}) for r in extra]
+            return self._checked(
+                brief, [first] + [Proposal(r.hypothesis, r.code, None, {"rule": r.rule, **r.params}) for r in extra]
+            )
         seen = {_digest(s.code) for s in brief.survivors}
         eliminated = {e.split(" (")[0] for e in brief.eliminated}
         wanted = brief.k - 1 if brief.mode == "search" else 1
@@ -113,6 +150,10 @@ class OfflineSearchAgent:
         for survivor in brief.survivors:  # best first: a repair goes to the best program it fits
             for repair in self._repairs_for(survivor, brief):
                 if repair.key in used_keys or repair.hypothesis in eliminated or _digest(repair.code) in seen:
+                    continue
+                problems = candidate_problems(repair.code)
+                if problems:  # checked here, so the next repair takes its place in the round
+                    self._drop(brief, repair.hypothesis, "; ".join(problems[:3]))
                     continue
                 used_keys.add(repair.key)
                 seen.add(_digest(repair.code))
@@ -123,9 +164,10 @@ class OfflineSearchAgent:
                 if _digest(repair.code) not in seen:
                     seen.add(_digest(repair.code))
                     repairs.append((repair, best))
-        return [
-            Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params}) for r, parent in repairs[:wanted]
-        ]
+        checked = self._checked(
+            brief, [Proposal(r.hypothesis, r.code, parent.ref, {"rule": r.rule, **r.params}) for r, parent in repairs]
+        )
+        return checked[:wanted]
 
     # -- repairs matched on trace signals -----------------------------------------------------------
     def _repairs_for(self, candidate: CandidateRecord, brief: Brief) -> list[Repair]:
@@ -146,6 +188,10 @@ class OfflineSearchAgent:
 
         # Library skills first (validated by re-execution, approved by a person): those whose sketch
         # defines one of this program's functions and whose failure signature matches these failures.
+        # A name is not a contract: a sketch's locate_box(camera_name) is not the program's
+        # locate_box(prompt, cam), and swapping it in made every call raise TypeError on every seed.
+        # The swapped function must accept every call the program makes to it.
+        before = {(p["message"]) for p in prog.call_arity_problems(candidate.code)}
         for skill in brief.skills:
             sketch = skill.get("code_sketch") or ""
             signature = read_signature(skill.get("failure_signature"))
@@ -159,6 +205,15 @@ class OfflineSearchAgent:
                     if code == candidate.code:
                         continue
                     name = skill.get("name")
+                    broken = [p for p in prog.call_arity_problems(code) if p["message"] not in before]
+                    if broken:
+                        self._drop(
+                            brief,
+                            f"apply skill '{name}' to {fname}()",
+                            f"the skill's {fname}() does not accept the program's calls: line {broken[0]['line']}: "
+                            f"{broken[0]['message']}",
+                        )
+                        continue
                     hypothesis = f"apply skill '{name}': {skill.get('repair_strategy', '')[:120]}"
                     out.append(
                         Repair(

@@ -209,3 +209,102 @@ def template_for(kind: str, phrases: list[str], reference: str = "") -> tuple[st
         template = TEMPLATES[kind]
     fill = dict(zip(template.prompt_slots, phrases))
     return set_constants(template.code(), fill), fill
+
+
+def _accepts(fn: ast.FunctionDef) -> dict:
+    """What a function definition accepts: its positional parameters (and how many are required), its
+    keyword-only ones (and which are required), and whether it takes *args / **kwargs."""
+    a = fn.args
+    positional = [p.arg for p in a.posonlyargs + a.args]
+    return {
+        "positional": positional,
+        "posonly": {p.arg for p in a.posonlyargs},
+        "required": positional[: len(positional) - len(a.defaults)],
+        "kwonly": [p.arg for p in a.kwonlyargs],
+        "kwonly_required": [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None],
+        "varargs": a.vararg is not None,
+        "varkw": a.kwarg is not None,
+    }
+
+
+def _arity_message(name: str, spec: dict, call: ast.Call) -> str:
+    """Python's own TypeError for ``call`` against ``spec`` (see _accepts), or "" when it fits."""
+    n_pos = len(call.args)
+    names = [k.arg for k in call.keywords]
+    most = len(spec["positional"])
+    if n_pos > most and not spec["varargs"]:
+        takes = f"{most} positional argument{'s' if most != 1 else ''}"
+        return f"{name}() takes {takes} but {n_pos} {'were' if n_pos != 1 else 'was'} given"
+    given = set(spec["positional"][:n_pos])
+    for kw in names:
+        if kw in given and kw not in spec["posonly"]:
+            return f"{name}() got multiple values for argument '{kw}'"
+        allowed = (set(spec["positional"]) - spec["posonly"]) | set(spec["kwonly"])
+        if kw not in allowed and not spec["varkw"]:
+            return f"{name}() got an unexpected keyword argument '{kw}'"
+    missing = [p for p in spec["required"] if p not in given and p not in names]
+    missing += [p for p in spec["kwonly_required"] if p not in names]
+    if missing:
+        return f"{name}() is missing required argument{'s' if len(missing) > 1 else ''} " + ", ".join(
+            f"'{m}'" for m in missing
+        )
+    return ""
+
+
+def call_arity_problems(code: str) -> list[dict]:
+    """Calls of the program's own top-level functions that would raise TypeError for their arguments
+    (too many positional arguments, a missing required one, an unknown or repeated keyword), found
+    statically against the program's own ``def``s: [{"line", "col", "message"}] in source order.
+
+    A helper swapped in from elsewhere (a skill's sketch) whose parameters differ from the one the
+    program was written against fails this way only when the call is reached, after episodes were
+    spent (``locate_box() takes 1 positional argument but 2 were given``). Calls with ``*`` / ``**``
+    unpacking, names defined more than once or rebound at module level, and calls inside a function
+    where the name is a local or parameter are not judged. A program that does not parse has none.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    defs: dict[str, list[ast.FunctionDef]] = {}
+    rebound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            defs.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.AsyncFunctionDef | ast.ClassDef):
+            rebound.add(node.name)
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+                    rebound.add(sub.id)
+                elif isinstance(sub, ast.alias):
+                    rebound.add((sub.asname or sub.name).split(".")[0])
+    specs = {name: _accepts(fns[0]) for name, fns in defs.items() if len(fns) == 1 and name not in rebound}
+    out: list[dict] = []
+
+    def visit(node: ast.AST, shadowed: frozenset) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+            body = node.body if isinstance(node.body, list) else [node.body]
+            for stmt in body:
+                for sub in ast.walk(stmt):
+                    if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+                        local.add(sub.id)
+                    elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                        local.add(sub.name)
+            shadowed = shadowed | frozenset(local)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            unpacked = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
+            if name in specs and name not in shadowed and not unpacked:
+                message = _arity_message(name, specs[name], node)
+                if message:
+                    out.append({"line": node.lineno, "col": node.col_offset, "message": message})
+        for child in ast.iter_child_nodes(node):
+            visit(child, shadowed)
+
+    try:
+        visit(tree, frozenset())
+    except RecursionError:
+        return out
+    return sorted(out, key=lambda p: (p["line"], p["col"]))

@@ -100,6 +100,9 @@ class Command(BaseCommand):
                 source="cli",
                 settings=overrides,
                 label=Path(opts["program"]).name if opts["program"] else "starter program",
+                # The command shows what the sandbox itself does with a program (POLICY_VIOLATION
+                # episodes included); the web form and the REST API refuse such programs up front.
+                check_policy=False,
             )
         except services.LaunchError as exc:
             raise CommandError(str(exc)) from None
