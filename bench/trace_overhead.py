@@ -1,13 +1,18 @@
-"""Tracing overhead: the Lift starter program on the same seeds, traced vs untraced, interleaved.
+"""Tracing and recording overhead: the Lift starter program on the same seeds, untraced, traced and
+traced + recorded, side by side in one run.
 
 Traced = every primitive call summarised into a record, written to disk as a JSON line (standing in for
-the database row), keyframes rendered and encoded as JPEG files. Untraced = tracer off, no keyframes.
-Both go through the same sandbox and simulator. Each seed runs both ways back to back, alternating
-which goes first, so drift (thermal, caches) hits both sides alike.
+the database row), keyframes rendered and encoded as JPEG files (before and after every motion and
+gripper call). Recording = traced plus the episode video (EngineSettings.recording: the keyframe camera
+every 4 control steps and around every motion and gripper call, encoded to an H.264 MP4 by ffmpeg,
+worker.robot.recording). Untraced = tracer off, no keyframes. All go through the same sandbox and
+simulator. Each seed runs every mode back to back, rotating which goes first, so drift (thermal, caches)
+hits all alike.
 
     python bench/trace_overhead.py [--seeds 101-110] [--repeats 2]
 
-Writes bench/results/trace_overhead.json. Target: total traced time / total untraced time <= 1.10.
+Writes bench/results/trace_overhead.json (with the commit and the settings measured). Targets: total
+traced time / total untraced time <= 1.10; total recording time / total untraced time <= 1.30.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from worker.engine import EngineSettings, run_episode, simulators  # noqa: E402
+from worker.robot import recording as recording_mod  # noqa: E402
 from worker.sim.catalog import get_task, parse_seeds  # noqa: E402
 
 TARGET = 1.10
+RECORDING_TARGET = 1.30
+MODES = ("untraced", "traced", "recording")
 
 
 class JsonlSink:
@@ -72,32 +81,41 @@ def main(argv=None):
     seeds = parse_seeds(args.seeds)
     media = Path(tempfile.mkdtemp(prefix="aspire-bench-media-"))
     sink = JsonlSink(media / "records.jsonl")
-    traced_cfg = EngineSettings(trace=True, keyframes=True)
-    untraced_cfg = EngineSettings(trace=False, keyframes=False)
+    configs = {
+        "untraced": EngineSettings(trace=False, keyframes=False),
+        "traced": EngineSettings(trace=True, keyframes=True),
+        "recording": EngineSettings(trace=True, keyframes=True, recording=True),
+    }
+    untraced_cfg = configs["untraced"]
 
     simulators().get(spec)  # build the simulator outside the timed region
     run_episode(spec, program, seeds[0], NullSink(), untraced_cfg, None)  # warm caches (JIT, GL)
+    run_episode(spec, program, seeds[0], NullSink(), configs["recording"], str(media / "warm"))  # and ffmpeg
 
     rows = []
     for rep in range(args.repeats):
         for i, seed in enumerate(seeds):
-            order = ["traced", "untraced"] if (i + rep) % 2 == 0 else ["untraced", "traced"]
+            shift = (i + rep) % len(MODES)
+            order = MODES[shift:] + MODES[:shift]
             row = {"seed": seed, "repeat": rep}
             for mode in order:
-                cfg = traced_cfg if mode == "traced" else untraced_cfg
                 t0 = time.perf_counter()
-                result = run_episode(spec, program, seed, sink if mode == "traced" else NullSink(), cfg, str(media))
+                result = run_episode(
+                    spec, program, seed, NullSink() if mode == "untraced" else sink, configs[mode], str(media / mode)
+                )
                 row[f"{mode}_s"] = time.perf_counter() - t0
                 row[f"{mode}_success"] = result.success
+                if mode == "recording":
+                    row["recording_frames"] = len(result.recording_index.get("frames", []))
             rows.append(row)
-            print(
-                f"seed {seed} rep {rep}: traced {row['traced_s']:.3f} s, untraced {row['untraced_s']:.3f} s", flush=True
-            )
+            print(f"seed {seed} rep {rep}: " + ", ".join(f"{m} {row[m + '_s']:.3f} s" for m in MODES), flush=True)
 
-    traced = sum(r["traced_s"] for r in rows)
-    untraced = sum(r["untraced_s"] for r in rows)
+    total = {m: sum(r[f"{m}_s"] for r in rows) for m in MODES}
+    traced, untraced, recording = total["traced"], total["untraced"], total["recording"]
     per_pair = [r["traced_s"] / r["untraced_s"] for r in rows]
-    keyframe_bytes = sum(f.stat().st_size for f in media.rglob("*.jpg"))
+    per_pair_rec = [r["recording_s"] / r["untraced_s"] for r in rows]
+    keyframe_bytes = sum(f.stat().st_size for f in (media / "traced").rglob("*.jpg"))
+    video_bytes = sum(f.stat().st_size for f in (media / "recording").rglob("*.mp4"))
     doc = {
         "benchmark": "trace_overhead",
         "task": spec.key,
@@ -111,9 +129,29 @@ def main(argv=None):
         "median_pair_ratio": round(statistics.median(per_pair), 4),
         "target": TARGET,
         "meets_target": traced / untraced <= TARGET,
+        "recording_total_s": round(recording, 3),
+        "recording_ratio": round(recording / untraced, 4),
+        "recording_median_pair_ratio": round(statistics.median(per_pair_rec), 4),
+        "recording_target": RECORDING_TARGET,
+        "recording_meets_target": recording / untraced <= RECORDING_TARGET,
         "traced_success_rate": sum(r["traced_success"] for r in rows) / len(rows),
         "untraced_success_rate": sum(r["untraced_success"] for r in rows) / len(rows),
+        "recording_success_rate": sum(r["recording_success"] for r in rows) / len(rows),
         "keyframe_bytes_per_episode": keyframe_bytes // len(rows),
+        "video_bytes_per_episode": video_bytes // len(rows),
+        "video_frames_per_episode": round(statistics.mean(r["recording_frames"] for r in rows), 1),
+        "commit": _commit(),
+        "settings": {
+            mode: {k: v for k, v in asdict(cfg).items() if k in ("trace", "keyframes", "recording", "perception_mode")}
+            for mode, cfg in configs.items()
+        },
+        "recording_settings": {
+            "every_steps": recording_mod.EVERY_STEPS,
+            "fps": recording_mod.FPS,
+            "max_frames": recording_mod.MAX_FRAMES,
+            "crf": recording_mod.CRF,
+            "codec": "libx264 yuv420p, one thread (PyAV)",
+        },
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
@@ -121,7 +159,23 @@ def main(argv=None):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"ratio traced/untraced = {doc['ratio']} (median per pair {doc['median_pair_ratio']}, target <= {TARGET})")
+    print(
+        f"ratio recording/untraced = {doc['recording_ratio']} (median per pair "
+        f"{doc['recording_median_pair_ratio']}, target <= {RECORDING_TARGET})"
+    )
     return 0
+
+
+def _commit() -> str:
+    """The checked-out commit (with "+dirty" when the work tree differs), or "" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        )
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 if __name__ == "__main__":

@@ -361,6 +361,17 @@ class Episode(Owned):
         help_text='How the program was isolated: "bwrap+seccomp" (contained), "process (not contained)" '
         "(ASPIRE_SANDBOX=process), or empty when no program process ran",
     )
+    recording = models.FileField(
+        max_length=300,
+        blank=True,
+        help_text="The episode's video (the run setting recording): an H.264 MP4 in the media storage",
+    )
+    recording_index = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="worker.robot.recording index: fps, each frame's sim time, each call's [seq, t_start, t_end] "
+        "in video seconds",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -125,7 +125,9 @@ def engine_settings(overrides: dict | None = None) -> dict:
     benchmark budget), NO_STEP_BUDGET (0: none, exploration only, not comparable with published results)
     or an integer in 1..MAX_STEP_BUDGET control steps (worker.engine.EngineSettings), or an
     ``unknown_space`` other than "free" (default) / "occupied", or an ``api_profile`` other than "auto"
-    (default: decided from the program), "native" or "published" (worker.robot.profiles). The default time limit
+    (default: decided from the program), "native" or "published" (worker.robot.profiles), or a ``recording``
+    (record each episode as a video; default off, on for runs launched from the browser) that is not a
+    bool. The default time limit
     (``ASPIRE["EPISODE_WALL_SECONDS"]``) is held to max_wall_seconds() too; the default perception mode
     is ``ASPIRE["PERCEPTION_MODE"]``."""
     cfg = django_settings.ASPIRE
@@ -139,6 +141,7 @@ def engine_settings(overrides: dict | None = None) -> dict:
         "step_budget": None,
         "unknown_space": UNKNOWN_SPACE,
         "api_profile": AUTO,
+        "recording": False,
     }
     for key, value in (overrides or {}).items():
         if key not in out:
@@ -158,6 +161,8 @@ def engine_settings(overrides: dict | None = None) -> dict:
         raise LaunchError("perception_mode", f"the perception mode must be one of {', '.join(PERCEPTION_MODES)}")
     if not isinstance(out["depth_noise"], bool):
         raise LaunchError("depth_noise", "depth_noise must be true or false")
+    if not isinstance(out["recording"], bool):
+        raise LaunchError("recording", "recording must be true or false")
     if out["api_profile"] not in PROFILE_CHOICES:
         raise LaunchError("api_profile", f"the API profile must be one of {', '.join(PROFILE_CHOICES)}")
     if out["unknown_space"] not in UNKNOWN_SPACE_POLICIES:

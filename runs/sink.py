@@ -72,6 +72,8 @@ class DjangoSink:
                     stdout="",
                     stderr="",
                     n_calls=0,
+                    recording="",
+                    recording_index={},
                     started_at=djtz.now(),
                     finished_at=None,
                     program_hash=start.program_hash,
@@ -167,6 +169,8 @@ class DjangoSink:
                     api_profile=result.api_profile,
                     api_profile_reason=result.api_profile_reason[:400],
                     sandbox=result.sandbox,
+                    recording=result.recording,
+                    recording_index=result.recording_index,
                     finished_at=djtz.now(),
                 )
             )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import editor_views, views
+from . import editor_views, media_views, views
 
 app_name = "runs"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs/<int:pk>/health.json", views.run_health, name="health"),
     path("episodes/<int:pk>/", views.episode_detail, name="episode"),
     path("keyframes/<int:pk>.jpg", views.keyframe_image, name="keyframe"),
+    path("episodes/<int:pk>/recording.mp4", media_views.episode_recording, name="recording"),
     path("compare/", views.compare, name="compare"),
     path("runs/editor/starter.json", editor_views.starter_program, name="editor-starter"),
     path("runs/editor/api.json", editor_views.api_reference, name="editor-api"),

@@ -70,7 +70,7 @@ def run_create(request):
                     origin="starter" if starter else "pasted",
                     owner=request.user,
                     team=data.get("team"),
-                    settings={"wall_seconds": data["wall_seconds"], **perception_of(data)},
+                    settings={"wall_seconds": data["wall_seconds"], "recording": True, **perception_of(data)},
                 )
             except services.LaunchError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))

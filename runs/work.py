@@ -51,6 +51,7 @@ ENGINE_KEYS = (
     "step_budget",
     "unknown_space",
     "api_profile",
+    "recording",
 )
 ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
 

@@ -27,6 +27,7 @@ from worker.robot.occupancy import UNKNOWN_SPACE, UNKNOWN_SPACE_POLICIES
 from worker.robot.perception import check_perception_mode
 from worker.robot.primitive import PUBLISHED
 from worker.robot.profiles import AUTO, check_profile_choice, needs_initial_observation, resolve_profile
+from worker.robot.recording import Recorder
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -59,7 +60,10 @@ class EngineSettings:
     conventions the program runs under, "auto" (default: decided from the program), "native" or
     "published" (worker.robot.profiles); final_frame: also keep the final scene frame of a successful
     episode (failed episodes always keep one; agents' runs keep it for every episode so a model can see
-    how each ended). Raises ValueError for any other perception_mode,
+    how each ended); recording: also record the episode as a video (the keyframe camera every few
+    control steps and before and after every motion and gripper call, an H.264 MP4 with an index of
+    frame times and each call's span, worker.robot.recording; needs trace and a media storage).
+    Raises ValueError for any other perception_mode,
     step_budget, unknown_space or api_profile.
     """
 
@@ -73,6 +77,7 @@ class EngineSettings:
     unknown_space: str = UNKNOWN_SPACE
     api_profile: str = AUTO
     final_frame: bool = False
+    recording: bool = False
 
     def __post_init__(self):
         check_perception_mode(self.perception_mode)
@@ -202,83 +207,124 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
     budget = settings.step_budget_for(spec)
     adapter.reset(seed, step_budget=budget)
     media = None
-    if settings.trace and settings.keyframes and storage is not None:
+    prefix = ""
+    if settings.trace and (settings.keyframes or settings.recording) and storage is not None:
         prefix_fn: Callable | None = getattr(sink, "media_prefix", None)
         prefix = prefix_fn(handle) if prefix_fn else f"keyframes/{uuid.uuid4().hex}"
-        media = MediaStore(storage, prefix)
-    tracer = Tracer(
-        enabled=settings.trace,
-        media=media,
-        emit=lambda record: sink.call_recorded(handle, record),
-        capture_frame=lambda: (None, ""),
-        sim_time=adapter.sim_time,
-    )
-    api = RobotAPI(
-        adapter,
-        tracer,
-        ik=ik,
-        planners=planners,
-        segmenter=segmenter,
-        perception_mode=settings.perception_mode,
-        depth_noise=settings.depth_noise,
-        episode_seed=seed,
-        api_profile=profile,
-    )
-    api.unknown_space = settings.unknown_space
-    tracer.capture_frame = api.capture_frame
+        if settings.keyframes:
+            media = MediaStore(storage, prefix)
+    frames = _FrameCache(adapter)
+    recorder = None
+    if settings.trace and settings.recording and storage is not None:
+        recorder = Recorder(lambda: frames()[0], adapter.sim_time, lambda: adapter.steps)
+        adapter.step_hook = recorder.on_step
+    try:
+        tracer = Tracer(
+            enabled=settings.trace,
+            media=media,
+            emit=lambda record: sink.call_recorded(handle, record),
+            capture_frame=lambda: (None, ""),
+            sim_time=adapter.sim_time,
+            recorder=recorder,
+        )
+        api = RobotAPI(
+            adapter,
+            tracer,
+            ik=ik,
+            planners=planners,
+            segmenter=segmenter,
+            perception_mode=settings.perception_mode,
+            depth_noise=settings.depth_noise,
+            episode_seed=seed,
+            api_profile=profile,
+        )
+        api.unknown_space = settings.unknown_space
+        frames.capture = api.capture_frame
+        tracer.capture_frame = frames
 
-    def dispatch(name, args, kwargs, line, stack):
-        if tracer.over_budget():
-            raise ApiError(
-                f"the episode recorded more than {tracer.max_bytes // (1024 * 1024)} MiB of trace; "
-                "the program was stopped",
-                status=st.TRACE_LIMIT,
-                terminal=True,
-            )
-        try:
-            return api.dispatch(name, args, kwargs, line, stack)
-        except StepBudgetSpent as exc:  # the call ends at the step that spent the budget; so does the program
-            raise ApiError(f"{exc}; the program was stopped", status=st.STEP_BUDGET, terminal=True) from None
+        def dispatch(name, args, kwargs, line, stack):
+            if tracer.over_budget():
+                raise ApiError(
+                    f"the episode recorded more than {tracer.max_bytes // (1024 * 1024)} MiB of trace; "
+                    "the program was stopped",
+                    status=st.TRACE_LIMIT,
+                    terminal=True,
+                )
+            try:
+                return api.dispatch(name, args, kwargs, line, stack)
+            except StepBudgetSpent as exc:  # the call ends at the step that spent the budget; so does the program
+                raise ApiError(f"{exc}; the program was stopped", status=st.STEP_BUDGET, terminal=True) from None
 
-    program_globals, task_facts = None, None
-    if profile == PUBLISHED:
-        program_globals, task_facts = _published_globals(spec, program, api), {"task_language": spec.instruction}
-    outcome = run_program(
-        program,
-        api.sandbox_specs(),
-        dispatch,
-        SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
-        program_globals=program_globals,
-        task_facts=task_facts,
-    )
-    judged = outcome.status not in NOT_JUDGED
-    # The benchmark's protocol: success is the first control step at which its check passed, within the
-    # budget (worker/sim/base.py SimAdapter); what the program did afterwards cannot undo it.
-    success = judged and adapter.succeeded()
-    keyframes = []
-    if media is not None and (not success or settings.final_frame):
-        # The scene as the failed episode left it; successful episodes keep their per-call frames only.
-        frame, camera = api.capture_frame()
-        keyframes.append(media.save(frame, kind="frame", camera=camera, label="final", stem="final"))
-    return EpisodeResult(
-        seed=seed,
-        success=bool(success),
-        status=outcome.status,
-        error=outcome.error,
-        error_line=outcome.line,
-        reward=adapter.reward() if judged else 0.0,
-        stdout=outcome.stdout,
-        stderr=outcome.stderr,
-        sim_time=round(adapter.sim_time(), 4),
-        n_calls=outcome.api_calls,
-        program_hash=digest,
-        keyframes=keyframes,
-        sandbox=outcome.sandbox,
-        control_steps=adapter.control_steps(),
-        step_budget=budget,
-        api_profile=profile,
-        api_profile_reason=profile_reason,
-    )
+        program_globals, task_facts = None, None
+        if profile == PUBLISHED:
+            program_globals, task_facts = _published_globals(spec, program, api), {"task_language": spec.instruction}
+        outcome = run_program(
+            program,
+            api.sandbox_specs(),
+            dispatch,
+            SandboxLimits(wall_seconds=settings.wall_seconds, memory_mb=settings.memory_mb),
+            program_globals=program_globals,
+            task_facts=task_facts,
+        )
+        judged = outcome.status not in NOT_JUDGED
+        # The benchmark's protocol: success is the first control step at which its check passed, within the
+        # budget (worker/sim/base.py SimAdapter); what the program did afterwards cannot undo it.
+        success = judged and adapter.succeeded()
+        keyframes = []
+        if media is not None and (not success or settings.final_frame):
+            # The scene as the failed episode left it; successful episodes keep their per-call frames only.
+            frame, camera = frames()
+            keyframes.append(media.save(frame, kind="frame", camera=camera, label="final", stem="final"))
+        recording, recording_index = "", {}
+        if recorder is not None:
+            recorder.capture()  # the scene as the episode left it
+            data, recording_index = recorder.finish()
+            if data:
+                recording = storage.save(f"{prefix}/recording.mp4", data, "video/mp4")
+        return EpisodeResult(
+            seed=seed,
+            success=bool(success),
+            status=outcome.status,
+            error=outcome.error,
+            error_line=outcome.line,
+            reward=adapter.reward() if judged else 0.0,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            sim_time=round(adapter.sim_time(), 4),
+            n_calls=outcome.api_calls,
+            program_hash=digest,
+            keyframes=keyframes,
+            sandbox=outcome.sandbox,
+            control_steps=adapter.control_steps(),
+            step_budget=budget,
+            api_profile=profile,
+            api_profile_reason=profile_reason,
+            recording=recording,
+            recording_index=recording_index,
+        )
+
+    finally:
+        adapter.step_hook = None  # the adapter is reused by the next episode
+        if recorder is not None:
+            recorder.close()
+
+
+class _FrameCache:
+    """The keyframe camera rendered at most once per control step: the recording's frames and the
+    tracer's before/after keyframes of the same moment share one render."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+        self.capture = None  # set to RobotAPI.capture_frame once the API exists
+        self._key = None
+        self._value = None
+
+    def __call__(self) -> tuple:
+        key = (self.adapter.steps, self.adapter.sim_time())
+        if key != self._key or self._value is None:
+            self._value = self.capture()
+            self._key = key
+        return self._value
 
 
 def _published_globals(spec: TaskSpec, program: str, api: RobotAPI) -> dict:

@@ -78,6 +78,11 @@ class EpisodeResult:
     control_steps: int = 0
     #: The control-step budget the episode ran under (None: none, only the wall clock).
     step_budget: int | None = None
+    #: The episode's video (EngineSettings.recording): the media storage's name of its MP4, "" for none.
+    recording: str = ""
+    #: worker.robot.recording.Recorder.index(): frame times and each call's [seq, t_start, t_end] on the
+    #: video's clock; {} when the episode was not recorded.
+    recording_index: dict = field(default_factory=dict)
     #: The perception mode the episode ran with: "realistic" or "oracle" (EngineSettings.perception_mode).
     perception_mode: str = ""
     #: The API profile the program ran under ("native" or "published") and why (worker.robot.profiles).

@@ -101,14 +101,16 @@
     if (img) { e.preventDefault(); e.stopPropagation(); openLightbox(Number(img.dataset.kf)); }
   }, true);
 
-  /* Before = the latest camera frame from an earlier call (same camera when possible); after = the
+  /* Before = the call's own before-frame, else the latest camera frame from an earlier call (same camera
+     when possible); after = the
      call's own frame, else the next one written (a later call's, or the episode's final frame). */
   let shownInPair = new Set();
   function beforeAfter(call) {
     shownInPair = new Set();
     if (!MOTION.test(call.primitive)) return null;
     const ordered = [...calls.values()].sort(function (a, b) { return a.seq - b.seq; });
-    const frameOf = function (c) { return c.keyframes.find(function (k) { return k.kind === "frame"; }); };
+    // A call's own "before" frame (motion and gripper calls record one) is never its after frame.
+    const frameOf = function (c) { return c.keyframes.find(function (k) { return k.kind === "frame" && k.label !== "before"; }); };
     let after = frameOf(call), afterFrom = after ? call.seq : null;
     if (!after) {
       for (const c of ordered) if (c.seq > call.seq && frameOf(c)) { after = frameOf(c); afterFrom = c.seq; break; }
@@ -124,6 +126,8 @@
       }
     }
     if (!before && anyCamera) { before = anyCamera.k; beforeFrom = anyCamera.seq; }
+    const own = call.keyframes.find(function (k) { return k.kind === "frame" && k.label === "before"; });
+    if (own) { before = own; beforeFrom = call.seq; }
     if (!before && !after) return null;
     shownInPair.add(after && after.id).add(before && before.id);
     const side = function (k, label, from) {

@@ -28,7 +28,7 @@ def primitive(
 ):
     """Mark a RobotAPI method as a primitive. Its first parameter after ``self`` is the call context.
 
-    after_frame: the tracer renders a keyframe after the call (gripper actions).
+    after_frame: the tracer renders a keyframe before and after the call (motion and gripper actions).
     aliases: extra names for the same primitive (published CaP-X/ASPIRE spellings).
     min_arms: offered to programs only in tasks with at least this many arms.
     profiles: the API profiles that offer it (default both). A method offered only under the

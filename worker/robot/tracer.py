@@ -139,8 +139,8 @@ class Tracer:
     """Wraps each primitive call: timing, argument/result summaries, status, keyframes, the record.
 
     ``enabled=False`` runs calls with no record and no keyframes (the untraced baseline of
-    bench/trace_overhead.py). ``capture_frame()`` renders the keyframe camera for calls that ask for an
-    after-frame (gripper actions) and for failing calls.
+    bench/trace_overhead.py). ``capture_frame()`` renders the keyframe camera before and after calls
+    that ask for frames (motion and gripper actions: ``after_frame``) and after failing calls.
     """
 
     def __init__(
@@ -152,6 +152,7 @@ class Tracer:
         capture_frame: Callable[[], tuple[np.ndarray, str]],
         sim_time: Callable[[], float],
         max_bytes: int = MAX_TRACE_BYTES,
+        recorder=None,
     ):
         self.enabled = enabled
         self.max_bytes = max_bytes
@@ -163,6 +164,9 @@ class Tracer:
         self.sim_time = sim_time
         self.seq = 0
         self.records: list[CallRecord] = []
+        #: worker.robot.recording.Recorder of the episode's video, or None: told where each call starts
+        #: and ends, with a frame before and after every motion and gripper call.
+        self.recorder = recorder
 
     def invoke(
         self, name: str, fn: Callable, bound_args: dict, line: int, stack: list, after_frame: bool, ctx: CallContext
@@ -170,6 +174,12 @@ class Tracer:
         self.seq += 1
         record = CallRecord(seq=self.seq, primitive=name, args={}, line=line, stack=stack, started_at=time.time())
         start = time.perf_counter()
+        before = None
+        if self.enabled:
+            if self.recorder is not None:
+                self.recorder.call_started(self.seq, after_frame)
+            if after_frame:
+                before = self._before_frame()
         try:
             result = fn(ctx, **bound_args)
             record.status = ctx.status
@@ -194,7 +204,9 @@ class Tracer:
                 record.error = record.error[: MAX_STR * 8]
                 record.sim_time = round(self.sim_time(), 4)
                 record.artifacts = cap_field(ctx.artifacts)
-                record.keyframes = self._keyframes(record, ctx, after_frame)
+                if self.recorder is not None:
+                    self.recorder.call_ended(record.seq, after_frame)
+                record.keyframes = self._keyframes(record, ctx, after_frame, before)
                 self.bytes += len(json.dumps(record.as_dict(), default=str))
                 self.records.append(record)
                 self.emit(record)
@@ -203,11 +215,26 @@ class Tracer:
         """True once the recorded calls of this episode exceed ``max_bytes`` of JSON."""
         return self.bytes > self.max_bytes
 
-    def _keyframes(self, record: CallRecord, ctx: CallContext, after_frame: bool) -> list[KeyframeRecord]:
+    def _before_frame(self) -> tuple | None:
+        """The keyframe camera before a motion or gripper call (kept only if the call records images)."""
+        if self.media is None or self.keyframes >= MAX_KEYFRAMES:
+            return None
+        try:
+            frame, camera = self.capture_frame()
+        except Exception:  # a keyframe must never turn a traced call into a failed one
+            return None
+        return (frame, "frame", camera, "before")
+
+    def _keyframes(
+        self, record: CallRecord, ctx: CallContext, after_frame: bool, before: tuple | None = None
+    ) -> list[KeyframeRecord]:
         if self.media is None or self.keyframes >= MAX_KEYFRAMES:
             return []
         images = list(ctx.images)
-        if (after_frame or record.status in st.FAILURES) and not any(kind == "frame" for _, kind, _, _ in images):
+        has_frame = any(kind == "frame" for _, kind, _, _ in images)
+        if before is not None:
+            images.append(before)  # after the call's own images (the first thumbnails), before its after-frame
+        if (after_frame or record.status in st.FAILURES) and not has_frame:
             try:
                 frame, camera = self.capture_frame()
                 images.append((frame, "frame", camera, "after" if after_frame else record.status.lower()))

@@ -66,6 +66,9 @@ class SimAdapter:
     steps: int = 0
     step_budget: int | None = None
     success_step: int | None = None
+    #: Called with ``steps`` after every counted control step while an episode records
+    #: (worker.robot.recording.Recorder.on_step); None otherwise. The engine sets and clears it.
+    step_hook = None
 
     # -- episode -------------------------------------------------------------------------------
     def reset(self, seed: int, step_budget: int | None = None) -> None:

@@ -354,6 +354,8 @@ class RobosuiteAdapter(SimAdapter):
             raise StepBudgetSpent(budget)
         done = self._advance()
         self.steps += 1
+        if self.step_hook is not None:
+            self.step_hook(self.steps)  # episode recording: renders a frame every few steps
         if self.success_step is None:
             if self._check_step_success(done):
                 self.success_step = self.steps

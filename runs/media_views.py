@@ -1,0 +1,112 @@
+"""Episode recordings (the run setting ``recording``): the MP4 served after the same access checks as
+keyframes, to a signed-in viewer of the run (runs.access) or a share link covering the episode
+(runs.shares registers the shared route), and the trace page's player data.
+
+Browsers seek in a <video> with HTTP range requests, so the streamed answer honours a single
+``Range: bytes=a-b`` (206 with Content-Range; 416 for a range outside the file); with
+``ASPIRE_MEDIA_SERVE=redirect`` the object store's signed URL answers ranges itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from . import storage
+from .access import visible_runs
+from .models import Episode
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def recording_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page fetches ``episode``'s video ("" when it has none)."""
+    if not episode.recording:
+        return ""
+    if share_token:
+        return reverse("sharing:recording", args=[share_token, episode.pk])
+    return reverse("runs:recording", args=[episode.pk])
+
+
+def player_data(episode: Episode, share_token: str | None = None) -> dict | None:
+    """The trace page player's configuration: the video's URL and its index (fps, frame times, each
+    call's [seq, t_start, t_end]); None when the episode has no recording."""
+    url = recording_url(episode, share_token)
+    if not url:
+        return None
+    index = episode.recording_index or {}
+    return {
+        "url": url,
+        "fps": index.get("fps", 2.0),
+        "duration": index.get("duration", 0),
+        "frames": index.get("frames", []),
+        "calls": index.get("calls", []),
+        "truncated": bool(index.get("truncated")),
+    }
+
+
+def recording_response(request, episode: Episode) -> HttpResponse:
+    """The episode's MP4 (or a redirect to a signed URL of it), honouring a byte range; 404 when it
+    has none or the file is gone."""
+    name = episode.recording.name
+    if not name:
+        raise Http404("the episode has no recording")
+    media = storage.default_storage()
+    try:
+        url = storage.signed_url(name, media)
+    except ValueError:
+        raise Http404("the recording is missing") from None
+    if url is not None:
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = f"private, max-age={storage.redirect_cache_seconds(media)}"
+        return response
+    try:
+        with storage.open_media(name, media) as fh:
+            data = fh.read()  # a recording is small (tens to hundreds of KiB)
+    except FileNotFoundError:
+        raise Http404("the recording is missing") from None
+    size = len(data)
+    status, body, extra = 200, data, {}
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if match and (match[1] or match[2]):
+        if match[1]:
+            start = int(match[1])
+            end = min(int(match[2]), size - 1) if match[2] else size - 1
+        else:  # a suffix: the last N bytes
+            start, end = max(0, size - int(match[2])), size - 1
+        if start >= size or end < start:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        status, body = 206, data[start : end + 1]
+        extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response = HttpResponse(body, status=status, content_type="video/mp4")
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(len(body))
+    # A recording never changes once written; private because it is only for this viewer.
+    response["Cache-Control"] = "private, max-age=86400"
+    for key, value in extra.items():
+        response[key] = value
+    return response
+
+
+@require_GET
+@login_required
+def episode_recording(request, pk):
+    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return recording_response(request, episode)
+
+
+def shared_recording(request, link, token: str, pk: int):
+    """The recording of an episode a share link covers (runs.shares registers the route)."""
+    from .shares import covers_episode
+
+    episode = get_object_or_404(Episode, pk=pk)
+    if not covers_episode(link, episode):
+        raise Http404("not part of this share")
+    return recording_response(request, episode)
