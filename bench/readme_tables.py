@@ -44,7 +44,38 @@ def reference_programs(doc: dict) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"reference_programs": (RESULTS / "reference_programs.json", reference_programs)}
+def trace_overhead(doc: dict) -> str:
+    """The trace/recording overhead table: the three modes measured side by side in one run."""
+    seeds = doc["seeds"]
+    lines = [
+        f"Measured {doc.get('measured_at', '?')} at commit {doc.get('commit', '?')[:12]}: {doc['task']}, seeds "
+        f"{seeds[0]}-{seeds[-1]} x {doc['repeats']} ({doc['episodes_per_mode']} episodes per mode), "
+        f"{doc.get('machine', {}).get('cpus', '?')} CPUs.",
+        "",
+        "| mode | total s | / untraced | median per-seed ratio | target | met | success |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| untraced | {doc['untraced_total_s']:.1f} | 1.00 | – | – | – | {doc['untraced_success_rate']:.2f} |",
+        f"| traced | {doc['traced_total_s']:.1f} | **{doc['ratio']:.2f}** | {doc['median_pair_ratio']:.2f} | "
+        f"≤ {doc['target']:.2f} | {'yes' if doc['meets_target'] else 'no'} | {doc['traced_success_rate']:.2f} |",
+    ]
+    if "recording_ratio" in doc:
+        lines.append(
+            f"| traced + recording | {doc['recording_total_s']:.1f} | **{doc['recording_ratio']:.2f}** | "
+            f"{doc['recording_median_pair_ratio']:.2f} | ≤ {doc['recording_target']:.2f} | "
+            f"{'yes' if doc['recording_meets_target'] else 'no'} | {doc['recording_success_rate']:.2f} |"
+        )
+        lines.append("")
+        lines.append(
+            f"Video: {doc['video_frames_per_episode']} frames and {doc['video_bytes_per_episode'] / 1000:.0f} KB per "
+            f"episode; keyframes {doc['keyframe_bytes_per_episode'] / 1000:.0f} KB per episode."
+        )
+    return "\n".join(lines)
+
+
+TABLES = {
+    "reference_programs": (RESULTS / "reference_programs.json", reference_programs),
+    "trace_overhead": (RESULTS / "trace_overhead.json", trace_overhead),
+}
 
 
 def block(name: str, body: str) -> str:
