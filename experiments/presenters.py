@@ -25,8 +25,28 @@ def actor_context(actor: Actor) -> dict:
         "usage": usage(actor),
         "agent_calls": list(actor.agent_calls.all()),
         "experiments": list(actor.candidates.filter(origin="experiment").order_by("round", "index")),
+        "proposed_skills": proposed_skills(actor),
         "share_token": None,
     }
+
+
+def proposed_skills(actor: Actor) -> list[dict]:
+    """The actor's skill proposals, each with the library's skill of that name when there is one (the
+    newest version proposed from this run, else the newest of that name) so the page links to it:
+    ``[{"name", "evidence", "skill"}]``."""
+    from skills.models import Skill
+
+    names = [p.get("name") for p in actor.proposed_skills if isinstance(p, dict) and p.get("name")]
+    found: dict[str, Skill] = {}
+    for skill in Skill.objects.filter(name__in=names).order_by("name", "-version"):
+        mine = skill.source_run_id == actor.run_id
+        if skill.name not in found or (mine and found[skill.name].source_run_id != actor.run_id):
+            found[skill.name] = skill
+    return [
+        {"name": p.get("name"), "evidence": p.get("evidence"), "skill": found.get(p.get("name"))}
+        for p in actor.proposed_skills
+        if isinstance(p, dict) and p.get("name")
+    ]
 
 
 def actor_rows(run: Run) -> list[dict]:

@@ -201,8 +201,12 @@ class RunConsumer(_LiveConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resume":
-            # Without a number the page shows nothing it can vouch for: send everything.
-            await self.send_snapshot(_number(content, "run_seq"))
+            # Without a number the page shows nothing it can vouch for: send everything. A page that
+            # reconnects ("refresh") may have missed events whose run_seq it cannot tell apart from what
+            # it shows (a tab asleep, a proxy that dropped frames): it gets the current state whatever
+            # its number says.
+            seen = None if content.get("refresh") else _number(content, "run_seq")
+            await self.send_snapshot(seen)
 
     async def send_snapshot(self, seen: int | None = None):
         seq, fragments = await database_sync_to_async(self._render)(None)
@@ -242,7 +246,12 @@ class RunConsumer(_LiveConsumer):
             )
 
     def _render(self, candidate_id):
-        """(run event_seq, fragments); candidate_id None renders everything, "all" every candidate."""
+        """(run event_seq, fragments); candidate_id None renders everything, "all" every candidate.
+
+        Every message carries the run-level state read from the database at render time: the summary,
+        the health line, the leaderboard and the sections apps above runs add (an experiment's actor
+        rows), so a page is reconciled at each event whatever it missed before. Run-level events
+        (status, cancel, finish, actor) render every candidate's rows too."""
         run = Run.objects.select_related("task", "owner", "team").get(pk=self.run_id)
         ctx = presenters.run_context(run, share_token=self.token())
         frag = [
@@ -250,6 +259,7 @@ class RunConsumer(_LiveConsumer):
             {"id": "run-health", "html": render_to_string("runs/_run_health.html", ctx)},
             {"id": "leaderboard", "html": render_to_string("runs/_leaderboard.html", ctx)},
         ]
+        frag += presenters.section_fragments(ctx)
         for candidate in ctx["candidates"]:
             if candidate_id in (None, "all") or candidate.pk == candidate_id:
                 frag.append(

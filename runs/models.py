@@ -282,7 +282,7 @@ class Candidate(UsageTotals):
     def refresh_stats(self) -> None:
         """Recompute success counts from finished episodes: this candidate's (a search candidate's rate
         is on its debug seeds, its held-out rate apart) and its run's episode counters (episodes that hold
-        no result, running or cancelled, are left out). A program run's
+        no result, running or cancelled, are left out; held-out ones never mix with the others). A program run's
         success rate is over its episodes; an experiment's is set by its coordinator at the end."""
 
         def counts(episodes):
@@ -295,10 +295,13 @@ class Candidate(UsageTotals):
                 "success_rate": agg["ok"] / agg["n"] if agg["n"] else None,
             }
 
-        if self.actor_id is None:
+        # The rate is never pooled across splits: held-out episodes (of an experiment's actor, or of a
+        # plain run given held-out seeds) count apart, in heldout_rate.
+        held_out = self.episodes.filter(split=Episode.Split.HELDOUT)
+        if self.actor_id is None and not held_out.exists():
             Candidate.objects.filter(pk=self.pk).update(**counts(self.episodes.all()))
         else:
-            held = counts(self.episodes.filter(split=Episode.Split.HELDOUT))
+            held = counts(held_out)
             Candidate.objects.filter(pk=self.pk).update(
                 heldout_rate=held["success_rate"], **counts(self.episodes.exclude(split=Episode.Split.HELDOUT))
             )

@@ -6,6 +6,7 @@ AppConfig.ready() (experiments: an experiment's actors and search progress); run
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -77,6 +78,71 @@ def progress(run: Run) -> dict:
     }
 
 
+#: How the pages name each split; they list splits in this order and never pool two of them.
+SPLIT_LABELS = {"debug": "debug", "heldout": "held-out", "custom": "seeds"}
+
+
+def _split_row(split: str, n: int, ok: int, planned: int | None = None) -> dict:
+    return {
+        "split": split,
+        "label": SPLIT_LABELS.get(split, split),
+        "n": n,
+        "ok": ok,
+        "rate": ok / n if n else None,
+        "planned": planned,
+    }
+
+
+def _planned(run: Run, split: str) -> int | None:
+    """Seeds planned per split: held-out seeds of the run's settings; debug or custom, the run's seeds."""
+    if split == Episode.Split.HELDOUT:
+        return len(run.settings.get("heldout_seeds") or []) or None
+    return len(run.seeds) or None
+
+
+def split_counts(run: Run, counted: dict | None = None) -> list[dict]:
+    """Finished episodes of a run per split (running and cancelled ones hold no result), never pooled:
+    ``[{"split", "label", "n", "ok", "rate", "planned"}]`` in SPLIT_LABELS order, only splits that have
+    episodes. ``counted`` maps run id -> {split: (n, ok)} (:func:`split_counts_of_runs`), else it is read."""
+    if counted is None:
+        counted = split_counts_of_runs([run.pk])
+    found = counted.get(run.pk, {})
+    return [_split_row(split, *found[split], planned=_planned(run, split)) for split in SPLIT_LABELS if split in found]
+
+
+def split_counts_of_runs(run_ids) -> dict[int, dict[str, tuple[int, int]]]:
+    """One query for a page of runs: run id -> {split: (finished episodes, successes)}."""
+    from django.db.models import Count, Q
+
+    rows = (
+        Episode.objects.filter(run_id__in=list(run_ids))
+        .exclude(status__in=Episode.NO_RESULT)
+        .values("run_id", "split")
+        .annotate(n=Count("id"), ok=Count("id", filter=Q(success=True)))
+    )
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for r in rows:
+        out.setdefault(r["run_id"], {})[r["split"]] = (r["n"], r["ok"])
+    return out
+
+
+def episode_groups(episodes) -> list[dict]:
+    """A candidate's episodes (already fetched) per split, for labelled groups of seed squares and rows:
+    ``[{"split", "label", "episodes", "n", "ok", "rate", "running"}]``; ``n``/``ok`` count finished ones."""
+    by_split: dict[str, list] = {}
+    for ep in episodes:
+        by_split.setdefault(ep.split, []).append(ep)
+    out = []
+    for split in [s for s in SPLIT_LABELS if s in by_split] + [s for s in by_split if s not in SPLIT_LABELS]:
+        eps = by_split[split]
+        done = [e for e in eps if e.status not in Episode.NO_RESULT]
+        row = _split_row(split, len(done), sum(1 for e in done if e.success))
+        row["episodes"] = eps
+        row["running"] = sum(1 for e in eps if e.status == Episode.RUNNING)
+        out.append(row)
+    return out
+
+
 def usage(obj) -> dict | None:
     """Token and cost totals of a run, actor or candidate when agents recorded them (the fields named in
     USAGE_FIELDS); None when they did not, so pages leave the section out."""
@@ -127,6 +193,7 @@ def run_context(run: Run, share_token: str | None = None) -> dict:
         "multi_candidate": len(candidates) > 1,
         "plot": plots.success_by_round(candidates),
         "usage": usage(run),
+        "splits": split_counts(run),
         "actors": actors,
         "run_sections": extension.sections if extension else (),
         "share_token": share_token,
@@ -139,6 +206,24 @@ def run_context(run: Run, share_token: str | None = None) -> dict:
         },
         **(extension.context(run) if extension else {}),
     }
+
+
+_FRAGMENT_ID = re.compile(r'^\s*(?:\{%[^%]*%\}\s*)*<[a-z][a-z0-9]*\b[^>]*\bid="([^"]+)"', re.I)
+
+
+def section_fragments(ctx: dict) -> list[dict]:
+    """The run page's extension sections (``ctx["run_sections"]``) as live fragments ``{"id", "html"}``:
+    each section's root element carries its id (templates/experiments/_actors.html: ``actors``); one
+    that renders nothing, or no element with an id, is left out."""
+    from django.template.loader import render_to_string
+
+    out = []
+    for template in ctx.get("run_sections") or ():
+        html = render_to_string(template, ctx).strip()
+        found = _FRAGMENT_ID.match(html)
+        if found:
+            out.append({"id": found.group(1), "html": html})
+    return out
 
 
 def ws_path(kind: str, pk: int, share_token: str | None) -> str:

@@ -4,7 +4,7 @@ Thin: parse, check access (runs.access), delegate to services, presenters and co
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
@@ -37,6 +37,9 @@ def run_list(request):
     if request.GET.get("mine"):
         runs = runs.filter(owner=request.user)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    counted = presenters.split_counts_of_runs(r.pk for r in page.object_list)
+    for r in page.object_list:
+        r.splits = presenters.split_counts(r, counted)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -147,15 +150,56 @@ def keyframe_image(request, pk):
     return keyframe_response(keyframe)
 
 
+#: Runs whose candidates the compare page's picker offers (the newest first).
+PICKER_RUNS = 40
+
+
+def _picker(request) -> list[dict]:
+    """The compare page's choices: the newest visible runs, each with its candidates (plain runs' single
+    candidate included; agents' quick experiments left out)."""
+    runs = list(visible_runs(request.user, Run.objects.select_related("task"))[:PICKER_RUNS])
+    by_run: dict[int, list] = {r.pk: [] for r in runs}
+    candidates = (
+        Candidate.objects.filter(run__in=[r.pk for r in runs])
+        .exclude(origin="experiment")
+        .select_related("actor__task")
+        .order_by("run", "actor", "round", "index")
+    )
+    for c in candidates:
+        by_run[c.run_id].append(c)
+    return [{"run": r, "candidates": by_run[r.pk]} for r in runs if by_run[r.pk]]
+
+
+def _compare_refused(request, message: str, status: int = 400, **extra):
+    ctx = {"picker": _picker(request), "error": message, "selected_a": request.GET.get("a", ""), **extra}
+    ctx["selected_b"] = request.GET.get("b", "")
+    return render(request, "runs/compare.html", ctx, status=status)
+
+
 @login_required
 def compare(request):
-    """Two candidates side by side: code diff, per-seed outcomes, and one seed's traces aligned."""
-    visible = Candidate.objects.filter(run__in=visible_runs(request.user).values("pk")).select_related("run__task")
+    """Two candidates side by side: code diff, per-seed outcomes, and one seed's traces aligned up to
+    their first divergence (with the two keyframes there). Without ids: a page to pick them."""
+    visible = Candidate.objects.filter(run__in=visible_runs(request.user).values("pk")).select_related(
+        "run__task", "actor__task"
+    )
+    if not request.GET.get("a") and not request.GET.get("b"):
+        return render(request, "runs/compare.html", {"picker": _picker(request)})
     try:
-        a = get_object_or_404(visible.prefetch_related("episodes"), pk=int(request.GET["a"]))
-        b = get_object_or_404(visible.prefetch_related("episodes"), pk=int(request.GET["b"]))
+        a_id, b_id = int(request.GET["a"]), int(request.GET["b"])
     except (KeyError, ValueError):
-        return HttpResponseBadRequest("compare needs two candidate ids: ?a=<id>&b=<id>")
+        return _compare_refused(request, "Pick two candidates, A and B, to compare.")
+    a = get_object_or_404(visible.prefetch_related("episodes"), pk=a_id)
+    b = get_object_or_404(visible.prefetch_related("episodes"), pk=b_id)
+    task_a, task_b = comparison.candidate_task(a), comparison.candidate_task(b)
+    if task_a.pk != task_b.pk:
+        return _compare_refused(
+            request,
+            f"These candidates solve different tasks: A is for {task_a.key}, B for {task_b.key}. "
+            "Seeds and traces only line up within one task; pick two candidates of the same task.",
+            a=a,
+            b=b,
+        )
     outcomes = comparison.seed_outcomes(a, b)
     both = [o for o in outcomes if o["a"] and o["b"]]
     chosen = None
@@ -169,20 +213,37 @@ def compare(request):
             None,
         )
     chosen = chosen or next((o for o in both if o["change"] != "same"), None) or (both[0] if both else None)
-    alignment, first = ([], None)
+    alignment, first, frames = [], None, None
     if chosen:
-        alignment, first = comparison.align_calls(list(chosen["a"].calls.all()), list(chosen["b"].calls.all()))
+        a_calls = list(chosen["a"].calls.prefetch_related("keyframes"))
+        b_calls = list(chosen["b"].calls.prefetch_related("keyframes"))
+        alignment, first = comparison.align_calls(a_calls, b_calls)
+        if first is not None:
+            row = alignment[first]
+            frames = {"a": comparison.frames_at(row["a"], a_calls), "b": comparison.frames_at(row["b"], b_calls)}
     return render(
         request,
         "runs/compare.html",
         {
             "a": a,
             "b": b,
+            "task": task_a,
+            "picker": _picker(request),
+            "selected_a": a.pk,
+            "selected_b": b.pk,
             "diff": comparison.code_diff(a.program, b.program),
             "outcomes": outcomes,
             "chosen": chosen,
             "alignment": alignment,
             "first_divergence": first,
+            "divergence": alignment[first] if first is not None else None,
+            "divergence_sides": [
+                ("A", alignment[first]["a"], frames["a"], chosen["a"]),
+                ("B", alignment[first]["b"], frames["b"], chosen["b"]),
+            ]
+            if frames
+            else [],
+            "tolerance": f"{comparison.ABS_TOL:g} absolute or {comparison.REL_TOL:.1%} relative",
             "changes": {k: sum(1 for o in outcomes if o["change"] == k) for k in ("fixed", "broken", "same")},
         },
     )

@@ -294,14 +294,60 @@ class SkillAdmin(_SkillDisplay, admin.ModelAdmin):
         return always + frozen + EVIDENCE_INPUT_FIELDS
 
 
+class ReviewStageFilter(admin.SimpleListFilter):
+    """Which open skills the queue lists: validated ones awaiting a person's approval (the default),
+    proposed ones still awaiting validation, or both."""
+
+    title = "stage"
+    parameter_name = "stage"
+    STAGES = {
+        "approval": ((Skill.Status.VALIDATED,), "awaiting approval (validated)"),
+        "validation": ((Skill.Status.PROPOSED,), "awaiting validation (proposed)"),
+        "open": ((Skill.Status.PROPOSED, Skill.Status.VALIDATED), "all open (proposed + validated)"),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (_, label) in self.STAGES.items()]
+
+    def value(self):
+        return super().value() or "approval"
+
+    def choices(self, changelist):
+        for key, label in self.lookups(None, None):
+            yield {
+                "selected": self.value() == key,
+                "query_string": changelist.get_query_string({self.parameter_name: key}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        statuses = self.STAGES.get(self.value(), self.STAGES["approval"])[0]
+        return queryset.filter(status__in=statuses)
+
+
+def review_counts() -> dict[str, int]:
+    """Open skills per review stage, for the queue's header and the admin index."""
+    from django.db.models import Count
+
+    found = dict(
+        Skill.objects.filter(status__in=(Skill.Status.PROPOSED, Skill.Status.VALIDATED))
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    return {"approval": found.get(Skill.Status.VALIDATED, 0), "validation": found.get(Skill.Status.PROPOSED, 0)}
+
+
 @admin.register(SkillReview)
 class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
-    """Validated skills waiting for a person."""
+    """The review queue: validated skills waiting for a person's approval by default; the stage filter
+    also lists proposed skills still awaiting validation. The header counts both."""
 
     change_form_template = "admin/skills/skillreview/change_form.html"
+    change_list_template = "admin/skills/skillreview/change_list.html"
     list_display = (
         "name",
         "version",
+        "status",
         "kind",
         "embodiment",
         "pass_rates",
@@ -310,7 +356,7 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
         "parent",
         "created_at",
     )
-    list_filter = ("kind", "embodiment")
+    list_filter = (ReviewStageFilter, "kind", "embodiment")
     search_fields = ("name", "title", "description")
     actions = [approve_selected, reject_selected]
     fields = (
@@ -337,8 +383,11 @@ class SkillReviewAdmin(_SkillDisplay, admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        validated = super().get_queryset(request).filter(status=Skill.Status.VALIDATED)
-        return validated.select_related("parent", "source_task")
+        open_skills = super().get_queryset(request).filter(status__in=(Skill.Status.PROPOSED, Skill.Status.VALIDATED))
+        return open_skills.select_related("parent", "source_task")
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "review_counts": review_counts()})
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields

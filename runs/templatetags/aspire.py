@@ -55,3 +55,27 @@ def status_vocabulary():
         "run_terminal": [Run.Status.FINISHED, Run.Status.FAILED, Run.Status.CANCELLED],
     }
     return json_script(vocabulary, "status-vocabulary")
+
+
+@register.filter
+def split_groups(episodes):
+    """A candidate's episodes grouped per split (runs.presenters.episode_groups), debug before held-out."""
+    from runs.presenters import episode_groups
+
+    return episode_groups(episodes.all() if hasattr(episodes, "all") else episodes)
+
+
+@register.inclusion_tag("runs/_run_badge.html")
+def run_badge(run, badge_id=""):
+    """The run's status badge. A run that finished with no success at all is not shown as a green
+    FINISHED: it reads "finished · 0%" in red (``status-FINISHED-ZERO``)."""
+    zero = run.status == "FINISHED" and run.n_episodes > 0 and not run.n_success
+    return {"run": run, "zero": zero, "badge_id": badge_id}
+
+
+@register.filter
+def pretty_json(value):
+    """A recorded value as indented JSON (the compare page's arguments and results)."""
+    import json
+
+    return json.dumps(value, indent=1, sort_keys=True, default=str)

@@ -20,7 +20,8 @@ def test_launch_watch_and_read_a_trace(asgi_live_server, celery_worker, browser,
     page.wait_for_url("**/runs/*/")
     # The run page follows the worker over its websocket, without reloading.
     page.wait_for_function("document.querySelector('#run-status').textContent.trim() === 'FINISHED'", timeout=120_000)
-    assert page.inner_text("#success-rate").startswith("100%")
+    # Seed 4 is one of the task's held-out seeds: the rate says which split it is over.
+    assert page.inner_text("#success-rate").lower() == "held-out 100% (1 of 1)"
     page.click(".episode-row a")
     page.wait_for_selector("#calls li.call")
     assert page.locator("#calls li.call").count() >= 8

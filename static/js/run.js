@@ -10,7 +10,7 @@
 
   function status() {
     const s = document.getElementById("run-status");
-    return s ? s.textContent.trim() : "";
+    return s ? (s.dataset.status || s.textContent.trim()) : "";
   }
 
   function apply(fragments) {
@@ -49,8 +49,11 @@
 
   if (settle()) { document.getElementById("live-state").textContent = "ended"; return; }
   if (cfg.health_url) healthTimer = setInterval(pollHealth, 1000 * (cfg.health_poll_s || 10));
+  let opened = 0;
   const socket = Aspire.liveSocket(cfg.ws, {
-    resume: function () { return { type: "resume", run_seq: runSeq }; },
+    // On a reconnect ("refresh") the server sends the current fragments whatever run_seq says: events
+    // may have been missed while the socket was down, and the page must not keep a stale row.
+    resume: function () { opened += 1; return { type: "resume", run_seq: runSeq, refresh: opened > 1 }; },
     onMessage: function (m) {
       if (m.type === "fragments") {
         apply(m.fragments);

@@ -161,30 +161,36 @@
     g.li.classList.toggle("has-failure", g.bad > 0);
   }
   function callRow(call) {
-    const head = E("div", { class: "call-head", tabindex: "0" }, [
+    // The label (name, status, line, thumbnails) takes what is left; the bar and the duration are
+    // fixed-width columns at the row's right edge, so every bar, at any nesting depth and whatever the
+    // name's length, is drawn on one time axis: the episode's, from its start (set-up included).
+    const label = E("span", { class: "call-label" }, [
       E("span", { class: "twisty", text: "▸" }),
       E("span", { class: "seq", text: "#" + call.seq }),
       E("code", { class: "primitive", text: call.primitive }),
       E("span", { class: "status status-" + call.status, text: call.status }),
       E("a", { class: "line-ref muted", href: "#L" + call.line, text: "L" + call.line, title: "program line" }),
-      E("span", { class: "bar-wrap", title: "when it ran in the episode" }, [E("span", { class: "bar" })]),
-      E("span", { class: "dur", text: ms(call.duration_ms) }),
     ]);
     for (const k of call.keyframes.slice(0, 3)) {
       thumbs += 1;
-      head.append(E("img", { class: "keyframe thumb", src: k.url, alt: k.kind + " " + k.camera + " " + k.label,
+      label.append(E("img", { class: "keyframe thumb", src: k.url, alt: k.kind + " " + k.camera + " " + k.label,
         width: k.width, height: k.height, loading: thumbs > EAGER_THUMBS ? "lazy" : null, "data-kf": k.id }));
     }
+    const head = E("div", { class: "call-head", tabindex: "0" }, [
+      label,
+      E("span", { class: "bar-wrap", title: "when it ran in the episode (the whole track is the episode)" }, [E("span", { class: "bar" })]),
+      E("span", { class: "dur", text: ms(call.duration_ms) }),
+    ]);
     const li = E("li", { class: "call st-" + call.status + (call.status === OK ? "" : " not-ok"), id: "call-" + call.seq, "data-seq": call.seq }, [head]);
     if (call.error || (call.status !== OK && call.message)) li.append(E("p", { class: "call-note " + (call.error ? "error-text" : "message"), text: call.error || call.message }));
     return li;
   }
   function callBody(call) {
-    const t0 = firstStart();
+    const t0 = span().t0;
     const crumbs = (call.stack || []).map(function (f) { return f[0] + ":" + f[1]; }).join(" › ");
     const body = E("div", { class: "call-body" }, [
       E("p", { class: "meta muted" }, [
-        "started +" + ((Date.parse(call.started_at) - t0) / 1000).toFixed(3) + " s · " + ms(call.duration_ms) + " · sim t=" + call.sim_time.toFixed(2) + " s · ",
+        "started +" + ((Date.parse(call.started_at) - t0) / 1000).toFixed(3) + " s into the episode · " + ms(call.duration_ms) + " · sim t=" + call.sim_time.toFixed(2) + " s · ",
         E("span", { text: crumbs }), " · ",
         E("a", { href: "#call-" + call.seq, class: "deep-link", text: "link to this call" })]),
       call.message ? E("p", { class: "message", text: call.message }) : null,
@@ -359,11 +365,35 @@
     for (const c of calls.values()) t = Math.min(t, Date.parse(c.started_at));
     return t;
   }
+  /* The episode's time axis: from its start (so the set-up before the first call shows) to its end, or
+     to the latest call's end while it runs. */
+  function episodeStart() {
+    const t = episode && episode.started_at ? Date.parse(episode.started_at) : NaN;
+    return isNaN(t) ? null : t;
+  }
+  function setupMs() {
+    const start = episodeStart(), first = firstStart();
+    return start === null || !isFinite(first) ? null : Math.max(0, first - start);
+  }
   function span() {
-    const t0 = firstStart();
+    const first = firstStart(), start = episodeStart();
+    const t0 = start !== null && (!isFinite(first) || start <= first) ? start : first;
     let end = t0;
     for (const c of calls.values()) end = Math.max(end, Date.parse(c.started_at) + c.duration_ms);
+    const fin = episode && episode.finished_at ? Date.parse(episode.finished_at) : NaN;
+    if (!isNaN(fin) && episode.status !== RUNNING) end = Math.max(end, fin);
     return { t0: t0, total: Math.max(1, end - t0) };
+  }
+  function showSetup() {
+    const el = document.getElementById("episode-setup");
+    const empty = document.getElementById("calls-empty");
+    const setup = setupMs();
+    const running = episode.status === RUNNING;
+    if (empty) empty.textContent = running ? "Setting up (loading simulator/models)… the first call appears here when the program makes it." : "No calls recorded.";
+    if (!el) return;
+    if (setup !== null) el.textContent = ms(setup) + " from the episode's start to its first call (simulator and models loading)";
+    else el.textContent = running ? "setting up (loading simulator/models)…" : "–";
+    el.classList.toggle("setting-up", setup === null && running);
   }
   let barsQueued = false;
   function scheduleBars() {
@@ -392,13 +422,18 @@
     const axis = E("div", { class: "tl-axis" }, [0, 0.25, 0.5, 0.75, 1].map(function (f) {
       return E("span", { style: "left:" + f * 100 + "%", text: (s.total * f / 1000).toFixed(2) + " s" });
     }));
-    const lanes = E("div", { class: "tl-rows" }, visible.map(function (c) {
+    const setup = setupMs();
+    const setupLane = setup ? [E("div", { class: "tl-setup", title: "set-up: from the episode's start to its first call" }, [
+      E("span", { class: "tl-label", text: "set-up" }),
+      E("span", { class: "tl-track" }, [E("span", { class: "tl-bar tl-setup-bar", style: "left:0;width:" + Math.max(0.3, 100 * setup / s.total).toFixed(2) + "%" })]),
+      E("span", { class: "tl-dur", text: ms(setup) })])] : [];
+    const lanes = E("div", { class: "tl-rows" }, setupLane.concat(visible.map(function (c) {
       return E("div", { class: "tl-row", "data-seq": c.seq, title: "#" + c.seq + " " + c.primitive + " " + c.status + " " + ms(c.duration_ms) }, [
         E("span", { class: "tl-label", text: "#" + c.seq + " " + c.primitive }),
         E("span", { class: "tl-track" }, [E("span", { class: "tl-bar st-" + c.status,
           style: "left:" + (100 * (Date.parse(c.started_at) - s.t0) / s.total).toFixed(2) + "%;width:" + Math.max(0.3, 100 * c.duration_ms / s.total).toFixed(2) + "%" })]),
         E("span", { class: "tl-dur", text: ms(c.duration_ms) })]);
-    }));
+    })));
     const slow = [...visible].sort(function (a, b) { return b.duration_ms - a.duration_ms; }).slice(0, 10);
     const byPrim = new Map();
     for (const c of visible) { const v = byPrim.get(c.primitive) || [0, 0]; byPrim.set(c.primitive, [v[0] + 1, v[1] + c.duration_ms]); }
@@ -447,6 +482,8 @@
     const finals = document.getElementById("final-frames");
     finals.hidden = !(ep.final_keyframes || []).length;
     finals.querySelector(".keyframes").replaceChildren(...(ep.final_keyframes || []).map(function (k) { return figure(k, k.camera + " at the end"); }));
+    showSetup();
+    scheduleBars();
   }
   function reset() {
     calls.clear(); rows.clear(); lineCalls.clear(); haystack.clear();
@@ -465,20 +502,31 @@
     socket = Aspire.liveSocket(cfg.ws, {
       resume: function () { return { type: "resume", after: lastSeq }; },
       onMessage: function (m) {
-        if (m.type === "calls") {
-          for (const c of m.calls) addCall(c, m.committed_at);
-          scheduleBars();
-          document.getElementById("filter-count").textContent = filtering() ? document.getElementById("filter-count").textContent : rows.size + " calls";
-          document.getElementById("calls-empty").hidden = rows.size > 0;
-        } else if (m.type === "episode") {
-          showEpisode(m.episode);
-          if (m.episode.status !== RUNNING) socket.close("finished");
-        } else if (m.type === "reset") {
-          reset();
+        handle(m);
+        // Until the first call arrives the episode is still starting its simulator and models: say so
+        // rather than "live" over an empty list.
+        const st = document.getElementById("live-state");
+        if (episode.status === RUNNING && st) {
+          st.textContent = rows.size ? "live" : "live · setting up (loading simulator/models)";
+          st.className = "live-state " + (rows.size ? "on" : "wait setting-up");
         }
       },
     });
   } else {
     document.getElementById("live-state").textContent = "finished";
+  }
+  function handle(m) {
+    if (m.type === "calls") {
+      for (const c of m.calls) addCall(c, m.committed_at);
+      scheduleBars();
+      showSetup();
+      document.getElementById("filter-count").textContent = filtering() ? document.getElementById("filter-count").textContent : rows.size + " calls";
+      document.getElementById("calls-empty").hidden = rows.size > 0;
+    } else if (m.type === "episode") {
+      showEpisode(m.episode);
+      if (m.episode.status !== RUNNING) socket.close("finished");
+    } else if (m.type === "reset") {
+      reset();
+    }
   }
 })();
