@@ -31,3 +31,24 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("#login-submit")
     page.wait_for_selector("#nav-account")
+
+
+def type_program(page, text: str) -> None:
+    """Replace the launch form's program with ``text`` as a user would: in the code editor when it is
+    there (select all, then insert the text in one input, so no auto-indent is applied), else in the
+    plain textarea. Editing switches the form to "Paste a program"."""
+    page.wait_for_function(
+        "document.querySelector('.program-editor .cm-content') || window.AspireCodeMirror === undefined"
+    )
+    if page.locator(".program-editor .cm-content").count():
+        # The task's starter program loads (and is checked) first; typing before that would be overwritten.
+        page.wait_for_function("(document.getElementById('program-check') || {}).textContent !== ''")
+        page.click(".program-editor .cm-content")
+        page.keyboard.press("Control+A")
+        page.keyboard.insert_text(text)
+        page.wait_for_function(
+            "(t) => document.getElementById('id_program').value.trim() === t.trim()", arg=text, timeout=10_000
+        )
+    else:
+        page.check("input[name=program_source][value=pasted]")
+        page.fill("#id_program", text)

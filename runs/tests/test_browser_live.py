@@ -5,7 +5,7 @@ import pytest
 
 from runs import services
 from runs.models import Episode, PrimitiveCall
-from testing.browser import log_in
+from testing.browser import log_in, type_program
 from testing.waiting import wait_for
 
 pytestmark = pytest.mark.browser
@@ -40,8 +40,8 @@ def test_it_streams_a_running_trace_deep_links_and_shares_it(
     log_in(page, base, "ada", "a-long-test-password")
 
     page.goto(f"{base}/runs/new/")
-    page.check("input[name=program_source][value=pasted]")
-    page.fill("#id_program", SLOW_PROGRAM)
+    type_program(page, SLOW_PROGRAM)
+    assert page.is_checked("input[name=program_source][value=pasted]")
     page.fill("#id_seeds", "7")
     page.click("#launch-submit")
     page.wait_for_url("**/runs/*/")
