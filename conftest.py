@@ -31,6 +31,36 @@ def starter_program():
     return (ROOT / "worker" / "programs" / "robosuite_lift.py").read_text()
 
 
+# The broker
+
+
+@pytest.fixture
+def broker():
+    """The test Redis (CELERY_BROKER_URL) with the project's queues and the unacked set emptied before
+    and after, and the outbox's view of the broker fresh; yields a redis client of it."""
+    import redis
+    from django.conf import settings
+
+    from runs import outbox
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
+    outbox.forget_broker()
+    yield client
+    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
+    client.close()
+    outbox.forget_broker()
+
+
+@pytest.fixture
+def no_holds_left():
+    """Claims a test makes and never finishes would stay held by this process for the next test."""
+    yield
+    from runs import heartbeat
+
+    heartbeat.drop_all()
+
+
 # Accounts, the catalog and clients
 
 

@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings as django_settings
 
 from accounts.services import teams_of
-from runs.forms import TaskMultipleChoiceField, default_perception_mode
+from runs.forms import TaskMultipleChoiceField, default_perception_mode, recording_field
 from runs.models import Run, Task
 from worker.search.core import SearchSettings
 from worker.sim.catalog import SeedError, validate_seeds
@@ -119,6 +119,7 @@ class ExperimentForm(forms.Form):
         help_text="Realistic: segmentation with a model's errors and noisy depth, as a real robot's cameras give. "
         "Oracle: the simulator's exact masks, object names and depth (an upper bound, not comparable).",
     )
+    recording = recording_field()
     record = forms.BooleanField(
         required=False,
         initial=False,

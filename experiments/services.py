@@ -94,17 +94,17 @@ def create_experiment(
 ) -> Run:
     """A run of ``kind`` (fix_loop, search, zero_shot, scaling) over ``tasks``; raises LaunchError.
 
-    agent: {"backend": "offline" | "claude" | "openai" | "mcp", "model", "base_url"} (mcp: the actors' agent
-    is the owner's own MCP client, experiments.mcp_server); search: overrides of
-    SearchSettings (candidates_per_round, max_rounds, survivors, target_success, plateau_points,
-    max_replays); engine: wall_seconds, memory_mb; library_sizes: for scaling runs, the numbers of
-    source tasks whose skills each actor may use; debug_seeds / heldout_seeds replace every task's own
-    split (they must not overlap: the held-out number is only honest on seeds the search never saw;
-    each is checked by worker.sim.catalog.validate_seeds: 0..2**32-1, no repeats, at most
-    ASPIRE["MAX_SEEDS_PER_RUN"]). An experiment whose episode bound (:func:`estimate_episodes`) is over
-    ASPIRE["MAX_EXPERIMENT_EPISODES"] is refused. record: keep the language-model agents' requests and
-    responses in full, secrets stripped (settings["record"]; experiments.conversations), for the
-    conversation page and its JSON download; off, only a compact log of each turn is kept.
+    agent: {"backend": "offline" | "claude" | "openai" | "mcp", "model", "base_url"} (mcp: the actors' agent is the
+    owner's own MCP client, experiments.mcp_server); search: overrides of SearchSettings (candidates_per_round,
+    max_rounds, survivors, target_success, plateau_points, max_replays); engine: runs.services.engine_settings
+    overrides (wall_seconds, memory_mb, recording, ...); library_sizes: for scaling runs, the numbers of source
+    tasks whose skills each actor may use; debug_seeds / heldout_seeds replace every task's own split (they must not
+    overlap: the held-out number is only honest on seeds the search never saw; each is checked by
+    worker.sim.catalog.validate_seeds: 0..2**32-1, no repeats, at most ASPIRE["MAX_SEEDS_PER_RUN"]). An experiment
+    whose episode bound (:func:`estimate_episodes`) is over ASPIRE["MAX_EXPERIMENT_EPISODES"] is refused. record:
+    keep the language-model agents' requests and responses in full, secrets stripped (settings["record"];
+    experiments.conversations), for the conversation page and its JSON download; off, only a compact log of each
+    turn is kept.
     """
     if kind not in KIND_DEFAULTS:
         raise LaunchError("kind", f"unknown experiment kind {kind!r}; choose one of {', '.join(KIND_DEFAULTS)}")

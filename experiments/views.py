@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from runs.access import visible_runs
 from runs.api.filters import ID_RANGE, ParamError, parse_int
-from runs.forms import perception_of
+from runs.forms import engine_overrides
 from runs.models import Actor, Run, Task
 from runs.services import LaunchError, sync_catalog
 
@@ -36,7 +36,7 @@ def experiment_create(request):
                     **({"base_url": data["base_url"]} if data["base_url"] else {}),
                 },
                 search=form.search_overrides(),  # only the chosen kind's fields (a zero-shot run is K=1, 1 round)
-                engine={"wall_seconds": data["wall_seconds"], **perception_of(data)},
+                engine=engine_overrides(data),
                 library_sizes=data["library_sizes"] if data["kind"] == Run.Kind.SCALING else None,
                 debug_seeds=data["debug_seeds"],
                 heldout_seeds=data["heldout_seeds"],

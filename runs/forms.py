@@ -73,14 +73,29 @@ def default_perception_mode() -> str:
     return django_settings.ASPIRE.get("PERCEPTION_MODE", "realistic")
 
 
-def perception_of(cleaned_data: dict) -> dict:
-    """The engine-setting overrides for a launch form's perception (and API profile) choice (none when
-    left blank)."""
-    mode = cleaned_data.get("perception_mode")
-    out = {"perception_mode": mode} if mode else {}
+def engine_overrides(cleaned_data: dict) -> dict:
+    """The engine-setting overrides (runs.services.engine_settings) of a launch form's choices: time limit,
+    perception mode and API profile (none when left blank) and episode recording."""
+    out = {"wall_seconds": cleaned_data["wall_seconds"]}
+    if cleaned_data.get("perception_mode"):
+        out["perception_mode"] = cleaned_data["perception_mode"]
     if cleaned_data.get("api_profile"):
         out["api_profile"] = cleaned_data["api_profile"]
+    if "recording" in cleaned_data:
+        out["recording"] = bool(cleaned_data["recording"])
     return out
+
+
+def recording_field() -> forms.BooleanField:
+    """The launch forms' "record a video of each episode" box: on by default from the browser."""
+    return forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Record a video of each episode",
+        help_text="The keyframe camera at 2 frames per simulated second during motions, plus a frame before and "
+        "after every motion and gripper call, as an MP4 the trace page plays in sync with the calls "
+        "(bench/results/trace_overhead.json measures its cost).",
+    )
 
 
 class LaunchForm(forms.Form):
@@ -124,6 +139,7 @@ class LaunchForm(forms.Form):
         help_text="Which calling conventions the program runs under where the two APIs differ (see the API "
         "reference); auto picks the published one when the program uses a published-only function or form.",
     )
+    recording = recording_field()
     team = forms.ModelChoiceField(
         queryset=None,
         required=False,

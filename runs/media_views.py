@@ -17,8 +17,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from . import storage
 from .access import visible_runs
+from .media import stored_media
 from .models import Episode
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -53,23 +53,11 @@ def player_data(episode: Episode, share_token: str | None = None) -> dict | None
 def recording_response(request, episode: Episode) -> HttpResponse:
     """The episode's MP4 (or a redirect to a signed URL of it), honouring a byte range; 404 when it
     has none or the file is gone."""
-    name = episode.recording.name
-    if not name:
-        raise Http404("the episode has no recording")
-    media = storage.default_storage()
-    try:
-        url = storage.signed_url(name, media)
-    except ValueError:
-        raise Http404("the recording is missing") from None
-    if url is not None:
-        response = HttpResponseRedirect(url)
-        response["Cache-Control"] = f"private, max-age={storage.redirect_cache_seconds(media)}"
-        return response
-    try:
-        with storage.open_media(name, media) as fh:
-            data = fh.read()  # a recording is small (tens to hundreds of KiB)
-    except FileNotFoundError:
-        raise Http404("the recording is missing") from None
+    found = stored_media(episode.recording.name, "the recording")
+    if isinstance(found, HttpResponseRedirect):
+        return found
+    with found as fh:
+        data = fh.read()  # a recording is small (tens to hundreds of KiB)
     size = len(data)
     status, body, extra = 200, data, {}
     match = _RANGE.match(request.headers.get("Range", "").strip())

@@ -63,12 +63,25 @@ def _queues(sender=None) -> list[str]:
         return [settings.CELERY_TASK_DEFAULT_QUEUE]
 
 
+def _warm_up() -> None:
+    """Run ASPIRE["WARM_UP_TASKS"]' warm-up episodes (worker.engine.warm_up) on this thread, the one that
+    will run this process's episodes."""
+    from worker.engine import warm_up
+
+    keys = settings.ASPIRE.get("WARM_UP_TASKS") or []
+    if keys:
+        took = warm_up(keys, log)
+        log.info("worker warm: %s", ", ".join(f"{k} {s:.1f} s" for k, s in took.items()) or "nothing warmed")
+
+
 @signals.worker_process_init.connect(weak=False)
 def _child_started(**kwargs):
-    """A prefork child: its own heartbeat (its own name, ``aspire@host:pid``)."""
+    """A prefork child: its own heartbeat (its own name, ``aspire@host:pid``), then the warm-up before
+    it takes work (tasks run on this thread)."""
     from . import heartbeat
 
     heartbeat.start_heartbeat_thread(_queues())
+    _warm_up()
 
 
 @signals.worker_ready.connect(weak=False)
@@ -78,8 +91,9 @@ def _worker_ready(sender=None, **kwargs):
     from . import heartbeat
 
     pool = type(getattr(sender, "pool", None)).__module__
-    if not pool.endswith((".prefork", ".solo")):  # those beat in worker_process_init
+    if not pool.endswith((".prefork", ".solo")):  # those beat and warm up in worker_process_init
         heartbeat.start_heartbeat_thread(_queues(sender))
+        _warm_up()  # a thread pool: imports and models are shared; simulators are per thread
     reconcile.start_reconcile_loop()
 
 

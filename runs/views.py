@@ -16,7 +16,7 @@ from sharing.services import links_for
 from . import compare as comparison
 from . import presenters, services
 from .access import visible_runs
-from .forms import LaunchForm, perception_of
+from .forms import LaunchForm, engine_overrides
 from .media import keyframe_response
 from .models import Candidate, Episode, Keyframe, Run, Task
 from .shares import covers_run
@@ -73,7 +73,7 @@ def run_create(request):
                     origin="starter" if starter else "pasted",
                     owner=request.user,
                     team=data.get("team"),
-                    settings={"wall_seconds": data["wall_seconds"], "recording": True, **perception_of(data)},
+                    settings=engine_overrides(data),
                 )
             except services.LaunchError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))

@@ -150,6 +150,51 @@ def simulators() -> _Simulators:
     return _local.simulators
 
 
+def warm_up(task_keys: Iterable[str], log_to: logging.Logger | None = None) -> dict[str, float]:
+    """Make this thread's first real episode as fast as the rest: for each task key, run the task's
+    starter program once on its first debug seed, traced with keyframes and a recording into a
+    temporary directory that is then deleted, results dropped. That builds and caches the simulator,
+    IK solver, motion planner and segmenter (its embedding model) of the task here, imports and
+    exercises everything an episode uses (robosuite, MuJoCo's GL context, the sandbox, JPEG and H.264
+    encoders), and leaves the page cache warm.
+
+    Call it on the thread that will run the episodes: a simulator is cached per thread (OSMesa).
+    Returns {task key: seconds it took}; a task that is unknown or has no starter program is skipped
+    (logged), and an engine failure is logged, never raised: a worker must start even if warming fails."""
+    import shutil
+    import tempfile
+
+    from worker.events import NullSink
+    from worker.sim.catalog import get_task, starter_source
+
+    logger = log_to or log
+    took: dict[str, float] = {}
+    for key in task_keys:
+        started = time.monotonic()
+        try:
+            spec = get_task(key)
+            program = starter_source(spec)
+            if not program:
+                logger.warning("warm-up: %s has no starter program; skipped", key)
+                continue
+            media = tempfile.mkdtemp(prefix="aspire-warm-up-")
+            try:
+                result = run_episode(
+                    spec, program, spec.debug_seeds[0], NullSink(), EngineSettings(recording=True), media
+                )
+            finally:
+                shutil.rmtree(media, ignore_errors=True)
+        except Exception:
+            logger.exception("warm-up of %s failed; the first episode of it will be slower", key)
+            continue
+        if result.status == st.INTERNAL_ERROR:  # the engine itself failed (logged by run_episode)
+            logger.error("warm-up of %s failed: %s; the first episode of it will be slower", key, result.error)
+            continue
+        took[key] = round(time.monotonic() - started, 2)
+        logger.info("warm-up: %s ready in %.1f s (its episode ended %s)", key, took[key], result.status)
+    return took
+
+
 def make_adapter(spec: TaskSpec):
     if spec.benchmark == "robosuite":
         from worker.sim.robosuite_env import RobosuiteAdapter

@@ -167,6 +167,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # episodes are long; do not hoard tasks o
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database
+# A prefork child warms up (ASPIRE["WARM_UP_TASKS"]: one episode, seconds to a minute on a busy machine)
+# before it tells the parent it is alive; Celery's default wait for that is 4 s.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 180
 # One episode: ASPIRE["MAX_EPISODE_WALL_SECONDS"] (300 s) of program time plus the simulator's build,
 # reset and keyframes; an agent's round (actor_step) may take longer, and the skill admission runs a few
 # dozen episodes in one task: the global limit is theirs, run_episode has its own (runs.tasks).
@@ -263,6 +266,11 @@ ASPIRE = {
     "RESEND_AFTER_SECONDS": float(os.environ.get("ASPIRE_RESEND_AFTER_SECONDS", 600)),
     "MAX_EPISODE_WALL_SECONDS": 300,
     "RECONCILE_SECONDS": float(os.environ.get("ASPIRE_RECONCILE_SECONDS", 30)),
+    # Tasks each worker process runs one episode of before taking work (worker.engine.warm_up), so the
+    # first episode pays no simulator build, model load or import: comma-separated keys, "" for none.
+    "WARM_UP_TASKS": [
+        key.strip() for key in os.environ.get("ASPIRE_WARM_UP_TASKS", "robosuite:Lift").split(",") if key.strip()
+    ],
 }
 
 # --- Skill library (skills.conf has the defaults and their meaning) ---------------------------------

@@ -49,6 +49,8 @@ else:
     _test_db = Path(tempfile.mkdtemp(prefix="aspire-test-db-")) / "test.sqlite3"
     DATABASES = {"default": {**sqlite_database(_test_db), "TEST": {"NAME": str(_test_db)}}}
 MEDIA_ROOT = Path(os.environ.get("ASPIRE_MEDIA_ROOT", tempfile.mkdtemp(prefix="aspire-test-media-")))
+# Workers the tests start take work at once; the warm-up has its own test (ASPIRE_WARM_UP_TASKS sets it).
+ASPIRE["WARM_UP_TASKS"] = [k.strip() for k in os.environ.get("ASPIRE_WARM_UP_TASKS", "").split(",") if k.strip()]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

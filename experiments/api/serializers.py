@@ -122,6 +122,11 @@ class ExperimentCreateSerializer(serializers.Serializer):
         required=False,
         help_text="How motion planning treats space no camera has seen: free (default) or occupied",
     )
+    recording = serializers.BooleanField(
+        required=False,
+        help_text="Record each episode as a video (the episode's recording; default false over the API, on for "
+        "runs launched from the browser); costs up to about a third more time per episode",
+    )
     record = serializers.BooleanField(
         required=False,
         default=False,

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.services import teams_of
 from runs.api import filters as F
-from runs.api.serializers import RunSerializer
+from runs.api.serializers import ENGINE_FIELDS, RunSerializer
 from runs.api.views import RunScopedViewSet, listed
 from runs.models import Actor, AgentCall, Task
 from runs.services import LaunchError, get_task
@@ -67,12 +67,7 @@ class ExperimentViewSet(viewsets.GenericViewSet):
                     **({"base_url": v["base_url"]} if v.get("base_url") else {}),
                 },
                 search={k: v[k] for k in search_keys if k in v},
-                engine={
-                    k: v[k]
-                    for k in ("wall_seconds", "perception_mode", "depth_noise", "step_budget", "unknown_space")
-                    if k in v
-                }
-                or None,
+                engine={k: v[k] for k in ENGINE_FIELDS if k in v} or None,
                 library_sizes=v.get("library_sizes") or None,
                 debug_seeds=v.get("debug_seeds"),
                 heldout_seeds=v.get("heldout_seeds"),

@@ -6,77 +6,29 @@ claim, sink and settling (runs.work) with the simulator replaced by an instant r
 everything on the real Celery worker and MuJoCo.
 """
 
-import base64
-import json
 import time
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from experiments import coordinator
-from experiments.queues import ACTOR_STEP, COORDINATE_RUN, EVALUATE_CANDIDATE
 from experiments.services import create_experiment, start_experiment
-from runs import heartbeat, outbox, services, work
+from runs import heartbeat, services, work
 from runs.models import Actor, Candidate, Episode, Outbox, PrimitiveCall, Run, Task
 from runs.reconcile import reconcile
+from testing.pool import drive
 from testing.waiting import wait_for
-from worker.events import EpisodeResult, EpisodeStart
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_holds_left")]
 
 DEAD = "aspire@a-machine-that-died:77"
-
-
-@pytest.fixture(autouse=True)
-def no_holds_left():
-    """Claims a test makes and never finishes would stay held by this process for the next test."""
-    yield
-    heartbeat.drop_all()
 
 
 @pytest.fixture
 def stack(db):
     services.sync_catalog()
     return Task.objects.get(key="robosuite:Stack")
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    outbox.forget_broker()
-    yield client
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    client.close()
-
-
-@pytest.fixture
-def instant_episodes(monkeypatch):
-    """The engine replaced by an instant result (success unless the seed is in ``.failing``); the claim,
-    sink and settling around it are the real ones."""
-
-    class Engine:
-        failing: set = set()
-        runs: list = []
-
-        def __call__(self, spec, program, seeds, sink, settings=None, media=None, should_stop=None):
-            results = []
-            for seed in seeds:
-                if should_stop is not None and should_stop():
-                    break
-                handle = sink.episode_started(EpisodeStart(spec.key, seed, "hash"))
-                result = EpisodeResult(seed=seed, success=seed not in self.failing, status="OK")
-                sink.episode_finished(handle, result)
-                self.runs.append(seed)
-                results.append(result)
-            return results
-
-    engine = Engine()
-    monkeypatch.setattr(work, "run_episodes", engine)
-    return engine
 
 
 def launch(stack, user, kind="search", debug=(101, 102), heldout=(1, 2), **search):
@@ -91,31 +43,6 @@ def launch(stack, user, kind="search", debug=(101, 102), heldout=(1, 2), **searc
     )
     start_experiment(run)
     return run
-
-
-def drive(broker, limit=200, on_episode=None):
-    """Be the worker pool: take messages off the queue in order, mark them picked up, run their tasks,
-    until the queue is empty. ``on_episode(args)`` may take an episode over (return True: not run)."""
-    handled = []
-    for _ in range(limit):
-        raw = broker.rpop("aspire")
-        if raw is None:
-            return handled
-        envelope = json.loads(raw)
-        task = envelope["headers"]["task"]
-        args = json.loads(base64.b64decode(envelope["body"]))[0]
-        outbox.picked(task, args)
-        handled.append((task, args))
-        if task == COORDINATE_RUN:
-            coordinator.coordinate(*args)
-        elif task == ACTOR_STEP:
-            coordinator.actor_step(*args)
-        elif task == EVALUATE_CANDIDATE:
-            coordinator.evaluate_candidate(*args)
-        elif task == work.RUN_EPISODE:
-            if on_episode is None or not on_episode(args):
-                work.run_episode(*args)
-    raise AssertionError(f"the queue did not empty in {limit} messages")
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def test_it_refuses_bad_experiments_with_field_messages(client, user, stack):
     assert not Run.objects.exists()
 
 
+@pytest.mark.slow  # a real search on the Celery worker and MuJoCo: about 100 s on 2 cores
 def test_a_search_repairs_the_program_and_evaluates_the_best_on_heldout_seeds(client, user, stack, celery_worker):
     run = launch(stack, user)
     wait_for(lambda: Run.objects.get(pk=run.pk).status in (Run.Status.FINISHED, Run.Status.FAILED), timeout=600)

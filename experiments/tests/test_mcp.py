@@ -20,7 +20,6 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-import redis
 from django.conf import settings
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client import Client
@@ -31,15 +30,15 @@ from rest_framework.authtoken.models import Token
 from experiments import coordinator
 from experiments.external import Principal
 from experiments.mcp_server import build_server
-from experiments.queues import ACTOR_STEP, COORDINATE_RUN
+from experiments.queues import ACTOR_STEP
 from experiments.services import create_experiment, start_experiment
-from runs import heartbeat, outbox, services, work
+from runs import services, work
 from runs.models import Actor, AgentCall, Candidate, Episode, Outbox, Run, Task
 from runs.reconcile import reconcile
-from worker.events import EpisodeResult, EpisodeStart
+from testing.pool import drive
 from worker.search.rounds import FLOOR_HYPOTHESIS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_holds_left")]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL_NAMES = {
@@ -58,66 +57,6 @@ rgb = obs["agentview"]["images"]["rgb"]
 found = segment_text_prompt(rgb, "red cube")
 print(len(found))
 """
-
-
-# -- the worker pool, played here ---------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def no_holds_left():
-    yield
-    heartbeat.drop_all()
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    outbox.forget_broker()
-    yield client
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    client.close()
-
-
-@pytest.fixture
-def instant_episodes(monkeypatch):
-    """The search's episodes settle at once (success unless the seed is in ``.failing``); the claim, sink
-    and settling around them are the real ones (run_candidate's experiments still run the simulator)."""
-
-    class Engine:
-        failing: set = set()
-
-        def __call__(self, spec, program, seeds, sink, settings=None, media=None, should_stop=None):
-            results = []
-            for seed in seeds:
-                handle = sink.episode_started(EpisodeStart(spec.key, seed, "hash"))
-                result = EpisodeResult(seed=seed, success=seed not in self.failing, status="OK")
-                sink.episode_finished(handle, result)
-                results.append(result)
-            return results
-
-    engine = Engine()
-    monkeypatch.setattr(work, "run_episodes", engine)
-    return engine
-
-
-def drive(broker, limit=200):
-    """Take messages off the queue in order and run their tasks until it is empty."""
-    handled = []
-    for _ in range(limit):
-        raw = broker.rpop("aspire")
-        if raw is None:
-            return handled
-        envelope = json.loads(raw)
-        task = envelope["headers"]["task"]
-        args = json.loads(base64.b64decode(envelope["body"]))[0]
-        outbox.picked(task, args)
-        handled.append(task)
-        if task == COORDINATE_RUN:
-            coordinator.coordinate(*args)
-        elif task == ACTOR_STEP:
-            coordinator.actor_step(*args)
-        elif task == work.RUN_EPISODE:
-            work.run_episode(*args)
-    raise AssertionError(f"the queue did not empty in {limit} messages")
 
 
 # -- rows ---------------------------------------------------------------------------------------------

@@ -114,6 +114,19 @@ class SeedsField(serializers.Field):
         return value
 
 
+#: The launch fields that are engine settings (runs.services.engine_settings), for run and experiment launches.
+ENGINE_FIELDS = (
+    "wall_seconds",
+    "memory_mb",
+    "perception_mode",
+    "depth_noise",
+    "step_budget",
+    "unknown_space",
+    "api_profile",
+    "recording",
+)
+
+
 class RunCreateSerializer(serializers.Serializer):
     """Launch a run: one program (the task's starter, or your own) on seeds."""
 
@@ -154,6 +167,11 @@ class RunCreateSerializer(serializers.Serializer):
         choices=UNKNOWN_SPACE_POLICIES,
         required=False,
         help_text="How motion planning treats space no camera has seen: free (default) or occupied",
+    )
+    recording = serializers.BooleanField(
+        required=False,
+        help_text="Record each episode as a video (the episode's recording; default false over the API, on for "
+        "runs launched from the browser); costs up to about a third more time per episode",
     )
     team = serializers.CharField(required=False, allow_blank=True, help_text="Team name to share the run with")
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -205,6 +223,10 @@ class PrimitiveCallSerializer(serializers.ModelSerializer):
         ).data
 
 
+#: The recording index's fields the API gives (worker.robot.recording.Recorder.index), with their defaults.
+RECORDING_INDEX = {"fps": 2.0, "duration": 0, "frames": [], "calls": [], "truncated": False}
+
+
 class EpisodeSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="The episode's trace page")
     contained = serializers.BooleanField(
@@ -213,6 +235,11 @@ class EpisodeSerializer(serializers.ModelSerializer):
         "containment (the worker was started with ASPIRE_SANDBOX=process)",
     )
     final_keyframes = serializers.SerializerMethodField()
+    recording = serializers.SerializerMethodField(
+        help_text="The episode's video, or null when it was not recorded: url (the MP4), fps, duration "
+        "(video seconds), frames (each frame's simulated time, s), calls ([seq, t_start, t_end] in video "
+        "seconds), truncated"
+    )
 
     class Meta:
         model = Episode
@@ -243,10 +270,23 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "final_keyframes",
+            "recording",
         ]
 
     def get_url(self, ep) -> str:
         return ep.get_absolute_url()
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_recording(self, ep) -> dict | None:
+        if not ep.recording:
+            return None
+        url = reverse("api:episode-recording", args=[ep.pk])
+        request = self.context.get("request")
+        index = ep.recording_index or {}
+        return {
+            "url": request.build_absolute_uri(url) if request is not None else url,
+            **{key: index.get(key, default) for key, default in RECORDING_INDEX.items()},
+        }
 
     @extend_schema_field(KeyframeSerializer(many=True))
     def get_final_keyframes(self, ep):

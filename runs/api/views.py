@@ -16,9 +16,11 @@ from accounts.services import teams_of
 from .. import services
 from ..access import visible_runs
 from ..media import keyframe_response
+from ..media_views import recording_response
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from . import filters as F
 from .serializers import (
+    ENGINE_FIELDS,
     CandidateSerializer,
     EpisodeSerializer,
     KeyframeSerializer,
@@ -95,19 +97,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 if not task.starter_program:
                     raise services.LaunchError("program", f"{task.key} has no built-in starter program; send one")
                 program = task.starter_program
-            overrides = {
-                k: v[k]
-                for k in (
-                    "wall_seconds",
-                    "memory_mb",
-                    "perception_mode",
-                    "depth_noise",
-                    "step_budget",
-                    "unknown_space",
-                    "api_profile",
-                )
-                if k in v
-            }
+            overrides = {k: v[k] for k in ENGINE_FIELDS if k in v}
             run = services.create_program_run(
                 task=task,
                 program=program,
@@ -182,6 +172,18 @@ class EpisodeViewSet(RunScopedViewSet):
     queryset = Episode.objects.prefetch_related("keyframes").order_by("id")
     serializer_class = EpisodeSerializer
     filters = EPISODE_FILTERS
+
+    @extend_schema(
+        responses={
+            (200, "video/mp4"): OpenApiResponse(description="The episode's H.264 MP4 (byte ranges honoured: 206)"),
+            (404, "application/json"): OpenApiResponse(description="The episode has no recording"),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def recording(self, request, pk=None):
+        """The episode's video (the run setting ``recording``); ``recording.calls`` in the episode maps
+        each call to its span of video seconds."""
+        return recording_response(request, self.get_object())
 
 
 CALL_FILTERS = (

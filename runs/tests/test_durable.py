@@ -37,18 +37,6 @@ def broker_client():
 
 
 @pytest.fixture
-def broker():
-    """The test Redis with the project's queues emptied, and the outbox's view of it fresh."""
-    client = broker_client()
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    outbox.forget_broker()
-    yield client
-    client.delete(*outbox.queue_names(), "unacked", "unacked_index")
-    client.close()
-    outbox.forget_broker()
-
-
-@pytest.fixture
 def private_broker(settings):
     """A private Redis the Celery app and the outbox use for this test, that the test can kill and
     restart (``.kill()``, ``.restart()``, ``.client()``)."""
@@ -413,3 +401,22 @@ def test_manage_reconcile_prints_what_it_did(user, tasks, broker):
     out = StringIO()
     call_command("reconcile", stdout=out)
     assert out.getvalue().strip() == "nothing to do"
+
+
+def test_a_worker_process_warms_up_the_configured_tasks_before_it_takes_work(monkeypatch, settings):
+    """The worker signals (runs.tasks) run worker.engine.warm_up on the thread that runs the episodes:
+    a prefork child (and the solo pool) in worker_process_init; none when no task is configured."""
+    import worker.engine
+    from runs import tasks
+
+    calls = []
+    monkeypatch.setattr(worker.engine, "warm_up", lambda keys, logger=None: calls.append(list(keys)) or {})
+    from runs import heartbeat
+
+    monkeypatch.setattr(heartbeat, "start_heartbeat_thread", lambda queues: None)
+    settings.ASPIRE = {**settings.ASPIRE, "WARM_UP_TASKS": ["robosuite:Lift", "robosuite:Stack"]}
+    tasks._child_started()
+    assert calls == [["robosuite:Lift", "robosuite:Stack"]]
+    settings.ASPIRE = {**settings.ASPIRE, "WARM_UP_TASKS": []}
+    tasks._child_started()
+    assert len(calls) == 1

@@ -56,3 +56,51 @@ def test_the_video_is_served_to_the_owner_and_a_share_link_but_not_to_others(own
     # The link covers that episode only: another recorded episode stays closed.
     _, other = recorded_episode(UserFactory(username="other-owner"))
     assert Client().get(f"/s/{token}/episodes/{other}/recording.mp4").status_code == 404
+
+
+def test_the_rest_api_gives_the_recording_index_and_serves_the_video_to_token_holders_only(api, user, traced_run):
+    _, ep = recorded_episode(user)
+    body = api.get(f"/api/episodes/{ep}/").json()
+    recording = body["recording"]
+    assert recording["url"].endswith(f"/api/episodes/{ep}/recording/")
+    assert [c[0] for c in recording["calls"]] == list(range(1, len(CALLS) + 1))
+    assert recording["fps"] == 2.0 and len(recording["frames"]) >= 6 and recording["truncated"] is False
+    video = api.get(recording["url"])
+    assert video.status_code == 200 and video["Content-Type"] == "video/mp4"
+    whole = b"".join(video.streaming_content) if video.streaming else video.content
+    assert whole[4:8] == b"ftyp"
+    part = api.get(recording["url"], HTTP_RANGE="bytes=0-9")
+    assert part.status_code == 206 and part.content == whole[:10]
+
+    # An episode without a recording says so: null, and its video is a 404.
+    plain = traced_run.episodes.get().pk
+    assert api.get(f"/api/episodes/{plain}/").json()["recording"] is None
+    assert api.get(f"/api/episodes/{plain}/recording/").status_code == 404
+    # Another user's token sees neither.
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory(username='eve')).key}")
+    assert stranger.get(f"/api/episodes/{ep}/recording/").status_code == 404
+    assert APIClient().get(f"/api/episodes/{ep}/recording/").status_code in (401, 403)
+
+
+def test_recording_is_a_launch_setting_on_by_default_in_the_browser_and_off_by_default_in_the_api(
+    owner_client, api, tasks
+):
+    from runs.models import Run
+
+    page = owner_client.get("/runs/new/").content.decode()
+    assert 'name="recording"' in page and 'id="id_recording" checked' in page
+    assert 'name="recording"' in owner_client.get("/experiments/new/").content.decode()
+    form = {"task": "robosuite:Lift", "program_source": "starter", "seeds": "1", "wall_seconds": "60"}
+    owner_client.post("/runs/new/", {**form, "recording": "on"})
+    owner_client.post("/runs/new/", form)  # the box unticked
+    assert [r.settings["recording"] for r in Run.objects.order_by("pk")] == [True, False]
+
+    assert api.post("/api/runs/", {"task": "robosuite:Lift", "seeds": [1]}, format="json").status_code == 201
+    assert api.post("/api/runs/", {"task": "robosuite:Lift", "seeds": [2], "recording": True}, format="json").json()
+    bad = api.post("/api/runs/", {"task": "robosuite:Lift", "seeds": [3], "recording": "sometimes"}, format="json")
+    assert bad.status_code == 400 and "recording" in bad.json()
+    assert [r.settings["recording"] for r in Run.objects.order_by("pk")][2:] == [False, True]

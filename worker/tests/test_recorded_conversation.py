@@ -75,33 +75,57 @@ class RefMapper:
         return out
 
 
-class ReplayOpenAI:
-    """An httpx transport answering chat-completions requests with the recorded answers."""
+class Replay:
+    """An httpx transport answering an SDK's requests with recorded answers: before each answer the tool
+    results the request carries are read for refs (:meth:`tool_texts`), then the next recorded answer is
+    sent with its tool calls' arguments mapped onto them (:meth:`answer`)."""
 
-    def __init__(self, numbers=REPLAYED):
-        self.queue = list(numbers)
+    def __init__(self):
         self.requests: list[dict] = []
         self.refs = RefMapper()
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
         self.requests.append(body)
-        for message in body["messages"]:
-            if message["role"] == "tool":
-                self.refs.read(message["content"])
+        for text in self.tool_texts(body):
+            self.refs.read(text)
+        return httpx2.Response(200, json=self.answer(body))
+
+    def mapped(self, calls: list[tuple[str, dict]]) -> list[dict]:
+        """Each (tool name, recorded arguments) with refs mapped onto this run's."""
+        return [self.refs.arguments(name, arguments, i) for i, (name, arguments) in enumerate(calls)]
+
+    def tool_texts(self, body: dict) -> list[str]:
+        raise NotImplementedError
+
+    def answer(self, body: dict) -> dict:
+        raise NotImplementedError
+
+
+class ReplayOpenAI(Replay):
+    """Chat-completions requests answered with the recorded answers."""
+
+    def __init__(self, numbers=REPLAYED):
+        super().__init__()
+        self.queue = list(numbers)
+
+    def tool_texts(self, body: dict) -> list[str]:
+        return _tool_texts(body)
+
+    def answer(self, body: dict) -> dict:
         number = self.queue.pop(0)
         answer = _recorded_answer(number)
-        calls = []
-        for i, call in enumerate(answer.get("tool_calls") or []):
-            arguments = self.refs.arguments(call["name"], call["arguments"], i)
-            calls.append(
-                {
-                    "id": f"call_{number}_{i}",
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": json.dumps(arguments)},
-                }
-            )
-        completion = {
+        recorded = answer.get("tool_calls") or []
+        arguments = self.mapped([(call["name"], call["arguments"]) for call in recorded])
+        calls = [
+            {
+                "id": f"call_{number}_{i}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(args)},
+            }
+            for i, (call, args) in enumerate(zip(recorded, arguments))
+        ]
+        return {
             "id": f"chatcmpl-{number}",
             "object": "chat.completion",
             "created": 0,
@@ -115,7 +139,6 @@ class ReplayOpenAI:
             ],
             "usage": {**TURN_USAGE, "total_tokens": 1200},
         }
-        return httpx2.Response(200, json=completion)
 
 
 @pytest.fixture(scope="module")
@@ -212,31 +235,31 @@ def test_replayed_openai_conversation_counts_tokens_per_turn(nut_spec):
     assert proposal["name"] == "hover-wrist-camera-over-target-and-verify-grasp"
 
 
-class ReplayClaude:
-    """An httpx transport answering Messages API requests with the Claude-format fixture's answers."""
+class ReplayClaude(Replay):
+    """Messages API requests answered with the Claude-format fixture's answers."""
 
     def __init__(self, answers: list[dict]):
+        super().__init__()
         self.answers = list(answers)
-        self.requests: list[dict] = []
-        self.refs = RefMapper()
 
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        body = json.loads(request.content)
-        self.requests.append(body)
-        for message in body["messages"]:
-            for block in message["content"] if isinstance(message["content"], list) else []:
-                if block.get("type") == "tool_result":
-                    for part in block["content"]:
-                        if part.get("type") == "text":
-                            self.refs.read(part["text"])
+    def tool_texts(self, body: dict) -> list[str]:
+        return [
+            part["text"]
+            for message in body["messages"]
+            for block in (message["content"] if isinstance(message["content"], list) else [])
+            if block.get("type") == "tool_result"
+            for part in block["content"]
+            if part.get("type") == "text"
+        ]
+
+    def answer(self, body: dict) -> dict:
         answer = self.answers.pop(0)
-        content, position = [], 0
-        for block in answer["content"]:
-            if block["type"] == "tool_use":
-                block = {**block, "input": self.refs.arguments(block["name"], block["input"], position)}
-                position += 1
-            content.append(block)
-        message = {
+        uses = [block for block in answer["content"] if block["type"] == "tool_use"]
+        inputs = iter(self.mapped([(block["name"], block["input"]) for block in uses]))
+        content = [
+            {**block, "input": next(inputs)} if block["type"] == "tool_use" else block for block in answer["content"]
+        ]
+        return {
             "id": answer["id"],
             "type": "message",
             "role": "assistant",
@@ -246,7 +269,6 @@ class ReplayClaude:
             "stop_sequence": None,
             "usage": answer["usage"],
         }
-        return httpx2.Response(200, json=message)
 
 
 def test_replayed_claude_conversation_gets_images_and_output(nut_spec):
