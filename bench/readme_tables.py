@@ -72,9 +72,29 @@ def trace_overhead(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def cold_start(doc: dict) -> str:
+    """The cold-start table: a fresh worker process's first episode with and without the warm-up."""
+    return "\n".join(
+        [
+            f"Measured {doc.get('measured_at', '?')} at commit {doc.get('commit', '?')[:12]}: {doc['task']}, seeds "
+            f"{', '.join(map(str, doc['seeds']))} in each of {doc['repeats']} fresh processes per mode, traced with "
+            f"keyframes and recording, {doc.get('machine', {}).get('cpus', '?')} CPUs.",
+            "",
+            "| fresh worker process | first episode s | / later episodes (median) | target | met |",
+            "| --- | --- | --- | --- | --- |",
+            f"| no warm-up | {doc['cold_first_episode_s']:.2f} | {doc['cold_first_ratio']:.2f} | – | – |",
+            f"| after warm-up ({doc['warm_up_median_s']:.1f} s at start) | {doc['warm_first_episode_s']:.2f} | "
+            f"**{doc['warm_first_ratio']:.2f}** | ≤ {doc['target']:.2f} | {'yes' if doc['meets_target'] else 'no'} |",
+            "",
+            f"Later episodes: median {doc['later_episode_median_s']:.2f} s.",
+        ]
+    )
+
+
 TABLES = {
     "reference_programs": (RESULTS / "reference_programs.json", reference_programs),
     "trace_overhead": (RESULTS / "trace_overhead.json", trace_overhead),
+    "cold_start": (RESULTS / "cold_start.json", cold_start),
 }
 
 
