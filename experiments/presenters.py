@@ -27,6 +27,8 @@ def actor_context(actor: Actor) -> dict:
         "experiments": list(actor.candidates.filter(origin="experiment").order_by("round", "index")),
         "proposed_skills": proposed_skills(actor),
         "share_token": None,
+        # static/js/actor.js: the run's live stream tells the page when to fetch itself again.
+        "page_config": {"ws": f"/ws/runs/{actor.run_id}/", "terminal": actor.is_terminal},
     }
 
 

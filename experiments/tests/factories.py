@@ -47,5 +47,5 @@ class AgentCallFactory(factory.django.DjangoModelFactory):
     cost_usd = 0.0125
     turns = 3
     duration_s = 4.5
-    tool_calls = factory.LazyFunction(lambda: [{"name": "calls", "ms": 12}, {"name": "evaluate", "ms": 950}])
+    tool_calls = factory.LazyFunction(lambda: ["list_calls", "get_call", "submit_candidates"])
     retrieved_skills = factory.LazyFunction(lambda: [{"id": 1, "name": "fingers-clear", "score": 0.8}])

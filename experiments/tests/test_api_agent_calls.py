@@ -79,14 +79,14 @@ def test_it_lists_my_agent_calls_in_order_with_their_usage(api, experiment):
 
 
 def test_it_shows_one_agent_call_with_its_tools_and_the_skills_it_was_offered(api, experiment):
-    call = AgentCallFactory(run=experiment, purpose="skill", tool_calls=[{"name": "skills", "ms": 30}])
+    call = AgentCallFactory(run=experiment, purpose="skill", tool_calls=["search_skills", "read_skill"])
     body = api.get(f"/api/agent-calls/{call.pk}/").json()
     assert body["id"] == call.pk and body["run"] == experiment.pk and body["actor"] == call.actor_id
     assert (body["backend"], body["model"], body["purpose"]) == ("claude", "claude-test", "skill")
     tokens = (body["input_tokens"], body["output_tokens"], body["cache_read_tokens"], body["cache_write_tokens"])
     assert tokens == (1200, 300, 800, 100)
     assert (body["cost_usd"], body["turns"], body["duration_s"]) == (0.0125, 3, 4.5)
-    assert body["tool_calls"] == [{"name": "skills", "ms": 30}]
+    assert body["tool_calls"] == ["search_skills", "read_skill"]
     assert body["retrieved_skills"] == [{"id": 1, "name": "fingers-clear", "score": 0.8}]
     assert api.get("/api/agent-calls/999999/").status_code == 404
 

@@ -31,6 +31,7 @@ def test_the_program_editor_shows_the_starter_and_checks_the_policy_as_you_type(
     page.goto(f"{asgi_live_server.url}/runs/new/")
     page.wait_for_selector(".program-editor .cm-content")
     assert "segment_text_prompt" in page.inner_text(".program-editor .cm-content")  # Lift's starter
+    assert page.is_checked("#id_recording")  # a run launched from the browser records its episodes
     page.wait_for_function("document.getElementById('program-check').textContent.includes('OK')")
     page.select_option("#id_task", "robosuite:Stack")
     page.wait_for_function("document.querySelector('.program-editor .cm-content').innerText.includes('PLACE_PROMPT')")
@@ -83,6 +84,7 @@ def test_the_experiment_form_shows_the_kinds_fields_and_estimates_episodes_and_t
     page.select_option("#id_kind", "search")
     assert visible("candidates_per_round") and visible("survivors") and not visible("max_replays")
     assert not visible("library_sizes") and not visible("model") and not visible("base_url")
+    assert visible("recording") and page.is_checked("#id_recording")
     # Blank seeds: each task's own split, 25 x K x rounds + 100 for robosuite.
     assert page.get_attribute("#episode-estimate", "data-estimate") == str(25 * 8 * 5 + 100)
     seconds = int(page.get_attribute("#time-estimate", "data-seconds"))
