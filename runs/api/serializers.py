@@ -17,6 +17,7 @@ from worker.robot.occupancy import UNKNOWN_SPACE_POLICIES
 from worker.robot.profiles import PROFILE_CHOICES
 from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
+from ..media_views import scene3d_url
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from ..services import PERCEPTION_MODES
 
@@ -213,6 +214,10 @@ class EpisodeSerializer(serializers.ModelSerializer):
         "containment (the worker was started with ASPIRE_SANDBOX=process)",
     )
     final_keyframes = serializers.SerializerMethodField()
+    scene3d_url = serializers.SerializerMethodField(
+        help_text="The episode's 3D view (gzip'd JSON, worker.robot.scene3d), readable with the same "
+        'credentials; "" when it has none'
+    )
 
     class Meta:
         model = Episode
@@ -243,10 +248,16 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "final_keyframes",
+            "scene3d_url",
         ]
 
     def get_url(self, ep) -> str:
         return ep.get_absolute_url()
+
+    def get_scene3d_url(self, ep) -> str:
+        url = scene3d_url(ep)
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if url and request is not None else url
 
     @extend_schema_field(KeyframeSerializer(many=True))
     def get_final_keyframes(self, ep):
