@@ -1,6 +1,7 @@
-"""Episode recordings (the run setting ``recording``): the MP4 served after the same access checks as
-keyframes, to a signed-in viewer of the run (runs.access) or a share link covering the episode
-(runs.shares registers the shared route), and the trace page's player data.
+"""Episode recordings (the run setting ``recording``) and 3D views (worker.robot.scene3d): the MP4 and
+the gzip'd JSON served after the same access checks as keyframes, to a signed-in viewer of the run
+(runs.access) or a share link covering the episode (runs.shares registers the shared routes), and the
+trace page's player and 3D view data.
 
 Browsers seek in a <video> with HTTP range requests, so the streamed answer honours a single
 ``Range: bytes=a-b`` (206 with Content-Range; 416 for a range outside the file); with
@@ -17,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from . import storage
 from .access import visible_runs
 from .media import stored_media
 from .models import Episode
@@ -98,3 +100,50 @@ def shared_recording(request, link, token: str, pk: int):
     if not covers_episode(link, episode):
         raise Http404("not part of this share")
     return recording_response(request, episode)
+
+
+def scene3d_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page fetches ``episode``'s 3D view ("" when it has none)."""
+    if not episode.scene3d:
+        return ""
+    if share_token:
+        return reverse("sharing:scene3d", args=[share_token, episode.pk])
+    return reverse("runs:scene3d", args=[episode.pk])
+
+
+def scene3d_response(episode: Episode) -> HttpResponse:
+    """The episode's 3D view as stored (gzip'd JSON, application/gzip; the page inflates it); 404 when it
+    has none or the file is gone. Always streamed by this process, never a redirect to the object
+    store's signed URL: the page reads it with fetch(), which a bucket on another origin would refuse
+    without CORS rules, and the file is small (tens to hundreds of KiB)."""
+    name = episode.scene3d.name
+    if not name:
+        raise Http404("the episode has no 3D view")
+    try:
+        with storage.open_media(name, storage.default_storage()) as fh:
+            data = fh.read()
+    except (FileNotFoundError, ValueError):
+        raise Http404("the 3D view is missing") from None
+    response = HttpResponse(data, content_type="application/gzip")
+    response["Content-Length"] = str(len(data))
+    response["Content-Disposition"] = f'attachment; filename="episode-{episode.pk}-scene3d.json.gz"'
+    # Written once at the episode's end; private because it is only for this viewer.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@require_GET
+@login_required
+def episode_scene3d(request, pk):
+    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return scene3d_response(episode)
+
+
+def shared_scene3d(request, link, token: str, pk: int):
+    """The 3D view of an episode a share link covers (runs.shares registers the route)."""
+    from .shares import covers_episode
+
+    episode = get_object_or_404(Episode, pk=pk)
+    if not covers_episode(link, episode):
+        raise Http404("not part of this share")
+    return scene3d_response(episode)

@@ -375,6 +375,12 @@ class Episode(Owned):
         help_text="worker.robot.recording index: fps, each frame's sim time, each call's [seq, t_start, t_end] "
         "in video seconds",
     )
+    scene3d = models.FileField(
+        max_length=300,
+        blank=True,
+        help_text="The episode's 3D view (worker.robot.scene3d): point clouds, masks' points, grasps, targets, "
+        "planned and executed gripper paths, joint state over time; gzip'd JSON in the media storage",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

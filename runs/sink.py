@@ -74,6 +74,7 @@ class DjangoSink:
                     n_calls=0,
                     recording="",
                     recording_index={},
+                    scene3d="",
                     started_at=djtz.now(),
                     finished_at=None,
                     program_hash=start.program_hash,
@@ -171,6 +172,7 @@ class DjangoSink:
                     sandbox=result.sandbox,
                     recording=result.recording,
                     recording_index=result.recording_index,
+                    scene3d=result.scene3d,
                     finished_at=djtz.now(),
                 )
             )

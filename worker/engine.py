@@ -28,6 +28,7 @@ from worker.robot.perception import check_perception_mode
 from worker.robot.primitive import PUBLISHED
 from worker.robot.profiles import AUTO, check_profile_choice, needs_initial_observation, resolve_profile
 from worker.robot.recording import Recorder
+from worker.robot.scene3d import Scene3D
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
 from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
@@ -62,7 +63,11 @@ class EngineSettings:
     episode (failed episodes always keep one; agents' runs keep it for every episode so a model can see
     how each ended); recording: also record the episode as a video (the keyframe camera every few
     control steps and before and after every motion and gripper call, an H.264 MP4 with an index of
-    frame times and each call's span, worker.robot.recording; needs trace and a media storage).
+    frame times and each call's span, worker.robot.recording; needs trace and a media storage);
+    scene3d: also keep the episode's 3D view (point clouds and masks' points the calls saw, grasp
+    candidates, motion targets and planned paths, the executed gripper path and joint state over time,
+    worker.robot.scene3d) when the episode keeps keyframes or a recording (needs trace and a media
+    storage; no extra render: it reuses what the calls computed).
     Raises ValueError for any other perception_mode,
     step_budget, unknown_space or api_profile.
     """
@@ -78,6 +83,7 @@ class EngineSettings:
     api_profile: str = AUTO
     final_frame: bool = False
     recording: bool = False
+    scene3d: bool = True
 
     def __post_init__(self):
         check_perception_mode(self.perception_mode)
@@ -284,6 +290,12 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
             api_profile=profile,
         )
         api.unknown_space = settings.unknown_space
+        scene = None
+        if prefix and settings.scene3d:
+            scene = Scene3D(lambda: tracer.seq, adapter.sim_time, api.scene3d_state, spec.arms)
+            scene.sample()  # where the robot starts
+            api.scene3d = scene
+            adapter.step_hook = _fan_out([recorder.on_step if recorder else None, scene.on_step])
         frames.capture = api.capture_frame
         tracer.capture_frame = frames
 
@@ -326,6 +338,9 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
             data, recording_index = recorder.finish()
             if data:
                 recording = storage.save(f"{prefix}/recording.mp4", data, "video/mp4")
+        scene3d = ""
+        if scene is not None:
+            scene3d = storage.save(f"{prefix}/scene3d.json.gz", scene.finish(), "application/gzip")
         return EpisodeResult(
             seed=seed,
             success=bool(success),
@@ -346,12 +361,26 @@ def _run(spec, program, seed, sink, handle, settings, storage, digest) -> Episod
             api_profile_reason=profile_reason,
             recording=recording,
             recording_index=recording_index,
+            scene3d=scene3d,
         )
 
     finally:
         adapter.step_hook = None  # the adapter is reused by the next episode
         if recorder is not None:
             recorder.close()
+
+
+def _fan_out(hooks: list) -> Callable[[int], None]:
+    """One adapter step hook calling each of ``hooks`` (None entries skipped) in order."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def hook(steps: int) -> None:
+        for h in hooks:
+            h(steps)
+
+    return hook
 
 
 class _FrameCache:

@@ -83,6 +83,9 @@ class EpisodeResult:
     #: worker.robot.recording.Recorder.index(): frame times and each call's [seq, t_start, t_end] on the
     #: video's clock; {} when the episode was not recorded.
     recording_index: dict = field(default_factory=dict)
+    #: The episode's 3D view (EngineSettings.scene3d, worker.robot.scene3d): the media storage's name of its
+    #: gzip'd JSON, "" for none.
+    scene3d: str = ""
     #: The perception mode the episode ran with: "realistic" or "oracle" (EngineSettings.perception_mode).
     perception_mode: str = ""
     #: The API profile the program ran under ("native" or "published") and why (worker.robot.profiles).

@@ -240,6 +240,10 @@ class EpisodeSerializer(serializers.ModelSerializer):
         "(video seconds), frames (each frame's simulated time, s), calls ([seq, t_start, t_end] in video "
         "seconds), truncated"
     )
+    scene3d_url = serializers.SerializerMethodField(
+        help_text="The episode's 3D view (gzip'd JSON, worker.robot.scene3d; /api/episodes/<id>/scene3d/), "
+        'readable with the same credentials; "" when it has none'
+    )
 
     class Meta:
         model = Episode
@@ -271,6 +275,7 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "finished_at",
             "final_keyframes",
             "recording",
+            "scene3d_url",
         ]
 
     def get_url(self, ep) -> str:
@@ -287,6 +292,11 @@ class EpisodeSerializer(serializers.ModelSerializer):
             "url": request.build_absolute_uri(url) if request is not None else url,
             **{key: index.get(key, default) for key, default in RECORDING_INDEX.items()},
         }
+
+    def get_scene3d_url(self, ep) -> str:
+        url = reverse("api:episode-scene3d", args=[ep.pk]) if ep.scene3d else ""
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if url and request is not None else url
 
     @extend_schema_field(KeyframeSerializer(many=True))
     def get_final_keyframes(self, ep):

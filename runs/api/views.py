@@ -16,7 +16,7 @@ from accounts.services import teams_of
 from .. import services
 from ..access import visible_runs
 from ..media import keyframe_response
-from ..media_views import recording_response
+from ..media_views import recording_response, scene3d_response
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from . import filters as F
 from .serializers import (
@@ -184,6 +184,18 @@ class EpisodeViewSet(RunScopedViewSet):
         """The episode's video (the run setting ``recording``); ``recording.calls`` in the episode maps
         each call to its span of video seconds."""
         return recording_response(request, self.get_object())
+
+    @extend_schema(
+        responses={
+            (200, "application/gzip"): OpenApiResponse(description="The episode's 3D view (worker.robot.scene3d)"),
+            (404, "application/json"): OpenApiResponse(description="The episode has no 3D view"),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def scene3d(self, request, pk=None):
+        """The episode's 3D view: gzip'd JSON of point clouds, mask points, grasp candidates, targets,
+        planned and executed gripper paths and joint angles, world frame, metres (worker.robot.scene3d)."""
+        return scene3d_response(self.get_object())
 
 
 CALL_FILTERS = (

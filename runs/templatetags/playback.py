@@ -1,8 +1,9 @@
-"""The trace page's episode player (templates/runs/_player.html): the recording's URL and index."""
+"""The trace page's episode player (templates/runs/_player.html: the recording's URL and index) and 3D view
+(templates/runs/_scene3d.html)."""
 
 from django import template
 
-from runs.media_views import player_data
+from runs.media_views import player_data, scene3d_url
 
 register = template.Library()
 
@@ -12,3 +13,10 @@ def episode_player(context, episode):
     """The player section for ``episode`` (nothing when it has no recording); a page served through a
     share link fetches the video through that link."""
     return {"player": player_data(episode, context.get("share_token"))}
+
+
+@register.inclusion_tag("runs/_scene3d.html", takes_context=True)
+def episode_scene3d(context, episode):
+    """The 3D view section for ``episode`` (nothing when it has none): its data's URL; three.js and the
+    data load only when the section is opened (static/js/scene3d.js)."""
+    return {"scene3d_url": scene3d_url(episode, context.get("share_token")), "episode": episode}

@@ -189,7 +189,9 @@ def test_a_real_episode_keeps_its_keyframes_in_the_storage_and_serves_them_to_it
     # Every keyframe is a JPEG in the storage under the episode's folder, and only there.
     names = [k.image.name for k in keyframes]
     assert all(n.startswith(f"runs/{run.pk}/episodes/{episode.pk}/") for n in names)
-    assert backend.stored_names(f"runs/{run.pk}/") == sorted(names)
+    # ... beside the episode's 3D view (worker.robot.scene3d), in the same folder.
+    assert episode.scene3d.name.startswith(f"runs/{run.pk}/episodes/{episode.pk}/")
+    assert backend.stored_names(f"runs/{run.pk}/") == sorted(names + [episode.scene3d.name])
     assert all(backend.stored_bytes(n)[:3] == JPEG for n in names)
     if backend.kind == "s3":
         assert not backend.media_root.exists() or not any(backend.media_root.rglob("*.jpg"))
@@ -211,6 +213,9 @@ def test_a_real_episode_keeps_its_keyframes_in_the_storage_and_serves_them_to_it
     assert image_url.endswith(f"/api/keyframes/{kf.pk}/image/")
     assert fetch(api, f"/api/keyframes/{kf.pk}/image/") == (200, expected, "image/jpeg")
     assert storage.media_storage().read(kf.image.name) == expected  # what the agents' workbench reads
+    # The 3D view comes from the storage through the web process, never by redirect (the page fetch()es it).
+    scene3d = owner_client.get(f"/episodes/{episode.pk}/scene3d.json.gz")
+    assert scene3d.status_code == 200 and scene3d.content == backend.stored_bytes(episode.scene3d.name)
 
     # A share link of the run hands it out without a login; one of another run does not.
     token = make_link(owner_client, "run", run.pk).split("/")[2]
@@ -249,7 +254,7 @@ def test_a_retaken_episode_loses_the_dead_attempts_files_in_the_storage(backend,
     candidate = run.candidates.get()
     work.run_episode(candidate.pk, Episode.Split.DEBUG, 13)
     episode = Episode.objects.get()
-    first = sorted(k.image.name for k in episode.keyframes.all())
+    first = sorted([k.image.name for k in episode.keyframes.all()] + [episode.scene3d.name])
     assert first and backend.stored_names(f"runs/{run.pk}/") == first
     # The worker died in the middle of it (as far as the database can tell): the episode is RUNNING,
     # owned by a process whose heartbeat is long stale, and its run is still running.
@@ -262,7 +267,7 @@ def test_a_retaken_episode_loses_the_dead_attempts_files_in_the_storage(backend,
     work.run_episode(candidate.pk, Episode.Split.DEBUG, 13)
     episode.refresh_from_db()
     assert episode.attempt == 2 and episode.status != Episode.RUNNING
-    second = sorted(k.image.name for k in episode.keyframes.all())
+    second = sorted([k.image.name for k in episode.keyframes.all()] + [episode.scene3d.name])
     assert second and all(n.startswith(f"runs/{run.pk}/episodes/{episode.pk}/attempt-2/") for n in second)
     assert backend.stored_names(f"runs/{run.pk}/") == second
 

@@ -92,6 +92,8 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
         # The arms' joints when the episode started: goto_home_joint_position's target.
         self._home_joints = {arm: np.array(adapter.joint_positions(arm)) for arm in range(self.spec.arms)}
         self._primitives = self._collect(self.api_profile)
+        #: worker.robot.scene3d.Scene3D of the episode's 3D view (the engine sets it while tracing), or None.
+        self.scene3d = None
 
     # -- registry --------------------------------------------------------------------------------
     @classmethod
@@ -188,6 +190,13 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
         fraction = self.adapter.gripper_width(arm) / max(self.adapter.gripper_max_width(arm), 1e-9)
         return np.concatenate([T[:3, 3], geo.matrix_to_quat(T[:3, :3]), [min(1.0, fraction)]])
 
+    def scene3d_state(self, arm: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """Arm ``arm`` now, for the 3D view: grasp-point pose (7,) [x, y, z, qw, qx, qy, qz] in the world
+        frame (metres), joint angles (7,) radians, gripper opening in metres."""
+        T = self._to_api(self.adapter.ee_pose(arm)) @ SITE_TO_API
+        pose = np.concatenate([T[:3, 3], geo.matrix_to_quat(T[:3, :3])])
+        return pose, self.adapter.joint_positions(arm), self.adapter.gripper_width(arm)
+
     def _has_fingers(self, arm: int) -> bool:
         return self.adapter.gripper_max_width(arm) > 0
 
@@ -263,6 +272,7 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
                 raise ValueError(f"unknown camera(s) {unknown}; this task's cameras are {known}")
             cameras = list(dict.fromkeys(aliases.get(c, c) for c in camera_names))
         obs: dict = {}
+        views = []  # the 3D view's clouds (worker.robot.scene3d): what was rendered anyway
         for camera in cameras:
             frame = self.adapter.render(camera, depth=True, segmentation=True)
             pose = self._to_api(frame.pose)
@@ -279,6 +289,9 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
                 "pose": np.concatenate([pose[:3, 3], geo.matrix_to_quat(pose[:3, :3])]),
             }
             ctx.keyframe(frame.rgb, "frame", camera, camera)
+            views.append((camera, frame.rgb, depth, frame.intrinsics, pose))
+        if self.scene3d is not None:
+            self.scene3d.observation(views)
         for alias, camera in aliases.items():
             if camera in obs:
                 obs[alias] = obs[camera]
@@ -438,6 +451,14 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
             ],
         )
         ctx.keyframe(lambda: draw_detections(frame.rgb, detections, title), "overlay", frame.camera, "masks")
+        if self.scene3d is not None and detections and frame.depth is not None:
+            self.scene3d.masks(
+                frame.camera,
+                frame.depth,
+                frame.intrinsics,
+                self._to_api(frame.pose),
+                [(d["label"], d["score"], d["mask"]) for d in detections],
+            )
 
     # -- geometry --------------------------------------------------------------------------------
     @primitive()
@@ -471,6 +492,8 @@ class RobotAPI(GraspPrimitives, MotionPrimitives, PublishedPrimitives):
         if len(points) == 0:
             ctx.set_status(st.NO_DETECTION, "the mask selects no pixels with valid depth")
         else:
+            if self.scene3d is not None:
+                self.scene3d.points("mask_to_world_points", points)
             ctx.artifact(
                 "points",
                 {"count": int(len(points)), "centroid": geo.as_array(points.mean(axis=0), (3,), "c").round(4).tolist()},

@@ -75,6 +75,9 @@ class GraspPrimitives:
         frame = self._frame_for_depth(depth)
         if frame is not None and len(poses):
             ctx.keyframe(lambda: draw_grasps(frame.rgb, K, poses, scores), "overlay", frame.camera, "grasps")
+            if self.scene3d is not None:  # the 3D view: the candidates placed by the camera that saw them
+                T = self._to_api(frame.pose)
+                self.scene3d.grasp_candidates(np.einsum("ij,kjl->kil", T, poses[:20]), scores[:20], 0)
         return poses, scores
 
     @primitive()
@@ -117,6 +120,10 @@ class GraspPrimitives:
             "selected",
             {"index": int(index), "score": float(scores[index]), "position": np.round(pose[:3, 3], 4).tolist()},
         )
+        if self.scene3d is not None:
+            shown = world.copy()
+            shown[index] = pose
+            self.scene3d.grasp_candidates(shown, scores, int(index), selected=True)
         return {
             "pose": pose,
             "position": pose[:3, 3].copy(),

@@ -14,6 +14,7 @@ from .media import draw_path
 from .motion import MotionPlan, contact_forces
 from .occupancy import UNKNOWN_SPACE, PerceivedScene
 from .primitive import primitive
+from .scene3d import PLAN_SEGMENT_SAMPLES
 from .tracer import CallContext
 
 #: robosuite's grip site closes the fingers along its x axis (measured); the published API follows the
@@ -213,6 +214,8 @@ class MotionPrimitives:
                 **({"blocked_by": plan.collision} if plan.collision else {}),
             },
         )
+        if self.scene3d is not None:
+            self.scene3d.guard("motion", self._scene3d_motion, start_qpos, goals, plan, targets)
         if not plan.ok:
             ctx.set_status(st.PLANNING_ERROR, f"{plan.message}: {plan.collision}" if plan.collision else plan.message)
             self._motion_overlay(ctx, start_qpos, goals, plan, target_positions, "no path")
@@ -275,6 +278,27 @@ class MotionPrimitives:
             f"{where} (tolerance {POSITION_TOL * 1000:.0f} mm / {ORIENTATION_TOL} rad / {JOINT_TOL} rad)",
         )
         return st.NOT_REACHED
+
+    def _scene3d_motion(self, start_qpos, goals, plan, targets) -> None:
+        """The 3D view's record of a motion: each arm's target grasp-point pose and the planned path of
+        its grasp point (forward kinematics along each straight joint segment), world frame."""
+        planner = self.planners.get(self.adapter)
+        configs = [{arm: start_qpos[planner.qpos_indexes[arm]] for arm in goals}] + list(plan.waypoints or [])
+        paths: dict[int, list] = {arm: [] for arm in goals}
+        if plan.ok:
+            samples = np.linspace(0.0, 1.0, PLAN_SEGMENT_SAMPLES)
+            for i, (a, b) in enumerate(zip(configs[:-1], configs[1:])):
+                for s in samples[1:] if i else samples:
+                    joints = {arm: a[arm] + s * (b[arm] - a[arm]) for arm in goals if arm in a and arm in b}
+                    for arm, p in planner.tcp_positions(start_qpos, joints).items():
+                        paths[arm].append(p)
+        to_api = self._T_api_sim
+        self.scene3d.motion(
+            {arm: self._to_api(T) @ SITE_TO_API for arm, T in targets.items() if arm in goals},
+            {arm: geo.transform_points(to_api, np.array(p)) for arm, p in paths.items() if p},
+            plan.method,
+            plan.ok,
+        )
 
     def _motion_overlay(self, ctx: CallContext, start_qpos, goals, plan, target_positions, title: str) -> None:
         """The planned grasp-point path (from where the move started) and the target, drawn on the

@@ -119,7 +119,8 @@ def test_an_episode_writes_its_keyframes_only_through_the_adapter(lift_spec, tmp
     recorded = [k.path for call in sink.episodes[0]["calls"] for k in call.keyframes] + [
         k.path for k in result.keyframes
     ]
-    assert recorded and set(recorded) == set(storage.files)
+    # The keyframes and the episode's 3D view (worker.robot.scene3d), all in the storage.
+    assert recorded and result.scene3d and set(recorded) | {result.scene3d} == set(storage.files)
     assert all(p.startswith("keyframes/") and p.endswith(".jpg") for p in recorded)
     assert all(storage.read(p)[:3] == b"\xff\xd8\xff" for p in recorded)
     assert [k.label for k in result.keyframes] == ["final"]  # the failed episode's last scene
