@@ -3,16 +3,19 @@ around collisions with OMPL.
 
 What the planner knows: the robot's own model (its links' collision geometry, joint limits, kinematics:
 a robot knows itself) and the occupied space its cameras saw (worker.robot.occupancy.PerceivedScene).
-Nothing of the simulator's objects, their poses or their contacts enters a plan or a message.
+Nothing of the simulator's objects, their poses or their contacts enters a plan or a message. The
+robot's model is compiled from the robots' own MJCF descriptions (arm, mount, gripper: what a real
+robot's planner builds from its URDF; RobotModel.from_adapter), never from the simulator's model, so it
+holds no scene object at all; joint values come from the robot's proprioception, matched by name.
 
 Robot geometry: every collision geom of each robot (arm links, hand, fingers, mount) is sampled on its
 surface 4 mm to 2 cm apart (``LINK_SPACING`` ...) (meshes by their convex hull, which is what MuJoCo collides)
 and on its volume (for the self-filter). A configuration is blocked when a surface sample of a moving
 arm, or a point that arm carries, lies within its clearance of a perceived point (or in unseen
 space with unknown_space="occupied"), or when two arms' collision geoms penetrate (MuJoCo's collision on
-a copy of the model in which only robot geoms collide; links of one arm are not checked against each
-other, as before). Perceived points within occupancy.START_MARGIN of the start configuration are
-ignored for the whole motion (contact that exists at the start must not block the move that ends it).
+the robots' own model; links of one arm are not checked against each other, as before). Perceived
+points within occupancy.START_MARGIN of the start configuration are ignored for the whole motion
+(contact that exists at the start must not block the move that ends it).
 
 Cost of one configuration check (measured on the 2-core CPU of this project's CI machine, robosuite
 Lift, Panda, after a three-camera get_observation: ~42k perceived points, ~4100 surface samples):
@@ -26,7 +29,6 @@ bounds, then OMPL's path simplification.
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from dataclasses import dataclass, field
@@ -82,36 +84,81 @@ class MotionPlan:
 
 
 class PlannerCache:
-    """One JointPlanner per simulator model (a hard reset builds a new model)."""
+    """One JointPlanner per set of robots (a hard reset builds new robot models, and a new planner).
+
+    The planner's RobotModel is compiled from the robots' own descriptions (RobotModel.from_adapter);
+    the cache keys on those robot-model objects and the robots' proprioception layout, never on (or
+    holding) the simulator's model."""
 
     def __init__(self):
-        self._model = None
+        self._key: tuple = ()
         self._planner: JointPlanner | None = None
 
+    @staticmethod
+    def _robots_key(adapter) -> tuple:
+        return tuple(
+            (robot.robot_model, tuple(robot._ref_joint_pos_indexes), tuple(robot._ref_gripper_joint_pos_indexes))
+            for robot in adapter.robots
+        )
+
+    def _current(self, key: tuple) -> bool:
+        return len(key) == len(self._key) and all(
+            new[0] is old[0] and new[1:] == old[1:] for new, old in zip(key, self._key)
+        )
+
     def get(self, adapter) -> "JointPlanner":
-        model = adapter.sim.model._model
-        if self._model is not model:
-            sim_model = adapter.sim.model
-            arms = range(len(adapter.robots))
-            robot = RobotModel(
-                model,
-                [sim_model.body_name2id(adapter.robots[a].robot_model.root_body) for a in arms],
-                {a: list(adapter.robots[a]._ref_joint_pos_indexes) for a in arms},
-                {a: sim_model.site_name2id(adapter.grip_site(a)) for a in arms},
-                [i for a in arms for i in adapter.robots[a]._ref_gripper_joint_pos_indexes],
-                {
-                    a: {
-                        side: {
-                            sim_model.geom_name2id(n) for n in adapter.robots[a].gripper.important_geoms.get(key, [])
-                        }
-                        for side, key in (("left finger", "left_finger"), ("right finger", "right_finger"))
-                    }
-                    for a in arms
-                },
-            )
-            self._planner = JointPlanner(robot, {a: adapter.joint_limits(a) for a in arms})
-            self._model = model
+        key = self._robots_key(adapter)
+        if self._planner is None or not self._current(key):
+            robot = RobotModel.from_adapter(adapter)
+            self._planner = JointPlanner(robot, {a: robot.joint_limits(a) for a in range(robot.arms)})
+            self._key = key
         return self._planner
+
+
+@dataclass
+class ArmDescription:
+    """One robot as its own description knows it (names, never simulator ids).
+
+    ``xml``: its MJCF (arm, mount and gripper merged, the base placed in the world frame), mesh paths
+    absolute; ``root``: its root body; ``joints`` / ``fingers``: its arm and finger joint names with
+    ``qpos`` / ``finger_qpos``, where the robot's proprioception vector (the simulator's qpos layout,
+    SimAdapter.robot_qpos) holds each; ``site``: its grasp site; ``finger_geoms``: {"left finger":
+    geom names, "right finger": geom names}."""
+
+    xml: str
+    root: str
+    joints: list[str]
+    qpos: list[int]
+    fingers: list[str]
+    finger_qpos: list[int]
+    site: str
+    finger_geoms: dict[str, list[str]]
+
+
+def compile_robots(xmls: list[str]):
+    """A standalone MjModel of the given robots' MJCF descriptions and nothing else.
+
+    Each description's bodies and assets go into robosuite's empty world (its base.xml: the compiler
+    and option settings every robosuite and LIBERO task is compiled with), as robosuite's own
+    ManipulationTask merges robots into a task; actuators, sensors, tendons and equalities (the
+    dynamics) are left out, as the planner only needs kinematics and collision geometry."""
+    import xml.etree.ElementTree as ET
+
+    from robosuite.models.world import MujocoWorldBase
+
+    world = MujocoWorldBase()
+    assets = set()
+    for text in xmls:
+        root = ET.fromstring(text)
+        for body in root.find("worldbody"):
+            world.worldbody.append(body)
+        for asset in root.find("asset") if root.find("asset") is not None else ():
+            if (asset.tag, asset.get("name")) not in assets:
+                assets.add((asset.tag, asset.get("name")))
+                world.asset.append(asset)
+        for exclude in root.find("contact") if root.find("contact") is not None else ():
+            world.contact.append(exclude)
+    return world.get_model(mode="mujoco")
 
 
 def _geom_frame_samples(model, g: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -177,25 +224,24 @@ def _geom_frame_samples(model, g: int, spacing: float) -> tuple[np.ndarray, np.n
 
 
 class RobotModel:
-    """The robot's knowledge of itself: kinematics on a copy of the model in which only the robots'
-    geoms collide, and surface/volume samples of its links.
+    """The robot's knowledge of itself: kinematics on a model compiled from the robots' own
+    descriptions (their MJCF: arm, mount, gripper; no scene object), and surface/volume samples of
+    its links.
 
     Args:
-        model: the simulator's MjModel (copied; the copy's non-robot geoms never collide).
-        roots: root body id of each arm's robot (arm index = position).
-        qpos_indexes: {arm: qpos addresses of its 7 joints}. sites: {arm: grasp site id}.
-        finger_indexes: qpos addresses of every gripper's finger joints.
-        finger_geoms: {arm: {"left finger": geom ids, "right finger": geom ids}}.
+        arms: one ArmDescription per arm (arm index = position). Everything is looked up by name in
+            the compiled model; joint values come from the robot's proprioception vector (the
+            simulator's qpos layout: ``qpos_indexes`` / ``finger_indexes`` address it).
     """
 
-    def __init__(
-        self, model, roots: list[int], qpos_indexes: dict, sites: dict, finger_indexes: list[int], finger_geoms: dict
-    ):
+    def __init__(self, arms: list[ArmDescription]):
         import mujoco
 
         self.mujoco = mujoco
-        self.model = copy.deepcopy(model)
+        self.model = compile_robots([arm.xml for arm in arms])
         m = self.model
+        bodies = mujoco.mjtObj.mjOBJ_BODY
+        roots = [mujoco.mj_name2id(m, bodies, arm.root) for arm in arms]
         owner = np.full(m.ngeom, -1, dtype=np.int32)
         for g in range(m.ngeom):
             root = m.body_rootid[m.geom_bodyid[g]]
@@ -206,10 +252,21 @@ class RobotModel:
         m.geom_contype[owner < 0] = 0
         m.geom_conaffinity[owner < 0] = 0
         self.data = mujoco.MjData(m)
-        self.qpos_indexes = qpos_indexes
-        self.finger_indexes = list(finger_indexes)
-        self.sites = sites
-        self.arms = len(roots)
+        self._joint_ids = {a: [m.joint(n).id for n in arm.joints] for a, arm in enumerate(arms)}
+        #: {arm: addresses of its 7 joints in the proprioception vector (simulator qpos layout)}
+        self.qpos_indexes = {a: list(arm.qpos) for a, arm in enumerate(arms)}
+        self.finger_indexes = [i for arm in arms for i in arm.finger_qpos]
+        # ... and where the compiled model keeps the same joints (matched by name).
+        self._model_qpos = {a: [int(m.jnt_qposadr[j]) for j in ids] for a, ids in self._joint_ids.items()}
+        self._model_finger_qpos = [int(m.joint(n).qposadr[0]) for arm in arms for n in arm.fingers]
+        self.sites = {a: m.site(arm.site).id for a, arm in enumerate(arms)}
+        #: geom name -> geom id of the compiled model (every robot geom is named)
+        self.geom_ids = {m.geom(g).name: g for g in range(m.ngeom) if m.geom(g).name}
+        finger_geoms = {
+            a: {side: {self.geom_ids[n] for n in names} for side, names in arm.finger_geoms.items()}
+            for a, arm in enumerate(arms)
+        }
+        self.arms = len(arms)
         labels: list[str] = []
         surf: dict[int, list] = {a: [] for a in range(self.arms)}
         vol: dict[int, list] = {a: [] for a in range(self.arms)}
@@ -243,9 +300,7 @@ class RobotModel:
             if "mount" in label:
                 volume = volume[:0]  # the pedestal's interior is far below anything a camera sees
             # Parts that no arm joint moves (the mount, link0) never collide differently: not checked.
-            moves = collides[g] and any(
-                m.jnt_qposadr[j] in qpos_indexes[arm] for j in self._ancestor_joints(int(m.geom_bodyid[g]))
-            )
+            moves = collides[g] and any(j in self._joint_ids[arm] for j in self._ancestor_joints(int(m.geom_bodyid[g])))
             R = np.empty(9)
             mujoco.mju_quat2Mat(R, m.geom_quat[g])
             R = R.reshape(3, 3)
@@ -258,6 +313,39 @@ class RobotModel:
         #: arm -> (body ids (K,), body-frame points (K, 3), label indices (K,), clearances (K,) m)
         self.surface = {a: self._stack(surf[a]) for a in surf}
         self.volume = {a: self._stack(vol[a]) for a in vol}
+
+    @classmethod
+    def from_adapter(cls, adapter) -> "RobotModel":
+        """The RobotModel of an adapter's robosuite robots, from their robot models alone (never the
+        simulator's model): each robot's MJCF as robosuite assembled it (gripper and mount merged,
+        base pose set), its joint and geom names, and its proprioception layout."""
+        arms = []
+        for a, robot in enumerate(adapter.robots):
+            gripper = robot.gripper
+            arms.append(
+                ArmDescription(
+                    xml=robot.robot_model.get_xml(),
+                    root=robot.robot_model.root_body,
+                    joints=list(robot.robot_joints),
+                    qpos=[int(i) for i in robot._ref_joint_pos_indexes],
+                    fingers=list(gripper.joints),
+                    finger_qpos=[int(i) for i in robot._ref_gripper_joint_pos_indexes],
+                    site=adapter.grip_site(a),
+                    finger_geoms={
+                        side: list(gripper.important_geoms.get(key, []))
+                        for side, key in (("left finger", "left_finger"), ("right finger", "right_finger"))
+                    },
+                )
+            )
+        return cls(arms)
+
+    def joint_limits(self, arm: int) -> np.ndarray:
+        """(7, 2) lower/upper limits (radians) of the arm's joints, from its description."""
+        return np.array(self.model.jnt_range[self._joint_ids[arm]], dtype=np.float64)
+
+    def geom_of(self, name: str | None) -> int:
+        """The compiled model's id of the robot geom called ``name``; -1 for anything else."""
+        return self.geom_ids.get(name, -1) if name else -1
 
     @staticmethod
     def _stack(parts):
@@ -294,13 +382,13 @@ class RobotModel:
     def set_config(self, joints: dict[int, np.ndarray]) -> None:
         """Forward kinematics for the given arms' joints (other arms keep their last setting)."""
         for arm, q in joints.items():
-            self.data.qpos[self.qpos_indexes[arm]] = q
+            self.data.qpos[self._model_qpos[arm]] = q
         self.mujoco.mj_kinematics(self.model, self.data)
 
     def set_fingers(self, qpos: np.ndarray) -> None:
         """Take the finger joints from a full simulator qpos (proprioception; fingers do not move
         during an arm motion). Call set_config afterwards for the kinematics."""
-        self.data.qpos[self.finger_indexes] = np.asarray(qpos)[self.finger_indexes]
+        self.data.qpos[self._model_finger_qpos] = np.asarray(qpos)[self.finger_indexes]
 
     def arm_joints(self, qpos: np.ndarray) -> dict[int, np.ndarray]:
         """Each arm's (7,) joints read from a full simulator qpos (the robot's proprioception)."""
@@ -500,11 +588,21 @@ def contact_forces(model, data, robot: RobotModel, arms: list[int]) -> dict[str,
 
     out: dict[str, float] = {}
     wrench = np.zeros(6)
+    # The simulator's geoms are matched to the robot's own model by name (geom names are unique in a
+    # MuJoCo model); a geom that is not the robot's maps to -1.
+    mine_of: dict[int, int] = {}
+
+    def robot_geom(g: int) -> int:
+        if g not in mine_of:
+            mine_of[g] = robot.geom_of(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g))
+        return mine_of[g]
+
     for i in range(data.ncon):
         c = data.contact[i]
-        for mine, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
-            arm = robot.owner[mine]
-            if arm in arms and robot.owner[other] != arm and mine in robot.geom_label:
+        for mine, other in ((robot_geom(c.geom1), robot_geom(c.geom2)), (robot_geom(c.geom2), robot_geom(c.geom1))):
+            arm = robot.owner[mine] if mine >= 0 else -1
+            theirs = robot.owner[other] if other >= 0 else -1
+            if arm in arms and theirs != arm and mine in robot.geom_label:
                 mujoco.mj_contactForce(model, data, i, wrench)
                 label = robot.geom_label[mine]
                 out[label] = out.get(label, 0.0) + float(np.linalg.norm(wrench[:3]))
