@@ -7,6 +7,7 @@ copied into the record. Keyframes are rendered only when a call asks for one or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -167,6 +168,10 @@ class Tracer:
         #: worker.robot.recording.Recorder of the episode's video, or None: told where each call starts
         #: and ends, with a frame before and after every motion and gripper call.
         self.recorder = recorder
+        #: (the last camera frame saved, its record): a before-frame that is the very same render as the
+        #: previous call's after-frame (the robot did not move in between; the engine's frame cache hands
+        #: out one array per control step) points at the same file instead of encoding it again.
+        self._last_frame: tuple | None = None
 
     def invoke(
         self, name: str, fn: Callable, bound_args: dict, line: int, stack: list, after_frame: bool, ctx: CallContext
@@ -244,11 +249,16 @@ class Tracer:
         for image, kind, camera, label in images:
             if callable(image):
                 image = image()
-            saved.append(
-                self.media.save(
-                    image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"
+            if kind == "frame" and self._last_frame is not None and image is self._last_frame[0]:
+                saved.append(dataclasses.replace(self._last_frame[1], label=label))
+            else:
+                saved.append(
+                    self.media.save(
+                        image, kind=kind, camera=camera, label=label, stem=f"{record.seq}-{record.primitive}-{label}"
+                    )
                 )
-            )
+                if kind == "frame":
+                    self._last_frame = (image, saved[-1])
             self.keyframes += 1
             if self.keyframes >= MAX_KEYFRAMES:
                 break

@@ -49,6 +49,16 @@ def test_a_recorded_episode_is_a_playable_video_with_every_call_on_its_timeline(
             labels = [k.label for k in c.keyframes if k.kind == "frame"]
             assert labels[:1] == ["before"] and "after" in labels, (c.seq, c.primitive, labels)
 
+    # A before-frame taken where the robot stood still since the previous motion's after-frame is that
+    # same picture: it names the same file instead of encoding and storing it again.
+    frames_of = [(c.seq, k) for c in calls for k in c.keyframes if k.kind == "frame"]
+    after_paths = {k.path for _, k in frames_of if k.label == "after"}
+    reused = [k for _, k in frames_of if k.label == "before" and k.path in after_paths]
+    assert reused, "no before-frame reused the previous after-frame"
+    stored = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jpg")}
+    assert {k.path for _, k in frames_of} <= stored
+    assert len(stored) < sum(len(c.keyframes) for c in calls)
+
 
 def test_untraced_or_storage_less_episodes_are_not_recorded(lift_spec, starter_program):
     result = run_episode(lift_spec, starter_program, 102, MemorySink(), EngineSettings(recording=True), None)
