@@ -176,6 +176,11 @@ class LaunchForm(forms.Form):
         rows = Task.objects.exclude(starter_program="").values_list("starter_program", flat=True).distinct()
         return {text.strip() for text in rows}
 
+    def clean_program(self):
+        # Browsers submit a textarea's lines with CRLF endings (HTML's form encoding); programs are kept
+        # with LF, so the starter program sent back unchanged is recognised as the starter.
+        return (self.cleaned_data.get("program") or "").replace("\r\n", "\n")
+
     def clean(self):
         data = super().clean()
         task = data.get("task")

@@ -41,6 +41,15 @@ def test_an_edited_starter_program_is_launched_as_written_and_checked(client, ta
     assert not Run.objects.exists()
 
 
+def test_the_starter_sent_back_as_a_browser_submits_it_stays_the_starter(client, tasks):
+    """A form post carries the textarea with CRLF line endings: the unchanged starter is still the starter."""
+    starter = Task.objects.get(key="robosuite:Lift").starter_program
+    data = {"task": "robosuite:Lift", "program_source": "starter", "seeds": "1", "wall_seconds": "60"}
+    client.post(reverse("runs:create"), {**data, "program": starter.replace("\n", "\r\n")})
+    run = Run.objects.get()
+    assert run.candidates.get().origin == "starter" and run.candidates.get().program == starter
+
+
 def test_the_api_refuses_a_program_that_fails_the_policy_with_a_400(api, tasks):
     response = api.post("/api/runs/", {"task": "robosuite:Lift", "seeds": "1", "program": BAD}, format="json")
     assert response.status_code == 400
