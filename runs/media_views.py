@@ -111,6 +111,29 @@ def scene3d_url(episode: Episode, share_token: str | None = None) -> str:
     return reverse("runs:scene3d", args=[episode.pk])
 
 
+def scene3d_rrd_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page downloads ``episode``'s 3D view as a Rerun recording ("" when it has none)."""
+    if not episode.scene3d:
+        return ""
+    if share_token:
+        return reverse("sharing:scene3d-rrd", args=[share_token, episode.pk])
+    return reverse("runs:scene3d-rrd", args=[episode.pk])
+
+
+def scene3d_rrd_response(episode: Episode) -> HttpResponse:
+    """The episode's 3D view converted to a Rerun .rrd file (worker.robot.rrd; made on request from the
+    stored scene3d.json.gz, about half a second); 404 as :func:`scene3d_response`."""
+    from worker.robot import rrd, scene3d
+
+    stored = scene3d_response(episode)
+    data = rrd.to_rrd(scene3d.load(stored.content), name=f"episode-{episode.pk}")
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Length"] = str(len(data))
+    response["Content-Disposition"] = f'attachment; filename="episode-{episode.pk}.rrd"'
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
 def scene3d_response(episode: Episode) -> HttpResponse:
     """The episode's 3D view as stored (gzip'd JSON, application/gzip; the page inflates it); 404 when it
     has none or the file is gone. Always streamed by this process, never a redirect to the object
@@ -137,6 +160,23 @@ def scene3d_response(episode: Episode) -> HttpResponse:
 def episode_scene3d(request, pk):
     episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
     return scene3d_response(episode)
+
+
+@require_GET
+@login_required
+def episode_scene3d_rrd(request, pk):
+    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+    return scene3d_rrd_response(episode)
+
+
+def shared_scene3d_rrd(request, link, token: str, pk: int):
+    """The Rerun recording of an episode a share link covers (runs.shares registers the route)."""
+    from .shares import covers_episode
+
+    episode = get_object_or_404(Episode, pk=pk)
+    if not covers_episode(link, episode):
+        raise Http404("not part of this share")
+    return scene3d_rrd_response(episode)
 
 
 def shared_scene3d(request, link, token: str, pk: int):

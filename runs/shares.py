@@ -14,7 +14,7 @@ from sharing.targets import SharedPage, ShareTarget, register_page, register_tar
 from . import live
 from .access import can_view_run
 from .media import keyframe_response
-from .media_views import shared_recording, shared_scene3d
+from .media_views import shared_recording, shared_scene3d, shared_scene3d_rrd
 from .models import Episode, Keyframe, Run
 from .presenters import run_context, trace_context
 
@@ -78,4 +78,5 @@ def register_share_kinds() -> None:
     register_page(SharedPage("keyframes/<int:pk>.jpg", "keyframe", _shared_keyframe, private=False))
     register_page(SharedPage("episodes/<int:pk>/recording.mp4", "recording", shared_recording, private=False))
     register_page(SharedPage("episodes/<int:pk>/scene3d.json.gz", "scene3d", shared_scene3d, private=False))
+    register_page(SharedPage("episodes/<int:pk>/episode.rrd", "scene3d-rrd", shared_scene3d_rrd, private=False))
     link_revoked.connect(_close_live_pages, dispatch_uid="runs.shares.close_live_pages")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("keyframes/<int:pk>.jpg", views.keyframe_image, name="keyframe"),
     path("episodes/<int:pk>/recording.mp4", media_views.episode_recording, name="recording"),
     path("episodes/<int:pk>/scene3d.json.gz", media_views.episode_scene3d, name="scene3d"),
+    path("episodes/<int:pk>/episode.rrd", media_views.episode_scene3d_rrd, name="scene3d-rrd"),
     path("compare/", views.compare, name="compare"),
     path("runs/editor/starter.json", editor_views.starter_program, name="editor-starter"),
     path("runs/editor/api.json", editor_views.api_reference, name="editor-api"),

@@ -16,7 +16,7 @@ from accounts.services import teams_of
 from .. import services
 from ..access import visible_runs
 from ..media import keyframe_response
-from ..media_views import recording_response, scene3d_response
+from ..media_views import recording_response, scene3d_response, scene3d_rrd_response
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from . import filters as F
 from .serializers import (
@@ -196,6 +196,20 @@ class EpisodeViewSet(RunScopedViewSet):
         """The episode's 3D view: gzip'd JSON of point clouds, mask points, grasp candidates, targets,
         planned and executed gripper paths and joint angles, world frame, metres (worker.robot.scene3d)."""
         return scene3d_response(self.get_object())
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                description="The episode's 3D view as a Rerun recording (open with the rerun viewer of "
+                "worker.robot.rrd.RERUN_VERSION)"
+            ),
+            (404, "application/json"): OpenApiResponse(description="The episode has no 3D view"),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def rrd(self, request, pk=None):
+        """The episode's 3D view as a Rerun .rrd recording (worker.robot.rrd)."""
+        return scene3d_rrd_response(self.get_object())
 
 
 CALL_FILTERS = (

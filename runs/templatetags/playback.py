@@ -3,7 +3,8 @@
 
 from django import template
 
-from runs.media_views import player_data, scene3d_url
+from runs.media_views import player_data, scene3d_rrd_url, scene3d_url
+from worker.robot.rrd import RERUN_VERSION
 
 register = template.Library()
 
@@ -19,4 +20,10 @@ def episode_player(context, episode):
 def episode_scene3d(context, episode):
     """The 3D view section for ``episode`` (nothing when it has none): its data's URL; three.js and the
     data load only when the section is opened (static/js/scene3d.js)."""
-    return {"scene3d_url": scene3d_url(episode, context.get("share_token")), "episode": episode}
+    token = context.get("share_token")
+    return {
+        "scene3d_url": scene3d_url(episode, token),
+        "rrd_url": scene3d_rrd_url(episode, token),
+        "rerun_version": RERUN_VERSION,
+        "episode": episode,
+    }

@@ -60,3 +60,36 @@ def test_an_episode_without_a_3d_view_offers_none(owner_client, api, traced_run)
     assert owner_client.get(f"/episodes/{episode.pk}/scene3d.json.gz").status_code == 404
     assert api.get(f"/api/episodes/{episode.pk}/").json()["scene3d_url"] == ""
     assert api.get(f"/api/episodes/{episode.pk}/scene3d/").status_code == 404
+
+
+def test_the_3d_view_downloads_as_a_rerun_recording_the_viewer_verifies(owner_client, user, api, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from worker.robot.rrd import RERUN_VERSION
+
+    episode = scene3d_episode(user)
+    url = f"/episodes/{episode.pk}/episode.rrd"
+    html = owner_client.get(f"/episodes/{episode.pk}/").content.decode()
+    assert f'href="{url}"' in html and f"Rerun {RERUN_VERSION}" in html
+    answer = owner_client.get(url)
+    assert answer.status_code == 200 and answer.content[:4] == b"RRF2"
+    assert answer["Content-Disposition"] == f'attachment; filename="episode-{episode.pk}.rrd"'
+    through_api = api.get(f"/api/episodes/{episode.pk}/rrd/")
+    assert through_api.status_code == 200 and through_api.content[:4] == b"RRF2"
+    rrd = tmp_path / "episode.rrd"
+    rrd.write_bytes(answer.content)
+    rerun = Path(sys.executable).with_name("rerun")
+    verified = subprocess.run([str(rerun), "rrd", "verify", str(rrd)], capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    printed = subprocess.run([str(rerun), "rrd", "print", str(rrd)], capture_output=True, text=True, timeout=120)
+    entities = ("world/clouds/call_", "world/masks/call_", "world/grasps/call_", "world/targets/arm0")
+    for entity in (*entities, "world/plans/arm0", "world/executed/arm0", "robot/arm0/joint1"):
+        assert entity in printed.stdout, entity
+
+    stranger = Client()
+    stranger.force_login(UserFactory(username="eve"))
+    assert stranger.get(url).status_code == 404
+    token = make_link(owner_client, "episode", episode.pk).split("/")[2]
+    assert Client().get(f"/s/{token}/episodes/{episode.pk}/episode.rrd").status_code == 200
