@@ -26,13 +26,29 @@ from .models import Episode
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def recording_url(episode: Episode, share_token: str | None = None) -> str:
-    """Where the trace page fetches ``episode``'s video ("" when it has none)."""
-    if not episode.recording:
+def _media_url(episode: Episode, stored, route: str, share_token: str | None) -> str:
+    """The URL of one of ``episode``'s files served by ``route`` (runs: / sharing: names), through the
+    share link ``share_token`` when given; "" when ``stored`` (the file field) is empty."""
+    if not stored:
         return ""
     if share_token:
-        return reverse("sharing:recording", args=[share_token, episode.pk])
-    return reverse("runs:recording", args=[episode.pk])
+        return reverse(f"sharing:{route}", args=[share_token, episode.pk])
+    return reverse(f"runs:{route}", args=[episode.pk])
+
+
+def recording_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page fetches ``episode``'s video ("" when it has none)."""
+    return _media_url(episode, episode.recording, "recording", share_token)
+
+
+def scene3d_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page fetches ``episode``'s 3D view ("" when it has none)."""
+    return _media_url(episode, episode.scene3d, "scene3d", share_token)
+
+
+def scene3d_rrd_url(episode: Episode, share_token: str | None = None) -> str:
+    """Where the trace page downloads ``episode``'s 3D view as a Rerun recording ("" when it has none)."""
+    return _media_url(episode, episode.scene3d, "scene3d-rrd", share_token)
 
 
 def player_data(episode: Episode, share_token: str | None = None) -> dict | None:
@@ -85,41 +101,6 @@ def recording_response(request, episode: Episode) -> HttpResponse:
     return response
 
 
-@require_GET
-@login_required
-def episode_recording(request, pk):
-    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
-    return recording_response(request, episode)
-
-
-def shared_recording(request, link, token: str, pk: int):
-    """The recording of an episode a share link covers (runs.shares registers the route)."""
-    from .shares import covers_episode
-
-    episode = get_object_or_404(Episode, pk=pk)
-    if not covers_episode(link, episode):
-        raise Http404("not part of this share")
-    return recording_response(request, episode)
-
-
-def scene3d_url(episode: Episode, share_token: str | None = None) -> str:
-    """Where the trace page fetches ``episode``'s 3D view ("" when it has none)."""
-    if not episode.scene3d:
-        return ""
-    if share_token:
-        return reverse("sharing:scene3d", args=[share_token, episode.pk])
-    return reverse("runs:scene3d", args=[episode.pk])
-
-
-def scene3d_rrd_url(episode: Episode, share_token: str | None = None) -> str:
-    """Where the trace page downloads ``episode``'s 3D view as a Rerun recording ("" when it has none)."""
-    if not episode.scene3d:
-        return ""
-    if share_token:
-        return reverse("sharing:scene3d-rrd", args=[share_token, episode.pk])
-    return reverse("runs:scene3d-rrd", args=[episode.pk])
-
-
 def scene3d_rrd_response(episode: Episode) -> HttpResponse:
     """The episode's 3D view converted to a Rerun .rrd file (worker.robot.rrd; made on request from the
     stored scene3d.json.gz, about half a second); 404 as :func:`scene3d_response`."""
@@ -155,35 +136,49 @@ def scene3d_response(episode: Episode) -> HttpResponse:
     return response
 
 
+def _visible_episode(request, pk: int) -> Episode:
+    """The episode ``pk`` of a run the signed-in viewer may read (runs.access), else 404."""
+    return get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
+
+
+def _shared_episode(link, pk: int) -> Episode:
+    """The episode ``pk`` if the share link covers it, else 404."""
+    from .shares import covers_episode
+
+    episode = get_object_or_404(Episode, pk=pk)
+    if not covers_episode(link, episode):
+        raise Http404("not part of this share")
+    return episode
+
+
+@require_GET
+@login_required
+def episode_recording(request, pk):
+    return recording_response(request, _visible_episode(request, pk))
+
+
+def shared_recording(request, link, token: str, pk: int):
+    """The recording of an episode a share link covers (runs.shares registers the route)."""
+    return recording_response(request, _shared_episode(link, pk))
+
+
 @require_GET
 @login_required
 def episode_scene3d(request, pk):
-    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
-    return scene3d_response(episode)
+    return scene3d_response(_visible_episode(request, pk))
+
+
+def shared_scene3d(request, link, token: str, pk: int):
+    """The 3D view of an episode a share link covers (runs.shares registers the route)."""
+    return scene3d_response(_shared_episode(link, pk))
 
 
 @require_GET
 @login_required
 def episode_scene3d_rrd(request, pk):
-    episode = get_object_or_404(Episode.objects.filter(run__in=visible_runs(request.user).values("pk")), pk=pk)
-    return scene3d_rrd_response(episode)
+    return scene3d_rrd_response(_visible_episode(request, pk))
 
 
 def shared_scene3d_rrd(request, link, token: str, pk: int):
     """The Rerun recording of an episode a share link covers (runs.shares registers the route)."""
-    from .shares import covers_episode
-
-    episode = get_object_or_404(Episode, pk=pk)
-    if not covers_episode(link, episode):
-        raise Http404("not part of this share")
-    return scene3d_rrd_response(episode)
-
-
-def shared_scene3d(request, link, token: str, pk: int):
-    """The 3D view of an episode a share link covers (runs.shares registers the route)."""
-    from .shares import covers_episode
-
-    episode = get_object_or_404(Episode, pk=pk)
-    if not covers_episode(link, episode):
-        raise Http404("not part of this share")
-    return scene3d_response(episode)
+    return scene3d_rrd_response(_shared_episode(link, pk))

@@ -52,3 +52,16 @@ def type_program(page, text: str) -> None:
     else:
         page.check("input[name=program_source][value=pasted]")
         page.fill("#id_program", text)
+
+
+def open_live_page(browser, base_url: str, path: str, username: str, password: str, width: int):
+    """A new browser context ``width`` px wide, signed in, on ``path`` once its live stream says "live";
+    ``window.notReloaded`` is set, so a test can tell the page kept itself current without a reload.
+    Returns (context, page)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    log_in(page, base_url, username, password)
+    page.goto(f"{base_url}{path}")
+    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+    page.evaluate("window.notReloaded = true")
+    return context, page

@@ -8,7 +8,7 @@ import pytest
 from accounts.tests.factories import UserFactory
 from runs import live
 from runs.models import Actor, Run
-from testing.browser import log_in
+from testing.browser import open_live_page
 
 from .factories import AgentCallFactory, ExperimentFactory
 
@@ -26,12 +26,9 @@ def test_an_open_actor_page_follows_its_actor_without_a_reload(asgi_live_server,
     Actor.objects.filter(pk=actor.pk).update(status=Actor.Status.PROPOSING)
     AgentCallFactory(run=run, actor=actor, round=0)
 
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    log_in(page, asgi_live_server.url, "ada", "a-long-test-password")
-    page.goto(f"{asgi_live_server.url}/actors/{actor.pk}/")
-    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
-    page.evaluate("window.notReloaded = true")
+    context, page = open_live_page(
+        browser, asgi_live_server.url, f"/actors/{actor.pk}/", "ada", "a-long-test-password", width
+    )
     assert page.locator('meta[http-equiv="refresh"]').count() == 0  # only inside <noscript>
 
     Actor.objects.filter(pk=actor.pk).update(status=Actor.Status.EVALUATING)

@@ -19,6 +19,7 @@ from worker.sim.catalog import SEED_MAX, SeedError, validate_seeds
 
 from ..models import Candidate, Episode, Keyframe, PrimitiveCall, Run, Task
 from ..services import PERCEPTION_MODES
+from ..work import ENGINE_KEYS
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -114,17 +115,9 @@ class SeedsField(serializers.Field):
         return value
 
 
-#: The launch fields that are engine settings (runs.services.engine_settings), for run and experiment launches.
-ENGINE_FIELDS = (
-    "wall_seconds",
-    "memory_mb",
-    "perception_mode",
-    "depth_noise",
-    "step_budget",
-    "unknown_space",
-    "api_profile",
-    "recording",
-)
+#: The launch fields that are engine settings (runs.work.ENGINE_KEYS less what only the engine's own
+#: callers set: tracing and keyframes are always on for launched runs), for run and experiment launches.
+ENGINE_FIELDS = tuple(k for k in ENGINE_KEYS if k not in ("trace", "keyframes"))
 
 
 class RunCreateSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ import pytest
 from runs import live, services
 from runs.models import Run
 from sharing import services as sharing
-from testing.browser import log_in
+from testing.browser import open_live_page
 
 from .factories import EpisodeResultFactory, RunFactory, StartedEpisodeFactory
 
@@ -38,12 +38,9 @@ def test_an_open_run_page_follows_finish_and_cancel_without_a_reload(
     _, second = StartedEpisodeFactory(run=run, seed=102)
     live.broadcaster.flush()
 
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    log_in(page, asgi_live_server.url, "ada", "a-long-test-password")
-    page.goto(f"{asgi_live_server.url}/runs/{run.pk}/")
-    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
-    page.evaluate("window.notReloaded = true")
+    context, page = open_live_page(
+        browser, asgi_live_server.url, f"/runs/{run.pk}/", "ada", "a-long-test-password", width
+    )
     assert "running" in row_text(page, first) and "running" in row_text(page, second)
 
     sink.episode_finished(first, EpisodeResultFactory(n_calls=0, success=True))
