@@ -261,7 +261,9 @@ class Pending:
     """What is in flight now, for one pass of the reconciler. A piece of work (a task and its args) is in
     flight when an Outbox row for it is unsent, or was sent in the last SEND_GRACE_S seconds and not
     picked up yet, or the broker holds a message for it: waiting in a queue, or reserved by a worker
-    that has not started it. Work a worker started is the database's to judge (its owner's heartbeat).
+    that has not started it, for at most RESERVED_GRACE_SECONDS after it was sent (longer, its worker
+    died holding it: a warming-up worker starts it well within that). Work a worker started is the
+    database's to judge (its owner's heartbeat).
     When the broker cannot be read, a row sent to the current broker (same Redis ``run_id``) within
     RESEND_AFTER_SECONDS and not picked up counts instead.
 
@@ -285,7 +287,13 @@ class Pending:
             waiting, reserved = view
             self.keys |= waiting
             if reserved:
-                self.keys |= set(unpicked.filter(key__in=reserved).values_list("key", flat=True))
+                # A reserved message is started at once by a live worker (acks_late with a prefetch of one
+                # per process: only a process that is still warming up holds one unstarted). One reserved
+                # and unstarted for longer belongs to a worker that died holding it (the broker gives it
+                # back only after its visibility timeout): send the work again; a duplicate is harmless.
+                held = timedelta(seconds=float(settings.ASPIRE.get("RESERVED_GRACE_SECONDS", 120)))
+                recent = unpicked.filter(key__in=reserved, sent_at__gte=now - held)
+                self.keys |= set(recent.values_list("key", flat=True))
         self.sent = 0
 
     def has(self, task_name: str, args) -> bool:

@@ -264,6 +264,9 @@ ASPIRE = {
     # RESEND_AFTER_SECONDS is (runs.outbox.Pending).
     "OWNER_TIMEOUT_SECONDS": float(os.environ.get("ASPIRE_OWNER_TIMEOUT_SECONDS", 30)),
     "RESEND_AFTER_SECONDS": float(os.environ.get("ASPIRE_RESEND_AFTER_SECONDS", 600)),
+    # A message a worker reserved and has not started this long after it was sent is sent again (its
+    # worker died holding it; runs.outbox.Pending). Longer than a worker process's warm-up.
+    "RESERVED_GRACE_SECONDS": float(os.environ.get("ASPIRE_RESERVED_GRACE_SECONDS", 120)),
     "MAX_EPISODE_WALL_SECONDS": 300,
     "RECONCILE_SECONDS": float(os.environ.get("ASPIRE_RECONCILE_SECONDS", 30)),
     # Tasks each worker process runs one episode of before taking work (worker.engine.warm_up), so the

@@ -249,6 +249,32 @@ def test_the_reconciler_resends_stranded_work_resets_dead_episodes_and_is_idempo
 
 
 @pytest.mark.django_db(transaction=True)
+def test_work_reserved_by_a_worker_that_died_before_starting_it_is_sent_again(user, tasks, broker, settings):
+    """A worker killed while warming up holds a reserved message the broker gives back only after its
+    visibility timeout (minutes): past RESERVED_GRACE_SECONDS unstarted, the reconciler sends it again."""
+    run = RunFactory(owner=user, seeds=[101])
+    Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert reconcile().get("episodes_sent") == 1
+    # A worker reserves it (kombu's unacked hash: [message, exchange, routing key]) and dies.
+    raw = broker.rpop("aspire")
+    broker.hset("unacked", "dead-worker-tag", json.dumps([json.loads(raw), "", "aspire"]))
+    Outbox.objects.update(sent_at=timezone.now() - timedelta(seconds=outbox.SEND_GRACE_S + 1))
+    assert not reconcile().get("episodes_sent")  # reserved a moment ago: a worker may be warming up
+    Outbox.objects.update(sent_at=timezone.now() - timedelta(seconds=settings.ASPIRE["RESERVED_GRACE_SECONDS"] + 1))
+    assert reconcile().get("episodes_sent") == 1 and broker.llen("aspire") == 1
+    assert not reconcile().get("episodes_sent")  # the new message is in flight
+    # Work a worker started is the database's to judge, whatever the broker holds.
+    Outbox.objects.update(
+        sent_at=timezone.now() - timedelta(seconds=settings.ASPIRE["RESERVED_GRACE_SECONDS"] + 1),
+        picked_at=timezone.now(),
+    )
+    broker.delete("aspire")
+    claim = work.claim_episode(run.candidates.get(), Episode.Split.DEBUG, 101)
+    assert claim is not None
+    assert not reconcile().get("episodes_sent")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_launch_with_the_broker_down_is_queued_durably_and_relayed_when_it_is_back(
     api, user, tasks, private_broker, caplog, monkeypatch
 ):
