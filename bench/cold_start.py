@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     later = statistics.median(t for r in rows for t in r["episode_s"][1:])
     warm_ups = [r["warm_up_s"] for r in rows if r["warm_up_s"] is not None]
     from bench.trace_overhead import _commit
+    from worker.sim.catalog import get_task
 
     doc = {
         "benchmark": "cold_start",
@@ -102,7 +103,13 @@ def main(argv=None) -> int:
         "warm_up_median_s": round(statistics.median(warm_ups), 3),
         "target": TARGET,
         "meets_target": first("warm") / later <= TARGET,
-        "settings": {"trace": True, "keyframes": True, "recording": True, "perception_mode": "realistic"},
+        "settings": {
+            "trace": True,
+            "keyframes": True,
+            "recording": True,
+            "perception_mode": "realistic",
+            "step_budget": get_task(TASK).step_budget,
+        },
         "commit": _commit(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

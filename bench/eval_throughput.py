@@ -109,7 +109,22 @@ def _mode(wall, rows):
     }
 
 
+def _settings() -> dict:
+    """The engine settings the workers run under (run_episode's defaults, as in production)."""
+    from worker.engine import EngineSettings
+    from worker.sim.catalog import get_task
+
+    cfg = EngineSettings()
+    return {
+        "trace": cfg.trace,
+        "keyframes": cfg.keyframes,
+        "perception_mode": cfg.perception_mode,
+        "step_budget": cfg.step_budget_for(get_task(TASK)),
+    }
+
+
 def main(argv=None):
+    from bench import provenance
     from worker.sim.catalog import parse_seeds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +152,8 @@ def main(argv=None):
         "raw_floor": {"wall_s": round(floor, 2), "control_steps": sum(r[3] for r in one_rows)},
         "speedup_two_vs_one": round(statistics.mean([one_wall, again_wall]) / two_wall, 3),
         "one_worker_vs_raw_floor": round(statistics.mean([one_wall, again_wall]) / floor, 3),
+        "settings": _settings(),
+        "commit": provenance.commit(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

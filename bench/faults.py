@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,9 +58,10 @@ def _ended_statuses() -> set[str]:
 
 
 def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-    return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+    """The checked-out commit, "+dirty" when tracked files differ from it (bench/provenance.py)."""
+    from bench import provenance
+
+    return provenance.commit()
 
 
 def inject(inst: Instance, kind: str, grace: float) -> str:
@@ -232,7 +233,8 @@ def main() -> None:
     doc = {
         "benchmark": "faults",
         "commit": _commit(),
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"task": TASK, "faults": list(FAULTS)},
         "summary": summary,
         "trials": trials,

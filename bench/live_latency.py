@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import provenance  # noqa: E402
+
 TARGET_P95_MS = 500.0
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -164,6 +168,7 @@ def browser_latency(base: str, username: str, password: str, program: str, seeds
     from playwright.sync_api import sync_playwright
 
     from runs.models import Episode, PrimitiveCall, Run
+    from testing.browser import type_program
 
     latencies, pages, missing = [], [], 0
     with sync_playwright() as p:
@@ -177,12 +182,15 @@ def browser_latency(base: str, username: str, password: str, program: str, seeds
         page.click("#login-submit")
         page.wait_for_selector("#nav-account")
         page.goto(f"{base}/runs/new/")
-        page.check("input[name=program_source][value=pasted]")
-        page.fill("#id_program", program)
+        type_program(page, program)  # in the code editor, as a user would (the textarea is hidden behind it)
         page.fill("#id_seeds", seeds)
-        page.fill("#id_wall_seconds", "600")
+        page.fill("#id_wall_seconds", "300")  # the form's largest episode time limit
         page.click("#launch-submit")
-        page.wait_for_url("**/runs/*/")
+        try:
+            page.wait_for_url(re.compile(r".*/runs/[0-9]+/$"))  # not /runs/new/, where the form is
+        except Exception as exc:
+            errors = page.eval_on_selector_all(".errorlist, .error, [role=alert]", "els => els.map(e => e.innerText)")
+            raise RuntimeError(f"the launch form did not start a run: {errors or page.url}") from exc
         run_id = int(page.url.rstrip("/").split("/")[-1])
         seen = set()
         while True:
@@ -236,7 +244,8 @@ async def fan_out(base: str, cookie: str, run_id: int, viewers: int, start) -> l
                 elif msg["type"] == "fragments":
                     results[i]["run_seqs"].append(msg["run_seq"])
                     html = next((f["html"] for f in msg["fragments"] if f["id"] == "run-summary"), "")
-                    if any(s in html for s in (">FINISHED<", ">FAILED<", ">CANCELLED<")):
+                    # the badge reads "finished · 0%" when no episode succeeded; its data-status is the status
+                    if any(f'data-status="{s}"' in html for s in ("FINISHED", "FAILED", "CANCELLED")):
                         results[i]["final"] = msg["run_seq"]
                         return
 
@@ -287,7 +296,7 @@ def main():
             seeds=parse_seeds(args.seeds),
             origin="pasted",
             owner=user,
-            settings={"wall_seconds": 600},
+            settings={"wall_seconds": 300},
         )
 
         def start():
@@ -335,6 +344,9 @@ def main():
             flush=True,
         )
         result = {
+            "benchmark": "live_latency",
+            "commit": provenance.commit(),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target_p95_ms": TARGET_P95_MS,
             "browser": part_a,
             "fan_out": part_b,

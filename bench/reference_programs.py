@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,10 +42,10 @@ MODES = ("realistic", "oracle")
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
+    """The checked-out commit, "+dirty" when tracked files differ from it (bench/provenance.py)."""
+    from bench import provenance
+
+    return provenance.commit()
 
 
 def evaluate(spec, limit=None, modes=MODES, only=None):

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,10 +47,10 @@ def _once(mode: str) -> float:
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
+    """The checked-out commit, "+dirty" when tracked files differ from it (bench/provenance.py)."""
+    from bench import provenance
+
+    return provenance.commit()
 
 
 def main() -> None:
@@ -90,7 +89,7 @@ def main() -> None:
     added = round(contained["median_ms"] - plain["median_ms"], 2)
     doc = {
         "benchmark": "sandbox_startup",
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": _commit(),
         "settings": {"repeats": args.repeats, "program": PROGRAM, "interleaved": True},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -4,6 +4,10 @@ program is then evaluated once on the held-out seeds. robosuite: debug 101-125, 
 LIBERO-Pro: debug 51-65, held-out 1-50 (the benchmark's fixed initial states).
 
     python bench/search_results.py [--tasks KEY,...] [--suite libero_object_lan] [--workers 2] [--resume]
+                                   [--debug-seeds N] [--heldout-seeds N]
+
+``--debug-seeds N`` / ``--heldout-seeds N`` keep only the first N of each task's seeds (quick checks of the
+pipeline, bench/run_all.py --quick; not the protocol).
 
 Writes bench/results/search_results.json after every task (so a long run can be resumed): per task the
 first candidate's and the final debug success, the held-out success, rounds used, why the search
@@ -22,10 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import provenance  # noqa: E402
 from worker.agents.offline import OfflineSearchAgent  # noqa: E402
+from worker.engine import EngineSettings  # noqa: E402
 from worker.search.core import SearchSettings  # noqa: E402
 from worker.search.local import LocalWorkbench, run_search  # noqa: E402
-from worker.sim.catalog import TASKS, all_tasks, get_task  # noqa: E402
+from worker.sim.catalog import TASKS, all_tasks, format_seeds, get_task  # noqa: E402
 
 ROBOSUITE = ("Lift", "Stack", "PickPlaceCan", "NutAssemblySquare", "Wipe", "TwoArmLift", "TwoArmHandover")
 
@@ -38,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--resume", action="store_true", help="keep tasks already in the results file")
+    parser.add_argument("--debug-seeds", type=int, help="only the first N debug seeds of each task (quick checks)")
+    parser.add_argument("--heldout-seeds", type=int, help="only the first N held-out seeds of each task")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_results.json"))
     args = parser.parse_args(argv)
 
@@ -59,7 +67,10 @@ def main(argv=None):
                 "survivors": 3,
                 "target_success": 1.0,
                 "plateau_points": 5.0,
+                "debug_seeds_limit": args.debug_seeds,
+                "heldout_seeds_limit": args.heldout_seeds,
             },
+            "commit": provenance.commit(),
             "machine": {
                 "platform": platform.platform(),
                 "python": platform.python_version(),
@@ -71,12 +82,14 @@ def main(argv=None):
     for spec in specs:
         if spec.key in rows:
             continue
+        debug_seeds = list(spec.debug_seeds)[: args.debug_seeds or None]
+        heldout_seeds = list(spec.heldout_seeds)[: args.heldout_seeds or None]
         settings = SearchSettings(
             candidates_per_round=args.k,
             max_rounds=args.rounds,
             survivors=3,
-            debug_seeds=spec.debug_seeds,
-            heldout_seeds=spec.heldout_seeds,
+            debug_seeds=tuple(debug_seeds),
+            heldout_seeds=tuple(heldout_seeds),
         )
         workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # the offline agent reads no images
         try:
@@ -87,6 +100,12 @@ def main(argv=None):
             "task": spec.key,
             "suite": spec.suite,
             "instruction": spec.instruction,
+            "debug_seeds": format_seeds(debug_seeds),
+            "heldout_seeds": format_seeds(heldout_seeds),
+            # LocalWorkbench runs episodes under the engine's defaults: realistic perception, the task's budget
+            "perception_mode": EngineSettings().perception_mode,
+            "step_budget": EngineSettings().step_budget_for(spec),
+            "commit": doc["commit"],
             **outcome.summary(),
             "episodes": workbench.episodes_run,
             "rounds": [

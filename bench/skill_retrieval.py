@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import provenance  # noqa: E402
+
 TARGET_P95_MS = 50.0
 
 OBJECTS = [
@@ -297,6 +299,7 @@ def main(argv=None):
         "retrievals_logged": SkillRetrieval.objects.count(),
         "model": embeddings.model_id(),
         "torch_threads": __import__("torch").get_num_threads(),
+        "commit": provenance.commit(),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

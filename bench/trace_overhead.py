@@ -141,6 +141,7 @@ def main(argv=None):
         "video_bytes_per_episode": video_bytes // len(rows),
         "video_frames_per_episode": round(statistics.mean(r["recording_frames"] for r in rows), 1),
         "commit": _commit(),
+        "step_budget": untraced_cfg.step_budget_for(spec),
         "settings": {
             mode: {k: v for k, v in asdict(cfg).items() if k in ("trace", "keyframes", "recording", "perception_mode")}
             for mode, cfg in configs.items()
