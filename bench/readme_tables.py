@@ -91,10 +91,114 @@ def cold_start(doc: dict) -> str:
     )
 
 
+def _stamp(doc: dict, what: str) -> str:
+    commit = doc.get("commit") or "not recorded"
+    return f"Measured {doc.get('measured_at', 'at a time not recorded')} at commit {commit[:12]}: {what}."
+
+
+def search_results(doc: dict) -> str:
+    """The offline search table: first candidate, final debug, held-out success per task."""
+    p = doc.get("protocol", {})
+    lines = [
+        _stamp(
+            doc,
+            f"the {doc.get('agent', '?')} agent, K = {p.get('k')}, up to {p.get('max_rounds')} rounds, "
+            f"{p.get('survivors')} survivors",
+        ),
+        "",
+        "| task | first (debug) | final (debug) | held-out | rounds | stopped by | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in doc["tasks"]:
+        lines.append(
+            f"| {row['task']} | {row['first_candidate_debug']:.2f} | {row['final_debug']:.2f} | "
+            f"**{row['heldout']:.2f}** | {row['rounds_used']} | {row.get('stop', '')} | {row['wall_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def eval_throughput(doc: dict) -> str:
+    """Held-out evaluation throughput: one worker, two workers, the raw simulator floor."""
+    one, two, raw = doc["one_worker"], doc["two_workers"], doc["raw_floor"]
+    again = doc.get("one_worker_repeat", {})
+    return "\n".join(
+        [
+            _stamp(doc, f"{doc['task']}, held-out seeds {doc['seeds']} ({doc['episodes']} episodes)"),
+            "",
+            "| mode | wall s | episodes/s | success |",
+            "| --- | --- | --- | --- |",
+            f"| one worker | {one['wall_s']:.1f} | {one['episodes_per_s']:.3f} | {one['success_rate']:.2f} |",
+            f"| two workers | {two['wall_s']:.1f} | {two['episodes_per_s']:.3f} | {two['success_rate']:.2f} |",
+            *(
+                [
+                    f"| one worker again | {again['wall_s']:.1f} | {again['episodes_per_s']:.3f} | "
+                    f"{again['success_rate']:.2f} |"
+                ]
+                if again
+                else []
+            ),
+            f"| raw simulator ({raw['control_steps']} control steps, zero actions) | {raw['wall_s']:.1f} | – | – |",
+            "",
+            f"Two workers vs one: **{doc['speedup_two_vs_one']:.2f}×**; one worker vs the raw simulator: "
+            f"**{doc['one_worker_vs_raw_floor']:.2f}×**.",
+        ]
+    )
+
+
+def skill_retrieval(doc: dict) -> str:
+    """Skill retrieval latency over a synthetic library."""
+    lat, emb = doc["latency_ms"], doc.get("query_embedding_ms", {})
+    return "\n".join(
+        [
+            _stamp(
+                doc,
+                f"{doc['skills']:,} skills ({doc.get('approved_for_panda_or_any', '?'):,} approved for Panda or any "
+                f"robot), {doc['queries']} queries ({doc.get('queries_with_failure_signals', '?')} with failure "
+                f"signals), load average {doc.get('machine', {}).get('load_average_1min_before', '?')} before",
+            ),
+            "",
+            "| retrieve_skills, end to end | p50 | p95 | p99 | max | target p95 | met |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| ms | {lat['p50']:.1f} | **{lat['p95']:.1f}** | {lat['p99']:.1f} | {lat['max']:.1f} | "
+            f"< {doc['target_p95_ms']:.0f} | {'yes' if doc['meets_target'] else 'no'} |",
+            "",
+            f"Query embedding alone: p50 {emb.get('p50', float('nan')):.1f} ms. Planted needle skills ranked first: "
+            f"{doc.get('needles_ranked_first', '?')}. Index build (embedding every skill once): "
+            f"{doc.get('index_build_s', float('nan')):.0f} s.",
+        ]
+    )
+
+
+def live_latency(doc: dict) -> str:
+    """Live delivery latency in a browser and fan-out to many websocket viewers."""
+    b, f = doc["browser"], doc["fan_out"]
+    bl, fl = b["latency"], f["delivery_latency"]
+    cfg = doc.get("settings", {})
+    return "\n".join(
+        [
+            _stamp(doc, f"seeds {cfg.get('seeds', '?')}, {cfg.get('calls_per_episode', '?')} calls an episode"),
+            "",
+            "| | deliveries | p50 ms | p95 ms | max ms | complete |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| browser (trace pages) | {bl['n']} | {bl['p50_ms']:.1f} | **{bl['p95_ms']:.1f}** | {bl['max_ms']:.0f} | "
+            f"{b['calls_missing_on_pages']} calls missing |",
+            f"| {f['viewers']} websocket viewers | {fl['n']} | {fl['p50_ms']:.1f} | **{fl['p95_ms']:.1f}** | "
+            f"{fl['max_ms']:.0f} | {f['viewers_with_every_call_once']} of {f['viewers']} got every call once, "
+            f"{f['duplicates_total']} duplicates |",
+            "",
+            f"Target p95 < {doc['target_p95_ms']:.0f} ms: {'met' if doc['meets_target'] else 'not met'}.",
+        ]
+    )
+
+
 TABLES = {
     "reference_programs": (RESULTS / "reference_programs.json", reference_programs),
     "trace_overhead": (RESULTS / "trace_overhead.json", trace_overhead),
     "cold_start": (RESULTS / "cold_start.json", cold_start),
+    "search_results": (RESULTS / "search_results.json", search_results),
+    "eval_throughput": (RESULTS / "eval_throughput.json", eval_throughput),
+    "skill_retrieval": (RESULTS / "skill_retrieval.json", skill_retrieval),
+    "live_latency": (RESULTS / "live_latency.json", live_latency),
 }
 
 
