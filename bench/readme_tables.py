@@ -191,12 +191,24 @@ def live_latency(doc: dict) -> str:
     )
 
 
+def deploy_throughput(doc: dict) -> str:
+    """The deployment section's sizing line: episodes an hour of a 2-core worker, from eval_throughput."""
+    per_s = doc["two_workers"]["episodes_per_s"]
+    return (
+        f"`bench/results/eval_throughput.json` ({doc['task']}, {doc['episodes']} episodes, `machine.cpus` = "
+        f"{doc.get('machine', {}).get('cpus', '?')}): with two worker processes, `two_workers.episodes_per_s` = "
+        f"{per_s}, that is {round(per_s * 3600):,} episodes an hour (x 3600) for this short task; longer tasks "
+        "scale with their episode time (`two_workers.episode_s`)."
+    )
+
+
 TABLES = {
     "reference_programs": (RESULTS / "reference_programs.json", reference_programs),
     "trace_overhead": (RESULTS / "trace_overhead.json", trace_overhead),
     "cold_start": (RESULTS / "cold_start.json", cold_start),
     "search_results": (RESULTS / "search_results.json", search_results),
     "eval_throughput": (RESULTS / "eval_throughput.json", eval_throughput),
+    "deploy_throughput": (RESULTS / "eval_throughput.json", deploy_throughput),
     "skill_retrieval": (RESULTS / "skill_retrieval.json", skill_retrieval),
     "live_latency": (RESULTS / "live_latency.json", live_latency),
 }
