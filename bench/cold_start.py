@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     later = statistics.median(t for r in rows for t in r["episode_s"][1:])
     warm_ups = [r["warm_up_s"] for r in rows if r["warm_up_s"] is not None]
-    from bench.trace_overhead import _commit
+    from bench import provenance
     from worker.sim.catalog import get_task
 
     doc = {
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
             "perception_mode": "realistic",
             "step_budget": get_task(TASK).step_budget,
         },
-        "commit": _commit(),
+        "commit": provenance.commit(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import provenance  # noqa: E402
 from worker.engine import EngineSettings, run_episode, simulators  # noqa: E402
 from worker.robot import recording as recording_mod  # noqa: E402
 from worker.sim.catalog import get_task, parse_seeds  # noqa: E402
@@ -140,7 +140,7 @@ def main(argv=None):
         "keyframe_bytes_per_episode": keyframe_bytes // len(rows),
         "video_bytes_per_episode": video_bytes // len(rows),
         "video_frames_per_episode": round(statistics.mean(r["recording_frames"] for r in rows), 1),
-        "commit": _commit(),
+        "commit": provenance.commit(),
         "step_budget": untraced_cfg.step_budget_for(spec),
         "settings": {
             mode: {k: v for k, v in asdict(cfg).items() if k in ("trace", "keyframes", "recording", "perception_mode")}
@@ -165,18 +165,6 @@ def main(argv=None):
         f"{doc['recording_median_pair_ratio']}, target <= {RECORDING_TARGET})"
     )
     return 0
-
-
-def _commit() -> str:
-    """The checked-out commit (with "+dirty" when the work tree differs), or "" outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        )
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return ""
 
 
 if __name__ == "__main__":
