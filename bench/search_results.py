@@ -31,9 +31,79 @@ from worker.agents.offline import OfflineSearchAgent  # noqa: E402
 from worker.engine import EngineSettings  # noqa: E402
 from worker.search.core import SearchSettings  # noqa: E402
 from worker.search.local import LocalWorkbench, run_search  # noqa: E402
-from worker.sim.catalog import TASKS, all_tasks, format_seeds, get_task  # noqa: E402
+from worker.sim.catalog import TASKS, TaskSpec, all_tasks, format_seeds, get_task  # noqa: E402
 
 ROBOSUITE = ("Lift", "Stack", "PickPlaceCan", "NutAssemblySquare", "Wipe", "TwoArmLift", "TwoArmHandover")
+
+
+def search_task(
+    spec: TaskSpec,
+    k: int,
+    rounds: int,
+    workers: int,
+    debug_limit: int | None = None,
+    heldout_limit: int | None = None,
+    commit: str = "",
+) -> dict:
+    """Run the offline search on one task under the protocol (K = ``k`` candidates a round, at most
+    ``rounds`` rounds, 3 survivors), then the selected program once on the held-out seeds.
+
+    ``debug_limit`` / ``heldout_limit`` keep only the first N of the task's seeds (None: all of them; quick
+    checks, not the protocol). Episodes run in ``workers`` processes under the engine's defaults (perception
+    mode, the task's published step budget). Returns the results row: task, suite, instruction, the seeds
+    (as "51-65"), perception_mode, step_budget (control steps), commit, SearchOutcome.summary()'s keys
+    (success rates in [0, 1], wall_s in seconds), episodes, per-round best debug success, the skills the
+    search proposed, and ``repairs_tried`` when SearchOutcome offers it.
+    """
+    debug_seeds = list(spec.debug_seeds)[: debug_limit or None]
+    heldout_seeds = list(spec.heldout_seeds)[: heldout_limit or None]
+    settings = SearchSettings(
+        candidates_per_round=k,
+        max_rounds=rounds,
+        survivors=3,
+        debug_seeds=tuple(debug_seeds),
+        heldout_seeds=tuple(heldout_seeds),
+    )
+    workbench = LocalWorkbench(spec, workers=workers, keyframes=False)  # the offline agent reads no images
+    try:
+        outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
+    finally:
+        workbench.close()
+    row = {
+        "task": spec.key,
+        "suite": spec.suite,
+        "instruction": spec.instruction,
+        "debug_seeds": format_seeds(debug_seeds),
+        "heldout_seeds": format_seeds(heldout_seeds),
+        # LocalWorkbench runs episodes under the engine's defaults: realistic perception, the task's budget
+        "perception_mode": EngineSettings().perception_mode,
+        "step_budget": EngineSettings().step_budget_for(spec),
+        "commit": commit,
+        **outcome.summary(),
+        "episodes": workbench.episodes_run,
+        "rounds": [{"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)],
+        "proposed_skills": [
+            {
+                "name": s["name"],
+                "seeds_flipped": s["evidence"]["seeds_flipped"],
+                "before": s["evidence"]["before"],
+                "after": s["evidence"]["after"],
+            }
+            for s in outcome.proposed_skills
+        ],
+    }
+    repairs_tried = getattr(outcome, "repairs_tried", None)  # SearchOutcome gains it in a parallel change
+    if callable(repairs_tried):
+        row["repairs_tried"] = repairs_tried()
+    return row
+
+
+def describe(row: dict) -> str:
+    """One log line for a results row of :func:`search_task`."""
+    return (
+        f"{row['task']}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
+        f"held-out {row['heldout']}, {row['rounds_used']} rounds ({row['stop']}), {row['wall_s']:.0f} s"
+    )
 
 
 def main(argv=None):
@@ -82,55 +152,13 @@ def main(argv=None):
     for spec in specs:
         if spec.key in rows:
             continue
-        debug_seeds = list(spec.debug_seeds)[: args.debug_seeds or None]
-        heldout_seeds = list(spec.heldout_seeds)[: args.heldout_seeds or None]
-        settings = SearchSettings(
-            candidates_per_round=args.k,
-            max_rounds=args.rounds,
-            survivors=3,
-            debug_seeds=tuple(debug_seeds),
-            heldout_seeds=tuple(heldout_seeds),
-        )
-        workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # the offline agent reads no images
-        try:
-            outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
-        finally:
-            workbench.close()
-        row = {
-            "task": spec.key,
-            "suite": spec.suite,
-            "instruction": spec.instruction,
-            "debug_seeds": format_seeds(debug_seeds),
-            "heldout_seeds": format_seeds(heldout_seeds),
-            # LocalWorkbench runs episodes under the engine's defaults: realistic perception, the task's budget
-            "perception_mode": EngineSettings().perception_mode,
-            "step_budget": EngineSettings().step_budget_for(spec),
-            "commit": doc["commit"],
-            **outcome.summary(),
-            "episodes": workbench.episodes_run,
-            "rounds": [
-                {"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)
-            ],
-            "proposed_skills": [
-                {
-                    "name": s["name"],
-                    "seeds_flipped": s["evidence"]["seeds_flipped"],
-                    "before": s["evidence"]["before"],
-                    "after": s["evidence"]["after"],
-                }
-                for s in outcome.proposed_skills
-            ],
-        }
+        row = search_task(spec, args.k, args.rounds, args.workers, args.debug_seeds, args.heldout_seeds, doc["commit"])
         rows[spec.key] = row
         doc["tasks"] = list(rows.values())
         doc["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        print(
-            f"{spec.key}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
-            f"held-out {row['heldout']}, {row['rounds_used']} rounds ({row['stop']}), {row['wall_s']:.0f} s",
-            flush=True,
-        )
+        print(describe(row), flush=True)
     return 0
 
 
