@@ -23,7 +23,6 @@ from bench.run_all import JOBS, RESULTS, STATE, missing_provenance  # noqa: E402
 
 #: Benchmarks the project plans but has no script for yet: listed as not measured.
 PLANNED = (
-    ("LIBERO-Pro per-suite searches", "the search protocol on every LIBERO-Pro suite (only libero_object_lan so far)"),
     ("transfer experiments", "a library learned on one suite used zero-shot on another"),
     ("library-size curve", "zero-shot success against the number of tasks in the skill library"),
 )
@@ -182,6 +181,29 @@ def _faults(d):
     ]
 
 
+def _libero_pro(d):
+    from bench import libero_pro
+
+    p = d.get("protocol", {})
+    agg = d.get("aggregates") or libero_pro.aggregate(d.get("tasks", []))
+    lines = [
+        f"- {d.get('selection', {}).get('rule', 'selection rule not recorded')}",
+        f"- offline agent, K = {p.get('k')}, up to {p.get('max_rounds')} rounds"
+        + ("" if p.get("published_protocol") else " (**not the published protocol**: fewer candidates, rounds, seeds)"),
+        *(f"- {line}" for line in libero_pro.summary_lines(d)),
+        f"- selected tasks not run yet: {len(d.get('not_yet_run') or [])}",
+        "",
+        "| suite | tasks | held-out | first candidate (debug) | final (debug) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for suite, a in agg.get("per_suite", {}).items():
+        lines.append(
+            f"| {suite} | {a['tasks']} | **{_f(a['heldout_mean'])}** | {_f(a['first_candidate_debug_mean'])} | "
+            f"{_f(a['final_debug_mean'])} |"
+        )
+    return lines
+
+
 HEADLINES = {
     "sandbox_startup": _sandbox_startup,
     "trace_overhead": _trace_overhead,
@@ -189,6 +211,7 @@ HEADLINES = {
     "eval_throughput": _eval_throughput,
     "reference_programs": _reference_programs,
     "search_results": _search_results,
+    "libero_pro": _libero_pro,
     "skill_retrieval": _skill_retrieval,
     "live_latency": _live_latency,
     "faults": _faults,
@@ -229,29 +252,59 @@ def _paper(docs: dict) -> list[str]:
         if r.get("task") == "robosuite:TwoArmHandover":
             handover = r.get("heldout")
     libero = [(s, v) for s, v in means.items() if s != "robosuite"]
+    pro_doc = docs.get("libero_pro")
+    pro = ((pro_doc or {}).get("aggregates") or {}).get("overall", {}).get("pro") or {}
+    first = [
+        r["first_candidate_debug"]
+        for r in (pro_doc or {}).get("tasks", [])
+        if r.get("perturbation") and isinstance(r.get("first_candidate_debug"), (int, float))
+    ]
+    transfer = docs.get("transfer") or {}
 
     def ours(value, what):
         return f"{_f(value)} ({what})" if value is not None else "not measured yet"
 
+    if pro.get("tasks"):
+        covered = f"libero_pro.json: {pro['suites']} suites, {pro['tasks']} tasks"
+        libero_pro_ours = ours(pro.get("heldout_mean"), covered)
+    elif libero:
+        libero_pro_ours = "; ".join(f"{_f(rate)} ({s} only, {n} tasks)" for s, (rate, n) in libero)
+    else:
+        libero_pro_ours = "not measured yet"
+    agent0 = (
+        ours(sum(first) / len(first), f"our offline agent's first program, no search, debug seeds, {len(first)} tasks")
+        if first
+        else "not measured yet"
+    )
+    zero = {}
+    for row in transfer.get("library_sizes", []) if isinstance(transfer.get("library_sizes"), list) else []:
+        if isinstance(row, dict) and isinstance(row.get("mean"), (int, float)):
+            zero[row.get("sources")] = (row["mean"], row.get("tasks"))
+    largest = max((k for k in zero if isinstance(k, int) and k > 0), default=None)
     robosuite = means.get("robosuite")
     lines = [
         'Figures in the "paper" column are **the ASPIRE paper\'s published numbers**, not measured here. Ours '
-        "come from `search_results.json`: the offline template agent (no language model) under the published "
-        "search protocol, held-out success of the selected program.",
+        "come from `search_results.json`, `libero_pro.json` and `transfer.json`: the offline template agent (no "
+        "language model), held-out success of the selected program.",
         "",
         "| figure | paper (published) | ours (measured here) |",
         "| --- | --- | --- |",
-        f"| ASPIRE, LIBERO-Pro overall | {_f(PAPER['libero_pro_overall'])} | "
-        + ("; ".join(f"{_f(rate)} ({s} only, {n} tasks)" for s, (rate, n) in libero) if libero else "not measured yet")
-        + " |",
+        f"| ASPIRE, LIBERO-Pro overall | {_f(PAPER['libero_pro_overall'])} | {libero_pro_ours} |",
         f"| ASPIRE, robosuite mean | {_f(PAPER['robosuite_mean'])} | "
         + (ours(robosuite[0], f"{robosuite[1]} tasks") if robosuite else "not measured yet")
         + " |",
         f"| ASPIRE, TwoArmHandover | {_f(PAPER['two_arm_handover'])} | {ours(handover, 'robosuite:TwoArmHandover')} |",
-        f"| CaP-Agent0 (the paper's baseline) | {_f(PAPER['cap_agent0'])} | not measured yet |",
-        f"| zero-shot LIBERO-Long-Pro, 90-task library | {_f(PAPER['zero_shot_long_pro_library'])} "
-        "| not measured yet |",
-        f"| zero-shot LIBERO-Long-Pro, no library | {_f(PAPER['zero_shot_long_pro_none'], 3)} | not measured yet |",
+        f"| CaP-Agent0 (the paper's baseline) | {_f(PAPER['cap_agent0'])} | {agent0} |",
+        f"| zero-shot LIBERO-Long-Pro, 90-task library | {_f(PAPER['zero_shot_long_pro_library'])} | "
+        + (
+            ours(zero[largest][0], f"transfer.json: {largest}-task LIBERO-90 library, {zero[largest][1]} tasks")
+            if largest is not None
+            else "not measured yet"
+        )
+        + " |",
+        f"| zero-shot LIBERO-Long-Pro, no library | {_f(PAPER['zero_shot_long_pro_none'], 3)} | "
+        + (ours(zero[0][0], f"transfer.json: empty library, {zero[0][1]} tasks") if 0 in zero else "not measured yet")
+        + " |",
     ]
     return lines
 
