@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import defaultdict
+from pathlib import Path
+
+from django.conf import settings
 
 from runs import plots
 from runs.models import Actor, Episode
+
+log = logging.getLogger(__name__)
+
+#: Where bench/transfer.py writes its results, relative to the project (settings.TRANSFER_RESULTS_PATH
+#: overrides it with an absolute path).
+TRANSFER_RESULTS = Path("bench") / "results" / "transfer.json"
 
 
 def experiment_plots(runs) -> dict:
@@ -67,3 +78,79 @@ def experiment_plots(runs) -> dict:
             [plots.Series(t, p) for t, p in sorted(scaling.items())], x_label="skills in the library", y_label="success"
         ),
     }
+
+
+def transfer_results_path() -> Path:
+    """The transfer benchmark's results file: settings.TRANSFER_RESULTS_PATH, else
+    ``<BASE_DIR>/bench/results/transfer.json``."""
+    override = getattr(settings, "TRANSFER_RESULTS_PATH", None)
+    return Path(override) if override else Path(settings.BASE_DIR) / TRANSFER_RESULTS
+
+
+def transfer_benchmark(path: Path | None = None) -> dict:
+    """Zero-shot success against library size from bench/transfer.py's results file, for /plots/.
+
+    Returns {"status": "missing" | "malformed" | "empty" | "ok", "message", "chart" (SVG, "" unless
+    ok), "rows" (the file's summary: suite, library_size in source tasks, skills, tasks, mean_success),
+    "paper" (the paper's published points the file records, drawn as dots and labelled as the
+    paper's), "measured_at", "commit", "path"}. A missing file reads "not measured yet"; a file that is
+    not the expected JSON is logged and said to be malformed, never raised."""
+    path = Path(path) if path is not None else transfer_results_path()
+    out = {"status": "missing", "message": "", "chart": "", "rows": [], "paper": [], "path": str(path)}
+    out.update(measured_at="", commit="")
+    if not path.exists():
+        out["message"] = f"Not measured yet: {path.name} is not there (run bench/transfer.py)."
+        return out
+    try:
+        doc = json.loads(path.read_text())
+        rows = [
+            {
+                "suite": str(r["suite"]),
+                "library_size": int(r["library_size"]),
+                "skills": int(r.get("skills") or 0),
+                "tasks": int(r["tasks"]),
+                "mean_success": float(r["mean_success"]),
+            }
+            for r in doc.get("summary") or []
+        ]
+        paper_doc = doc.get("paper") or {}
+        paper = [
+            {"library_tasks": int(p["library_tasks"]), "success": float(p["success"]), "label": str(p.get("label", ""))}
+            for p in paper_doc.get("points") or []
+        ]
+        paper_suite = str(paper_doc.get("suite", ""))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("the transfer results file %s is malformed: %s", path, exc)
+        out.update(status="malformed", message=f"{path.name} could not be read ({type(exc).__name__}); see the log.")
+        return out
+    out.update(rows=rows, paper=paper, measured_at=str(doc.get("measured_at", "")), commit=str(doc.get("commit", "")))
+    if not rows:
+        out.update(status="empty", message=f"{path.name} holds no zero-shot evaluations yet.")
+        return out
+    by_suite = defaultdict(list)
+    for r in rows:
+        by_suite[r["suite"]].append(
+            (
+                r["library_size"],
+                r["mean_success"],
+                f"{r['suite']}: library of {r['library_size']} source tasks ({r['skills']} skills), "
+                f"mean zero-shot success {r['mean_success']:.1%} over {r['tasks']} tasks",
+            )
+        )
+    series = [plots.Series(f"{suite} (measured)", points) for suite, points in sorted(by_suite.items())]
+    if paper:
+        series.append(
+            plots.Series(
+                f"the ASPIRE paper's published figures ({paper_suite}), not measured here",
+                [
+                    (p["library_tasks"], p["success"], f"paper, {p['label']}: {p['success']:.3f} ({paper_suite})")
+                    for p in paper
+                ],
+                line=False,
+            )
+        )
+    out.update(
+        status="ok",
+        chart=plots.line_chart(series, x_label="source tasks in the library", y_label="zero-shot success"),
+    )
+    return out

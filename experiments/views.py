@@ -92,8 +92,10 @@ def conversation_download(actor) -> JsonResponse:
 @login_required
 def experiment_plots(request):
     """Success vs round for chosen runs (default: the latest eight), held-out success per task and
-    success vs library size over every run the viewer can read. ``?run=`` values that are not run ids
-    (not integers, or outside 1..2**63-1) answer 400 (runs.api.filters.parse_int)."""
+    success vs library size over every run the viewer can read, and the transfer benchmark's results
+    file (bench/transfer.py: zero-shot success vs library size, beside the paper's figures). ``?run=``
+    values that are not run ids (not integers, or outside 1..2**63-1) answer 400
+    (runs.api.filters.parse_int)."""
     runs = visible_runs(request.user, Run.objects.all())
     try:
         ids = [parse_int(x, "run", ID_RANGE) for x in request.GET.getlist("run")[:200] if x != ""]
@@ -111,6 +113,7 @@ def experiment_plots(request):
             "success_by_round": plots.experiment_plots(runs.filter(pk__in=chosen_ids))["success_by_round"],
             "heldout_by_task": overall["heldout_by_task"],
             "success_by_library": overall["success_by_library"],
+            "transfer": plots.transfer_benchmark(),
             "runs": runs.select_related("task")[:200],
             "chosen_ids": set(chosen_ids),
         },

@@ -121,17 +121,17 @@ class OfflineSearchAgent:
         return kept
 
     # -- round 0 ------------------------------------------------------------------------------------
-    def first_program(self, brief: Brief) -> tuple[str, str]:
-        """(program, where it came from): the reference program, else a filled template."""
+    def first_program(self, brief: Brief, workbench=None) -> tuple[str, str]:
+        """(program, where it came from): the reference program, else the templates of the instruction's
+        steps composed into one program, with the library's skills applied to each step
+        (worker.agents.programs.zero_shot_program): skills retrieved for each step's own words when a
+        ``workbench`` is given (``workbench.skills``), else the brief's skills (retrieved for the whole
+        instruction)."""
         if brief.starter:
             return brief.starter, "the task's reference program"
-        parsed = prog.parse_instruction(brief.instruction)
-        if parsed is None:
-            code, _ = prog.template_for("lift", ["object"])
-            return code, "the lift template (the instruction matches no template kind)"
-        kind, phrases = parsed
-        code, fill = prog.template_for(kind, phrases)
-        return code, f"the {kind} template with " + ", ".join(f"{k}={v!r}" for k, v in fill.items())
+        retrieve = (lambda text: workbench.skills(text, 5)) if workbench is not None else None
+        code, origin, _ = prog.zero_shot_program(brief.instruction, brief.skills, retrieve)
+        return code, origin
 
     def propose(self, brief: Brief, workbench=None) -> list[Proposal]:
         rng = random.Random(f"{self.seed}:{brief.task_key}:{brief.round}")

@@ -13,7 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.library.sketch import placeholder
+from worker.library.sketch import (
+    SketchError,
+    fill_for_program,
+    fill_sketch,
+    normalise_placeholders,
+    placeholder,
+    sketch_as_python,
+)
 
 PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "programs"
 
@@ -308,3 +315,337 @@ def call_arity_problems(code: str) -> list[dict]:
     except RecursionError:
         return out
     return sorted(out, key=lambda p: (p["line"], p["col"]))
+
+
+# -- multi-step instructions ----------------------------------------------------------------------------
+
+#: Verbs that start a step of an instruction ("... and close it", "... and put the bowl in it").
+_STEP_VERBS = "put|place|pick|grab|take|get|lift|close|shut|open|turn|switch|push|pull|stack|move|set|drop|slide|press"
+_STEP_SPLIT = re.compile(rf"\s+and\s+(?:then\s+)?(?=(?:{_STEP_VERBS})\b)")
+_PICK_CLAUSE = re.compile(r"^(?:pick up|pick|grab|take|get|lift)\b")
+_PUT_IT = re.compile(r"^(?:put|place|drop|set|move|stack) it\b")
+_BOTH = re.compile(
+    rf"^(?P<verb>put|place|move|set|stack|drop) both {_ARTICLE}(?P<objs>.+?) "
+    rf"(?P<prep>on top of|into|inside|onto|in|on) {_ARTICLE}(?P<target>.+)$"
+)
+_GENERIC_OBJECT = re.compile(
+    rf"^(?:turn on|turn off|switch on|switch off|open|close|shut|push|pull|press|pick up|lift|grab|take|get|put|place|"
+    rf"move|set|drop|slide) {_ARTICLE}(?P<a>.+?)"
+    rf"(?: (?:to the (?:left|right) of|in front of|behind|next to|on top of|into|inside|onto|in|on) "
+    rf"{_ARTICLE}(?P<b>.+))?$"
+)
+_DRAWER_OBJECT = re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?P<a>.+)$")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an instruction: its own instruction text (pronouns resolved), the template kind that
+    covers it (None when no template does), the template's noun phrases, and the object and target it
+    names (a later step's "it" refers to the target, else the object)."""
+
+    text: str
+    kind: str | None
+    phrases: tuple[str, ...]
+    object: str
+    target: str
+
+
+def _singular(phrase: str) -> str:
+    words = phrase.split()
+    if words and words[-1].endswith("s") and not words[-1].endswith("ss"):
+        words[-1] = words[-1][:-1]
+    return " ".join(words)
+
+
+def _clauses(text: str) -> list[str]:
+    """The instruction cut at "and <verb>"; "pick up X and place it in Y" stays one clause (one template
+    covers it), "put both X and Y in Z" becomes one clause per object with the shared target."""
+    parts = _STEP_SPLIT.split(text)
+    merged: list[str] = []
+    for part in parts:
+        if merged and _PICK_CLAUSE.match(merged[-1]) and _PUT_IT.match(part):
+            merged[-1] = f"{merged[-1]} and {part}"
+        else:
+            merged.append(part)
+    out = []
+    for clause in merged:
+        m = _BOTH.match(clause)
+        if not m:
+            out.append(clause)
+            continue
+        objects = [o.strip() for o in re.split(rf"\s+and\s+{_ARTICLE}", m["objs"]) if o.strip()]
+        if len(objects) == 1:  # "both moka pots": the same kind of object twice
+            objects = [_singular(objects[0])] * 2
+        out.extend(f"{m['verb']} the {o} {m['prep']} the {m['target']}" for o in objects)
+    return out
+
+
+def parse_steps(instruction: str) -> list[Step]:
+    """The steps of an instruction, each with the template kind that covers it (see Step).
+
+    "put both the alphabet soup and the tomato sauce in the basket" -> put_in (alphabet soup, basket),
+    put_in (tomato sauce, basket); "put the black bowl in the bottom drawer of the cabinet and close it"
+    -> put_in (black bowl, bottom drawer of the cabinet), close_drawer (bottom drawer); "turn on the
+    stove and put the moka pot on it" -> None (turn on the stove), place_on (moka pot, stove). A
+    single-step instruction gives one step whose kind and phrases are parse_instruction's.
+    """
+    text = re.sub(r"[.!]+$", "", instruction.strip().lower())
+    steps: list[Step] = []
+    for clause in _clauses(text):
+        if steps and re.search(r"\bit\b", clause):
+            referent = steps[-1].target or steps[-1].object
+            if referent:
+                clause = re.sub(r"\bit\b", f"the {referent}", clause, count=1)
+        parsed = parse_instruction(clause)
+        generic = _GENERIC_OBJECT.match(clause)
+        obj = (generic["a"] if generic else "").strip()
+        target = ((generic["b"] or "") if generic else "").strip()
+        if parsed is not None:
+            kind, phrases = parsed
+            if kind in ("put_in", "place_on") and len(phrases) == 2:
+                obj, target = phrases
+            elif kind == "close_drawer":
+                m = _DRAWER_OBJECT.search(clause)
+                obj, target = (m["a"] if m else phrases[0]), ""
+            elif phrases:
+                obj = phrases[0]
+            steps.append(Step(clause, kind, tuple(phrases), obj, target))
+        else:
+            steps.append(Step(clause, None, (), obj, target))
+    return steps
+
+
+def template_of(kind: str, phrases) -> Template:
+    """The template template_for fills for a task kind and noun phrases."""
+    if kind == "place_on" and phrases and re.search(r"\b(bowl|plate|dish|pan)\b", phrases[0]):
+        return TEMPLATES["rim_place_on"]
+    if kind == "place_on":
+        return TEMPLATES["stack"]
+    return TEMPLATES[kind]
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict):
+        self.names = names
+
+    def visit_Name(self, node):
+        if node.id in self.names:
+            node.id = self.names[node.id]
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        if node.name in self.names:
+            node.name = self.names[node.name]
+        return node
+
+
+def _renamed(node: ast.stmt, names: dict) -> ast.stmt:
+    return _Rename(names).visit(ast.parse(ast.unparse(node)).body[0]) if names else node
+
+
+def _renamed_text(source: str, node: ast.stmt, names: dict) -> str:
+    """The statement's source text with the names renamed in place (comments and layout kept); the
+    unparsed renamed tree when the in-place edit would not give the same tree."""
+    if not names:
+        return source
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    lines = [line.encode() for line in source.split("\n")]
+    edits = []  # (line index, byte start, byte end, new)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id in names:
+            edits.append((sub.lineno - first, sub.col_offset, sub.end_col_offset, names[sub.id]))
+        elif isinstance(sub, ast.FunctionDef) and sub.name in names:
+            row = sub.lineno - first
+            m = re.search(rb"\bdef\s+(" + re.escape(sub.name.encode()) + rb")\b", lines[row])
+            if m:
+                edits.append((row, m.start(1), m.end(1), names[sub.name]))
+    for row, start, end, new in sorted(edits, reverse=True):
+        lines[row] = lines[row][:start] + new.encode() + lines[row][end:]
+    text = b"\n".join(lines).decode()
+    try:
+        same = ast.dump(ast.parse(text).body[0]) == ast.dump(_renamed(node, names))
+    except SyntaxError:
+        same = False
+    return text if same else ast.unparse(_renamed(node, names))
+
+
+def _pieces(code: str) -> list[tuple[str, str, ast.stmt, str]]:
+    """Top-level statements as (role, name, node, source with the comment lines just above it); role is
+    "constant" (the first UPPER_CASE literal assignment of a name), "function" or "body". The file's
+    opening comment block is left out."""
+    tree = ast.parse(code)
+    lines = code.split("\n")
+    out, seen, previous_end = [], set(), 0
+    for index, node in enumerate(tree.body):
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        comment_start = first - 1
+        while comment_start - 1 >= previous_end and lines[comment_start - 1].lstrip().startswith("#"):
+            comment_start -= 1
+        comments = [] if index == 0 else lines[comment_start : first - 1]
+        source = "\n".join(lines[first - 1 : node.end_lineno])
+        previous_end = node.end_lineno
+        role, name = "body", ""
+        if isinstance(node, ast.FunctionDef):
+            role, name = "function", node.name
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0].id
+            literal = isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, float, str, bool))
+            if target.isupper() and literal and target not in seen:
+                role, name = "constant", target
+                seen.add(target)
+        out.append((role, name, node, "\n".join(comments), source))
+    return out
+
+
+def compose(steps: list[tuple[str, str]], header: str = "") -> str:
+    """One program that runs the given programs' bodies in order: [(step label, program)] -> program.
+
+    Each program's module-level constants and top-level functions are kept once when every step that
+    defines them defines them identically (after its own renames), else renamed for the step:
+    constants ``STEP<i>_NAME`` (still UPPER_CASE, a ``..._PROMPT`` still ends in PROMPT) and functions
+    ``step<i>_name``, with every use in that step's code renamed (ast, comments kept). Constants come
+    first, then functions, then each step's statements under a ``# -- step i: label`` line. ``header``
+    (comment lines) opens the program. Raises SyntaxError when a program does not parse."""
+    shared: dict[str, str] = {}  # final name -> ast.dump of its definition
+    constants_out, functions_out, bodies = [], [], []
+    for i, (label, code) in enumerate(steps, start=1):
+        pieces = _pieces(code)
+        defs = {name: node for role, name, node, _, _ in pieces if role in ("constant", "function")}
+        names: dict[str, str] = {}
+        changed = True
+        while changed:  # a definition that reads a renamed name differs too: rename until nothing changes
+            changed = False
+            for name, node in defs.items():
+                if name in names:
+                    continue
+                dump = ast.dump(_renamed(node, {k: v for k, v in names.items() if k != name}))
+                if name in shared and shared[name] != dump:
+                    names[name] = f"STEP{i}_{name}" if name.isupper() else f"step{i}_{name}"
+                    changed = True
+        body = []
+        for role, name, node, comments, source in pieces:
+            text = _renamed_text(source, node, names)
+            block = "\n".join(x for x in (comments, text) if x)
+            if role == "body":
+                body.append(block)
+                continue
+            final = names.get(name, name)
+            dump = ast.dump(_renamed(node, names))
+            if shared.get(final) == dump:
+                continue  # the same definition is already there
+            shared[final] = dump
+            (constants_out if role == "constant" else functions_out).append(block)
+        bodies.append(f"# -- step {i}: {label}\n" + "\n".join(body))
+    parts = [header.strip("\n")] if header.strip() else []
+    parts += ["\n".join(constants_out)] if constants_out else []
+    parts += functions_out + bodies
+    return "\n\n\n".join(parts) + "\n"
+
+
+def _sketch_functions(sketch: str) -> list[str]:
+    try:
+        tree = ast.parse(sketch_as_python(sketch))
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+
+
+def apply_skills(code: str, skills, keep: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """The program with library skills applied before it has run (round 0): a skill whose code sketch
+    defines a function the program has swaps that function in (sketch filled for the program by
+    worker.library.sketch.fill_for_program; skipped when the swapped function no longer accepts the
+    program's calls, see call_arity_problems), and a skill whose placeholders name constants of the
+    program sets them to the placeholders' declared defaults (the values the skill's source search
+    found; the sketch filled by worker.library.sketch.fill_sketch). Constants in ``keep`` (the prompts
+    filled from the instruction) are never set, and each constant or function is changed by the first
+    skill (best first) that fits. Returns (program, ["skill 'name': what changed", ...])."""
+    applied: list[str] = []
+    touched: set[str] = set()
+    for skill in skills or []:
+        sketch = skill.get("code_sketch") or ""
+        name = skill.get("name") or skill.get("id") or "?"
+        consts, funcs = constants(code), functions(code)
+        try:
+            declared = normalise_placeholders(skill.get("placeholders"))
+            swap = [f for f in _sketch_functions(sketch) if f in funcs and f not in touched]
+            if swap:
+                filled = fill_for_program(sketch, skill.get("placeholders"), consts)
+                before = {p["message"] for p in call_arity_problems(code)}
+                new = code
+                for fname in swap:
+                    new = replace_function(new, function_source(filled, fname))
+                if any(p["message"] not in before for p in call_arity_problems(new)) or new == code:
+                    continue
+                code = new
+                touched.update(swap)
+                applied.append(f"skill '{name}': " + ", ".join(f"{f}()" for f in swap))
+                continue
+            knobs = [n for n in declared if n in consts and n not in keep and n not in touched]
+            if not knobs:
+                continue
+            values = constants(fill_sketch(sketch, declared))
+            change = {}
+            for knob in knobs:
+                new_value = values.get(knob, declared[knob]["default"])
+                numeric = isinstance(consts[knob], (int, float)) and not isinstance(consts[knob], bool)
+                same_type = (
+                    isinstance(new_value, (int, float)) and not isinstance(new_value, bool)
+                    if numeric
+                    else type(new_value) is type(consts[knob])
+                )
+                if same_type and new_value != consts[knob]:
+                    change[knob] = new_value
+            if not change:
+                continue
+            code = set_constants(code, change)
+            touched.update(change)
+            applied.append(
+                f"skill '{name}': " + ", ".join(f"{k} {consts[k]!r} -> {v!r}" for k, v in sorted(change.items()))
+            )
+        except (SketchError, KeyError, ValueError, SyntaxError):
+            continue
+    return code, applied
+
+
+def zero_shot_program(instruction: str, skills=(), retrieve=None) -> tuple[str, str, dict]:
+    """The program written for an instruction before anything has run, with the library's help:
+    (program, where it came from in words, report).
+
+    The instruction is cut into steps (parse_steps); each step a template covers gets that template
+    with its prompts filled from the step's noun phrases, and the skills retrieved for the step
+    (``retrieve(step text)`` when given, else ``skills``, retrieved for the whole instruction) applied
+    by apply_skills; the steps' programs are composed into one (compose). Steps no template covers are
+    left out and named in the origin. An instruction no step of which a template covers gets the lift
+    template with the prompt "object", as before. Report: {"steps": [{"text", "kind", "fill",
+    "skills_applied"}], "not_covered": [step text]}.
+    """
+    steps = parse_steps(instruction)
+    covered = [s for s in steps if s.kind is not None]
+    report = {"steps": [], "not_covered": [s.text for s in steps if s.kind is None]}
+    if not covered:
+        code, _ = template_for("lift", ["object"])
+        return code, "the lift template (the instruction matches no template kind)", report
+    programs, notes = [], []
+    for step in covered:
+        code, fill = template_for(step.kind, list(step.phrases))
+        found = retrieve(step.text) if retrieve is not None else skills
+        code, applied = apply_skills(code, found, template_of(step.kind, step.phrases).prompt_slots)
+        report["steps"].append({"text": step.text, "kind": step.kind, "fill": fill, "skills_applied": applied})
+        programs.append((step.text, code))
+        note = f"the {step.kind} template with " + ", ".join(f"{k}={v!r}" for k, v in fill.items())
+        if applied:
+            note += " and " + "; ".join(applied)
+        notes.append(note)
+    if len(steps) == 1:
+        return programs[0][1], notes[0], report
+    lines = [f"# Composed for {instruction.strip()!r}, one step after another:"]
+    lines += [f"#   step {i}: {s['text']} ({s['kind']} template)" for i, s in enumerate(report["steps"], 1)]
+    lines += [f"#   not done (no template covers it): {t}" for t in report["not_covered"]]
+    code = compose(programs, "\n".join(lines))
+    origin = f"{len(covered)} of {len(steps)} steps composed: " + "; ".join(
+        f"step {i} ({s['text']}) from {n}" for i, (s, n) in enumerate(zip(report["steps"], notes), 1)
+    )
+    if report["not_covered"]:
+        origin += "; not done, no template covers: " + "; ".join(report["not_covered"])
+    return code, origin, report

@@ -1,0 +1,367 @@
+"""Transfer: zero-shot success on LIBERO-10 (LIBERO-Long) with a skill library distilled from LIBERO-90
+searches, against the library's size.
+
+1. Source tasks: the LIBERO-90 tasks in index order whose every instruction step a template covers
+   (worker.agents.programs.parse_steps), the first ``--sources`` (8) of them. Each is searched by the
+   offline agent under the published protocol (K = 8 candidates per round, at most 5 rounds, 3
+   survivors; debug seeds 51-65, held-out 1-50, the benchmark's fixed initial states) with an empty
+   library, as bench/search_results.py does; the skills each search proposes are kept in full (failure
+   signature, code sketch, placeholders, evidence, provenance with the before/after programs and the
+   seeds they claim).
+2. The library of size n holds the skills proposed by the first n source tasks, n in 0, 1, 2, 4, 8.
+3. For each n, each target task (LIBERO-10, and LIBERO-10 Pro suites with ``--suites``) gets the offline
+   agent's round-0 program only (no repair rounds, no reference program: zero-shot), written with the
+   library (OfflineSearchAgent.first_program: the instruction's steps composed from templates, skills
+   retrieved for each step applied), evaluated on the task's held-out seeds. A program identical to one
+   already evaluated on the same task and seeds is not run again (its result is reused and marked so:
+   episodes are deterministic per seed).
+
+    python bench/transfer.py [--sources 8] [--sizes 0,1,2,4,8] [--suites libero_10,libero_10_lan]
+                             [--targets N | KEY,...] [--k 8] [--rounds 5] [--debug-seeds N]
+                             [--heldout-seeds N] [--workers 2] [--resume] [--out bench/results/transfer.json]
+
+``--debug-seeds N`` / ``--heldout-seeds N`` keep only the first N of each task's seeds (quick checks of the
+pipeline; not the protocol). ``--targets N`` keeps the first N tasks (by index) of each suite.
+
+Writes the results file after every source search and every zero-shot evaluation (``--resume`` continues a
+stopped run with the same settings): the source searches with their proposed skills, per library size and
+target task the program's origin, the skills applied and the success on each held-out seed, and per suite
+and library size the mean success over the targets. The ASPIRE paper's published zero-shot figures on
+LIBERO-Long-Pro (bench/summary.PAPER) are recorded beside them, labelled as the paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import provenance  # noqa: E402
+from bench.summary import PAPER  # noqa: E402
+from worker.agents import programs as prog  # noqa: E402
+from worker.agents.offline import OfflineSearchAgent, candidate_problems  # noqa: E402
+from worker.engine import EngineSettings, run_episode  # noqa: E402
+from worker.events import MemorySink  # noqa: E402
+from worker.search.core import Brief, SearchSettings  # noqa: E402
+from worker.search.local import LocalWorkbench, run_search  # noqa: E402
+from worker.sim.catalog import all_tasks, format_seeds, get_task, scene_facts, success_condition  # noqa: E402
+
+SIZES = (0, 1, 2, 4, 8)
+SOURCE_SUITE = "libero_90"
+#: The ASPIRE paper's zero-shot success on LIBERO-Long-Pro (published, not measured here).
+PAPER_POINTS = [
+    {"library_tasks": 0, "success": PAPER["zero_shot_long_pro_none"], "label": "no library"},
+    {"library_tasks": 90, "success": PAPER["zero_shot_long_pro_library"], "label": "library of the 90 LIBERO-90 tasks"},
+]
+
+
+def covered(instruction: str) -> bool:
+    """Whether a template covers every step of the instruction."""
+    steps = prog.parse_steps(instruction)
+    return bool(steps) and all(s.kind is not None for s in steps)
+
+
+def source_tasks(n: int) -> list:
+    """The first ``n`` LIBERO-90 tasks (by the suite's index) every step of whose instruction a template
+    covers."""
+    tasks = sorted((t for t in all_tasks() if t.suite == SOURCE_SUITE), key=lambda t: t.extra.get("index", 0))
+    return [t for t in tasks if covered(t.instruction)][:n]
+
+
+def target_tasks(suites: list[str], targets: str | None) -> list:
+    """The target tasks: explicit keys, or the first N (or every) task of each suite by index."""
+    if targets and not targets.isdigit():
+        return [get_task(k) for k in targets.split(",")]
+    out = []
+    for suite in suites:
+        tasks = sorted((t for t in all_tasks() if t.suite == suite), key=lambda t: t.extra.get("index", 0))
+        if not tasks:
+            raise SystemExit(f"no installed tasks in suite {suite!r}")
+        out += tasks[: int(targets)] if targets else tasks
+    return out
+
+
+def library_of(sources: list[dict], n: int) -> list[dict]:
+    """The skills proposed by the first ``n`` source searches, each with an id ("<task key>#<i>") and the
+    task it came from."""
+    skills = []
+    for row in sources[:n]:
+        for i, skill in enumerate(row["proposed_skills"]):
+            skills.append(dict(skill, id=f"{row['task']}#{i}", source_task=row["task"]))
+    return skills
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha1(code.encode()).hexdigest()[:16]
+
+
+def _episodes(task_key: str, code: str, seeds: list[int]) -> list[dict]:
+    """Run one program on seeds in this process, untraced: [{"seed", "success", "status", "error"}]."""
+    spec = get_task(task_key)
+    out = []
+    for seed in seeds:
+        result = run_episode(spec, code, seed, MemorySink(), EngineSettings(trace=False))
+        error = (result.error or "")[:200]
+        out.append({"seed": seed, "success": bool(result.success), "status": result.status, "error": error})
+    return out
+
+
+def evaluate(spec, code: str, seeds: list[int], pool, workers: int) -> list[dict]:
+    """The program on every seed, the seeds spread over ``workers`` processes of ``pool`` (in this one
+    when it is None)."""
+    if pool is None:
+        return _episodes(spec.key, code, seeds)
+    chunks = [seeds[i::workers] for i in range(workers)]
+    chunks = [c for c in chunks if c]
+    results = [r for part in pool.map(_episodes, [spec.key] * len(chunks), [code] * len(chunks), chunks) for r in part]
+    return sorted(results, key=lambda r: r["seed"])
+
+
+def zero_shot_program(spec, library: list[dict]) -> tuple[str, str, list[str]]:
+    """The offline agent's round-0 program for ``spec`` with ``library`` and no reference program:
+    (program, origin in words, ids of the skills retrieved for the instruction or its steps)."""
+    workbench = LocalWorkbench(spec, keyframes=False, skill_library=library)
+    asked: list[str] = []
+
+    class Retrieval:  # the workbench's retrieval, recording which skills each query returned
+        @staticmethod
+        def skills(query, k=5):
+            found = workbench.skills(query, k)
+            asked.extend(s.get("id", "") for s in found)
+            return found
+
+    try:
+        brief = Brief(
+            task_key=spec.key,
+            instruction=spec.instruction,
+            arms=spec.arms,
+            cameras=spec.cameras,
+            round=0,
+            k=1,
+            debug_seeds=(),
+            survivors=[],
+            eliminated=[],
+            skills=workbench.skills(spec.instruction, 5),
+            starter="",  # zero-shot: no reference program
+            success_condition=success_condition(spec),
+            scene=scene_facts(spec),
+        )
+        code, origin = OfflineSearchAgent().first_program(brief, Retrieval())
+    finally:
+        workbench.close()
+    return code, origin, list(dict.fromkeys(asked))
+
+
+def summarise(doc: dict) -> list[dict]:
+    """Per suite and library size: mean success over the targets evaluated."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in doc.get("evaluations", []):
+        groups.setdefault((row["suite"], row["library_size"]), []).append(row)
+    out = []
+    for (suite, size), rows in sorted(groups.items()):
+        out.append(
+            {
+                "suite": suite,
+                "library_size": size,
+                "skills": rows[0]["library_skills"],
+                "tasks": len(rows),
+                "episodes": sum(len(r["episodes"]) for r in rows),
+                "mean_success": round(sum(r["success_rate"] for r in rows) / len(rows), 4),
+            }
+        )
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sources", type=int, default=8, help="LIBERO-90 source tasks searched for skills")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="library sizes, in source tasks")
+    parser.add_argument("--suites", default="libero_10", help="comma-separated target suites (LIBERO-10 and Pro)")
+    parser.add_argument("--targets", help="the first N tasks of each suite, or comma-separated task keys")
+    parser.add_argument("--workers", type=int, default=2, help="processes evaluating in parallel")
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--resume", action="store_true", help="keep what the results file already holds")
+    parser.add_argument("--debug-seeds", type=int, help="only the first N debug seeds of each source task")
+    parser.add_argument("--heldout-seeds", type=int, help="only the first N held-out seeds of each task")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
+    args = parser.parse_args(argv)
+
+    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    sources = source_tasks(args.sources)
+    if len(sources) < args.sources:
+        print(f"only {len(sources)} LIBERO-90 tasks are covered by the templates", flush=True)
+    sizes = [n for n in sizes if n <= len(sources)]
+    targets = target_tasks(args.suites.split(","), args.targets)
+    protocol = {
+        "k": args.k,
+        "max_rounds": args.rounds,
+        "survivors": 3,
+        "target_success": 1.0,
+        "plateau_points": 5.0,
+        "debug_seeds_limit": args.debug_seeds,
+        "heldout_seeds_limit": args.heldout_seeds,
+        "source_rule": f"the first {args.sources} {SOURCE_SUITE} tasks by index every step of whose instruction "
+        "a template covers",
+        "zero_shot": "round 0's first program only (no repair rounds, no reference program), on held-out seeds",
+    }
+    out = Path(args.out)
+    doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
+    if doc and doc.get("protocol") != protocol:
+        raise SystemExit(f"{out} was written with other settings ({doc.get('protocol')}); run without --resume")
+    doc.update(
+        {
+            "benchmark": "transfer",
+            "agent": "offline",
+            "protocol": protocol,
+            "commit": provenance.commit(),
+            "machine": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "evaluation_workers": args.workers,
+            },
+            # LocalWorkbench and the zero-shot episodes run under the engine's defaults
+            "perception_mode": EngineSettings().perception_mode,
+            "library_sizes": sizes,
+            "paper": {
+                "what": "the ASPIRE paper's published zero-shot success on LIBERO-Long-Pro (not measured here)",
+                "suite": "LIBERO-Long-Pro",
+                "points": PAPER_POINTS,
+            },
+        }
+    )
+    doc.setdefault("sources", [])
+    doc.setdefault("evaluations", [])
+
+    def save():
+        doc["summary"] = summarise(doc)
+        doc["measured_at"] = provenance.measured_at()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+
+    # 1. source searches
+    done = {r["task"] for r in doc["sources"]}
+    for spec in sources:
+        if spec.key in done:
+            continue
+        debug_seeds = list(spec.debug_seeds)[: args.debug_seeds or None]
+        heldout_seeds = list(spec.heldout_seeds)[: args.heldout_seeds or None]
+        settings = SearchSettings(
+            candidates_per_round=args.k,
+            max_rounds=args.rounds,
+            survivors=3,
+            debug_seeds=tuple(debug_seeds),
+            heldout_seeds=tuple(heldout_seeds),
+        )
+        workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # an empty library
+        try:
+            outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
+        finally:
+            workbench.close()
+        doc["sources"].append(
+            {
+                "task": spec.key,
+                "instruction": spec.instruction,
+                "debug_seeds": format_seeds(debug_seeds),
+                "heldout_seeds": format_seeds(heldout_seeds),
+                "perception_mode": EngineSettings().perception_mode,
+                "step_budget": EngineSettings().step_budget_for(spec),
+                "commit": doc["commit"],
+                **outcome.summary(),
+                "episodes": workbench.episodes_run,
+                "proposed_skills": outcome.proposed_skills,
+            }
+        )
+        save()
+        print(
+            f"source {spec.key}: first {outcome.first.success_rate:.2f} -> final {outcome.best.success_rate:.2f}, "
+            f"{len(outcome.proposed_skills)} skills proposed, {outcome.wall_s:.0f} s",
+            flush=True,
+        )
+    by_task = {r["task"]: r for r in doc["sources"]}
+    ordered = [by_task[s.key] for s in sources]
+
+    # 2. zero-shot evaluations, per library size
+    pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) if args.workers > 1 else None
+    try:
+        for size in sizes:
+            library = library_of(ordered, size)
+            for spec in targets:
+                if any(r["library_size"] == size and r["task"] == spec.key for r in doc["evaluations"]):
+                    continue
+                seeds = list(spec.heldout_seeds)[: args.heldout_seeds or None]
+                code, origin, retrieved = zero_shot_program(spec, library)
+                digest = _digest(code)
+                doc.setdefault("programs", {})[digest] = code
+                problems = candidate_problems(code)
+                earlier = next(
+                    (
+                        r
+                        for r in doc["evaluations"]
+                        if r["task"] == spec.key and r["program"] == digest and r["seeds"] == format_seeds(seeds)
+                    ),
+                    None,
+                )
+                started = time.monotonic()
+                if earlier is not None:
+                    episodes = earlier["episodes"]
+                elif problems:  # it would not run: every seed fails before an episode is spent
+                    episodes = [
+                        {"seed": s, "success": False, "status": "REJECTED", "error": problems[0]} for s in seeds
+                    ]
+                else:
+                    episodes = evaluate(spec, code, seeds, pool, args.workers)
+                steps = prog.parse_steps(spec.instruction)
+                row = {
+                    "library_size": size,
+                    "library_skills": len(library),
+                    "library_sources": [r["task"] for r in ordered[:size]],
+                    "task": spec.key,
+                    "suite": spec.suite,
+                    "instruction": spec.instruction,
+                    "steps": len(steps),
+                    "steps_covered": sum(s.kind is not None for s in steps),
+                    "origin": origin,
+                    "skills_retrieved": retrieved,
+                    "program": digest,
+                    "problems": problems,
+                    "seeds": format_seeds(seeds),
+                    "perception_mode": EngineSettings().perception_mode,
+                    "step_budget": EngineSettings().step_budget_for(spec),
+                    "episodes": episodes,
+                    "success_rate": round(sum(e["success"] for e in episodes) / len(episodes), 4) if episodes else 0.0,
+                    "reused_from_library_size": earlier["library_size"] if earlier is not None else None,
+                    "wall_s": round(time.monotonic() - started, 1),
+                }
+                doc["evaluations"].append(row)
+                save()
+                reused = f" (same program as library size {earlier['library_size']})" if earlier else ""
+                print(
+                    f"library {size} ({len(library)} skills) {spec.key}: {row['success_rate']:.2f} on "
+                    f"{len(episodes)} held-out seeds{reused}, {row['wall_s']:.0f} s",
+                    flush=True,
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    save()
+    for line in doc["summary"]:
+        print(
+            f"{line['suite']}: library of {line['library_size']} source tasks ({line['skills']} skills): "
+            f"mean zero-shot success {line['mean_success']:.3f} over {line['tasks']} tasks",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
