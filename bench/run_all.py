@@ -151,6 +151,17 @@ JOBS: tuple[Job, ...] = (
         note="40 searches (2 tasks x 20 suites): hours of CPU; stop and --resume at will",
     ),
     Job(
+        "transfer",
+        "transfer.py",
+        full=("--sources", "8", "--sizes", "0,1,2,4,8", "--suites", "libero_10", "--workers", "2")
+        + ("--k", "8", "--rounds", "5"),
+        quick=("--sources", "1", "--sizes", "0,1", "--targets", "1", "--workers", "1", "--k", "1", "--rounds", "1")
+        + ("--debug-seeds", "1", "--heldout-seeds", "1"),
+        resume_args=("--resume",),
+        episode_keys=("perception_mode", "step_budget", "debug_seeds", "heldout_seeds"),
+        note="8 LIBERO-90 source searches, then zero-shot LIBERO-10 at 5 library sizes: many hours; --resume at will",
+    ),
+    Job(
         "skill_retrieval",
         "skill_retrieval.py",
         full=("--skills", "10000", "--queries", "300"),

@@ -22,10 +22,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run_all import JOBS, RESULTS, STATE, missing_provenance  # noqa: E402
 
 #: Benchmarks the project plans but has no script for yet: listed as not measured.
-PLANNED = (
-    ("transfer experiments", "a library learned on one suite used zero-shot on another"),
-    ("library-size curve", "zero-shot success against the number of tasks in the skill library"),
-)
+PLANNED: tuple[tuple[str, str], ...] = ()
 
 #: Figures published in the ASPIRE paper (not measured here).
 PAPER = {
@@ -204,6 +201,36 @@ def _libero_pro(d):
     return lines
 
 
+def _transfer(d):
+    p = d.get("protocol", {})
+    evaluations = d.get("evaluations", [])
+    steps = sum(e.get("steps") or 0 for e in evaluations)
+    covered = sum(e.get("steps_covered") or 0 for e in evaluations)
+    lines = [
+        f"- sources: {p.get('source_rule', 'rule not recorded')}; searched with K = {p.get('k')}, up to "
+        f"{p.get('max_rounds')} rounds"
+        + (
+            f" (seeds limited to {p.get('debug_seeds_limit')} debug / {p.get('heldout_seeds_limit')} held-out: "
+            "**not the protocol**)"
+            if p.get("debug_seeds_limit") or p.get("heldout_seeds_limit")
+            else ""
+        ),
+        f"- {len(d.get('sources', []))} source searches, "
+        f"{sum(len(r.get('proposed_skills', [])) for r in d.get('sources', []))} skills proposed; zero-shot: "
+        f"{p.get('zero_shot', '–')}",
+        f"- instruction steps a template covers: {covered} of {steps} (over every evaluation)",
+        "",
+        "| suite | library size (source tasks) | skills | tasks | episodes | zero-shot success |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in d.get("summary") or []:
+        lines.append(
+            f"| {row['suite']} | {row['library_size']} | {row['skills']} | {row['tasks']} | {row['episodes']} | "
+            f"**{_f(row['mean_success'])}** |"
+        )
+    return lines
+
+
 HEADLINES = {
     "sandbox_startup": _sandbox_startup,
     "trace_overhead": _trace_overhead,
@@ -212,6 +239,7 @@ HEADLINES = {
     "reference_programs": _reference_programs,
     "search_results": _search_results,
     "libero_pro": _libero_pro,
+    "transfer": _transfer,
     "skill_retrieval": _skill_retrieval,
     "live_latency": _live_latency,
     "faults": _faults,
@@ -277,9 +305,9 @@ def _paper(docs: dict) -> list[str]:
         else "not measured yet"
     )
     zero = {}
-    for row in transfer.get("library_sizes", []) if isinstance(transfer.get("library_sizes"), list) else []:
-        if isinstance(row, dict) and isinstance(row.get("mean"), (int, float)):
-            zero[row.get("sources")] = (row["mean"], row.get("tasks"))
+    for row in transfer.get("summary") or []:
+        if isinstance(row, dict) and isinstance(row.get("mean_success"), (int, float)):
+            zero[row.get("library_size")] = (row["mean_success"], f"{row.get('suite')}, {row.get('tasks')} tasks")
     largest = max((k for k in zero if isinstance(k, int) and k > 0), default=None)
     robosuite = means.get("robosuite")
     lines = [
@@ -297,13 +325,13 @@ def _paper(docs: dict) -> list[str]:
         f"| CaP-Agent0 (the paper's baseline) | {_f(PAPER['cap_agent0'])} | {agent0} |",
         f"| zero-shot LIBERO-Long-Pro, 90-task library | {_f(PAPER['zero_shot_long_pro_library'])} | "
         + (
-            ours(zero[largest][0], f"transfer.json: {largest}-task LIBERO-90 library, {zero[largest][1]} tasks")
+            ours(zero[largest][0], f"transfer.json: {largest}-task LIBERO-90 library, {zero[largest][1]}")
             if largest is not None
             else "not measured yet"
         )
         + " |",
         f"| zero-shot LIBERO-Long-Pro, no library | {_f(PAPER['zero_shot_long_pro_none'], 3)} | "
-        + (ours(zero[0][0], f"transfer.json: empty library, {zero[0][1]} tasks") if 0 in zero else "not measured yet")
+        + (ours(zero[0][0], f"transfer.json: empty library, {zero[0][1]}") if 0 in zero else "not measured yet")
         + " |",
     ]
     return lines

@@ -36,10 +36,12 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +72,33 @@ def covered(instruction: str) -> bool:
     return bool(steps) and all(s.kind is not None for s in steps)
 
 
+def scene_of(task_name: str) -> str:
+    """The scene a LIBERO task is set in, from its name: "KITCHEN_SCENE10_close_the_top_drawer..." ->
+    "KITCHEN_SCENE10" (the upper-case words before the instruction)."""
+    words = task_name.split("_")
+    head = []
+    for word in words:
+        if not word.isupper() and not word.isdigit():
+            break
+        head.append(word)
+    return "_".join(head) or task_name
+
+
 def source_tasks(n: int) -> list:
-    """The first ``n`` LIBERO-90 tasks (by the suite's index) every step of whose instruction a template
-    covers."""
+    """``n`` LIBERO-90 tasks every step of whose instruction a template covers, spread over scenes: the
+    first covered task (by the suite's index) of every scene in order of the scene's first index, then
+    every scene's second, and so on. Fixed by the suite's order, never by results; without the spread the
+    first eight covered tasks are six drawer tasks of one kitchen."""
     tasks = sorted((t for t in all_tasks() if t.suite == SOURCE_SUITE), key=lambda t: t.extra.get("index", 0))
-    return [t for t in tasks if covered(t.instruction)][:n]
+    by_scene: dict[str, list] = {}
+    for t in tasks:
+        if covered(t.instruction):
+            by_scene.setdefault(scene_of(t.name), []).append(t)
+    out, depth = [], 0
+    while len(out) < n and any(len(v) > depth for v in by_scene.values()):
+        out += [v[depth] for v in by_scene.values() if len(v) > depth]
+        depth += 1
+    return out[:n]
 
 
 def target_tasks(suites: list[str], targets: str | None) -> list:
@@ -210,8 +234,9 @@ def main(argv=None):
         "plateau_points": 5.0,
         "debug_seeds_limit": args.debug_seeds,
         "heldout_seeds_limit": args.heldout_seeds,
-        "source_rule": f"the first {args.sources} {SOURCE_SUITE} tasks by index every step of whose instruction "
-        "a template covers",
+        "source_rule": f"{args.sources} {SOURCE_SUITE} tasks every step of whose instruction a template covers, "
+        "spread over scenes (bench/transfer.source_tasks), searched from the agent's own first program (no "
+        "reference program)",
         "zero_shot": "round 0's first program only (no repair rounds, no reference program), on held-out seeds",
     }
     out = Path(args.out)
@@ -227,6 +252,7 @@ def main(argv=None):
             "machine": {
                 "platform": platform.platform(),
                 "python": platform.python_version(),
+                "cpus": os.cpu_count(),
                 "evaluation_workers": args.workers,
             },
             # LocalWorkbench and the zero-shot episodes run under the engine's defaults
@@ -264,7 +290,9 @@ def main(argv=None):
         )
         workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # an empty library
         try:
-            outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
+            # The search starts from the agent's own program, as on a task it has never seen: a reference
+            # program that already succeeds leaves nothing to repair and so nothing to distil.
+            outcome = run_search(replace(spec, starter_program=""), OfflineSearchAgent(), workbench, settings)
         finally:
             workbench.close()
         doc["sources"].append(
