@@ -202,6 +202,23 @@ def deploy_throughput(doc: dict) -> str:
     )
 
 
+def libero_pro(doc: dict) -> str:
+    """LIBERO-Pro and the original suites: the lines and per-suite table SUMMARY.md shows."""
+    from bench import summary
+
+    return _stamp(doc, "the offline agent") + "\n\n" + "\n".join(summary.HEADLINES["libero_pro"](doc))
+
+
+def transfer(doc: dict) -> str:
+    """Zero-shot success against library size: the lines and table SUMMARY.md shows."""
+    from bench import summary
+
+    return _stamp(doc, "the offline agent") + "\n\n" + "\n".join(summary.HEADLINES["transfer"](doc))
+
+
+#: Blocks whose results file may not exist yet: the block says so instead of failing.
+NOT_YET = "Not measured yet: no `bench/results/{file}` (`python bench/run_all.py --only {job}` writes it)."
+
 TABLES = {
     "reference_programs": (RESULTS / "reference_programs.json", reference_programs),
     "trace_overhead": (RESULTS / "trace_overhead.json", trace_overhead),
@@ -211,7 +228,10 @@ TABLES = {
     "deploy_throughput": (RESULTS / "eval_throughput.json", deploy_throughput),
     "skill_retrieval": (RESULTS / "skill_retrieval.json", skill_retrieval),
     "live_latency": (RESULTS / "live_latency.json", live_latency),
+    "libero_pro": (RESULTS / "libero_pro.json", libero_pro),
+    "transfer": (RESULTS / "transfer.json", transfer),
 }
+OPTIONAL = {"libero_pro", "transfer"}
 
 
 def block(name: str, body: str) -> str:
@@ -224,7 +244,10 @@ def render(readme: str) -> str:
         pattern = re.compile(rf"<!-- bench:{name} -->\n(?:.*?\n)?<!-- /bench:{name} -->", re.S)
         if not pattern.search(readme):
             raise ValueError(f"README.md has no <!-- bench:{name} --> block")
-        table = block(name, fn(json.loads(path.read_text())))
+        if name in OPTIONAL and not path.exists():
+            table = block(name, NOT_YET.format(file=path.name, job=name))
+        else:
+            table = block(name, fn(json.loads(path.read_text())))
         readme = pattern.sub(lambda _: table, readme)
     return readme
 
