@@ -107,10 +107,10 @@ def test_a_search_repairs_the_program_and_evaluates_the_best_on_heldout_seeds(cl
     assert AgentCall.objects.filter(actor=actor).count() == 2
     assert all(c.agent_call_id for c in actor.candidates.exclude(index=0, round__gt=0))
     # The repair that flipped seeds was proposed and handed to the skill library's admission.
-    assert [s["name"] for s in actor.proposed_skills] == ["Grip across the faces whose fingers clear the neighbours"]
+    assert [s["name"] for s in actor.proposed_skills] == ["Turn the finger line when a pose move is refused"]
     from skills.models import Skill
 
-    skill = Skill.objects.get(title="Grip across the faces whose fingers clear the neighbours")
+    skill = Skill.objects.get(title="Turn the finger line when a pose move is refused")
     assert sorted(skill.claimed_seeds) == [108, 120] and sorted(skill.control_seeds) == [102, 103]
     assert (
         skill.provenance == Skill.Provenance.AGENT and skill.source_run_id == run.pk and skill.source_candidate == best
@@ -179,18 +179,18 @@ def test_an_approved_skill_from_another_task_repairs_the_program_and_counts_as_a
     call and settled as a win once the candidate's debug evaluation beats its parent. With a library
     of zero tasks, retrieval returns nothing."""
     from skills.models import Skill, SkillRetrieval, SkillUse
-    from worker.agents.offline import NEIGHBOUR_AWARE_YAW
+    from worker.agents.offline import finger_line_prelude
 
     skill = Skill.objects.create(
         name="fingers-clear-neighbours",
         title="Fingers clear the neighbours",
         kind=Skill.Kind.GRASP_CONSTRAINT,
-        description="Of the equivalent grasp yaws of a box, grip across the faces whose open fingers stay clear of "
-        "nearby objects.",
+        description="When a pose move is refused because an open finger would land on a nearby object, turn the "
+        "fingers 90 degrees about the approach axis and grip across the other faces.",
         symptom="PLANNING_ERROR naming a finger and a neighbouring object on the approach",
         trace_signals={"statuses": ["PLANNING_ERROR"]},
-        repair_strategy="replace the yaw choice by a neighbour-aware one",
-        code_sketch=NEIGHBOUR_AWARE_YAW.strip(),
+        repair_strategy="retry refused pose moves with the fingers turned 90 degrees and keep that finger line",
+        code_sketch=finger_line_prelude(["move_to_pose"]).strip(),
         status=Skill.Status.APPROVED,
         source_task=Task.objects.get(key="robosuite:PickPlaceCan"),
         embodiment="Panda",

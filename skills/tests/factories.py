@@ -8,8 +8,7 @@ from runs.models import Candidate, Episode, Run
 from runs.tests.factories import TaskFactory
 from skills.content import SkillDraft
 from skills.models import Skill, SkillValidation
-from worker.agents.offline import NEIGHBOUR_AWARE_YAW
-from worker.agents.programs import replace_function
+from worker.agents.offline import with_finger_line_prelude
 from worker.engine import program_hash
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "worker" / "programs"
@@ -18,9 +17,10 @@ STARTER = (PROGRAMS / "robosuite_lift.py").read_text()
 #: A real bug and its repair, measured on robosuite Stack: the reference program grips the red cube
 #: across whichever pair of faces needs less wrist turn, and on debug seeds 108 and 120 the open finger
 #: then lands on the green cube beside it ("missed the red cube"); seed 103 succeeds. The repair
-#: (the offline agent's finger-clearance rule) chooses the finger line that keeps both fingers clear.
+#: (the offline agent's finger-clearance rule) retries a refused pose move with the fingers turned 90
+#: degrees about the approach axis and keeps that finger line.
 STACK_BEFORE = (PROGRAMS / "robosuite_stack.py").read_text()
-STACK_AFTER = replace_function(STACK_BEFORE, NEIGHBOUR_AWARE_YAW)
+STACK_AFTER = with_finger_line_prelude(STACK_BEFORE)
 assert STACK_AFTER != STACK_BEFORE
 FAILS_BEFORE = (108, 120)
 PASSES_BEFORE = (103,)

@@ -3,18 +3,32 @@
 Round 0: the task's reference program, or the template whose kind the instruction names with its
 prompts filled from the instruction's noun phrases (worker.agents.programs), plus variations.
 Later rounds: for each surviving program, repairs whose failure signature matches its failed seeds'
-trace signals (a prompt that finds nothing, IK failures, a finger blocked by a neighbouring object,
-an empty grasp, blocked or stalled moves), then parameter mutations of the best program (heights,
-offsets, depths, scaled), each candidate carrying one stated hypothesis and none repeating a
-hypothesis already eliminated. Approved skills whose code sketch defines a function the program has
-are offered as repairs too, when their failure signature fits the failures (worker.library reads the
-signals and signatures and fills the sketch, as the skills app does). After the search, every repair
-that flipped seeds becomes a proposed skill (DESIGN section 5 fields with before/after programs as
-provenance) for the coordinator to validate.
+trace signals, then parameter mutations of the best program (constants scaled), each candidate
+carrying one stated hypothesis and none repeating a hypothesis already eliminated. The repairs are
+keyed on the robot API and the planner's words, never on one program's function names or on a
+simulator:
+
+- finger_clearance: a pose move refused because an open finger or the hand would meet occupied space
+  above the support surface (the planner's blocked_by message) -> a prelude that wraps the pose-motion primitives
+  the program calls, retrying a refused move with the fingers turned 90 degrees about the approach axis;
+- prompt_alternative: a text prompt that finds nothing (detections_by_prompt, or "no '<prompt>'" in the
+  error) -> the prompt re-phrased where the program sets it (the literal or module constant that flows
+  into a segment_*/detect_* call, found with ast);
+- reach / grasp_depth / clearance: IK_FAILED, GRASP_EMPTY, blocked or stalled moves -> one knob scaled,
+  the knobs being the numeric constants that flow into motion primitives' positions (see HEIGHT_WORDS).
+
+RULE_SOURCES names the task(s) each family was written from, so a benchmark can report each family on
+other tasks (worker.search.local.SearchOutcome.repairs_tried lists every repair candidate). Approved
+skills are offered as repairs too, when their failure signature fits the failures: a sketch that defines
+a function the program has replaces it, a sketch that is a prelude (it rebinds API primitives the
+program calls) goes before it (worker.library reads the signals and signatures and fills the sketch,
+as the skills app does). After the search, every repair that flipped seeds becomes a proposed skill
+(DESIGN section 5 fields with before/after programs as provenance) for the coordinator to validate.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
 import random
@@ -32,30 +46,96 @@ from . import programs as prog
 
 log = logging.getLogger(__name__)
 
-NEIGHBOUR_AWARE_YAW = """
-def choose_grasp_yaw(face_points_xy, current_yaw, neighbours_xy):
-    # The open fingers reach about 4.5 cm either side of the grasp centre along the gripper's y axis.
-    # Of the two finger lines that grip a square face, take the one whose fingers stay farther from
-    # nearby objects (when that differs by more than 1 cm), else the one needing less wrist turn.
-    base = edge_yaw(face_points_xy)
-    centre = face_points_xy.mean(axis=0)
-    lines = []
-    for yaw in (base, base + math.pi / 2.0):
-        reach = 0.045 * np.array([math.sin(yaw), -math.cos(yaw)])
-        fingers = [centre + reach, centre - reach]
-        clearance = min([np.linalg.norm(f - np.asarray(n)) for f in fingers for n in neighbours_xy] or [1.0])
-        turn = abs((yaw - current_yaw + math.pi / 2.0) % math.pi - math.pi / 2.0)
-        lines.append((clearance, -turn, yaw))
-    lines.sort(reverse=True)
-    if abs(lines[0][0] - lines[1][0]) < 0.01:
-        lines.sort(key=lambda item: -item[1])
-    yaw = lines[0][2]
-    return current_yaw + ((yaw - current_yaw + math.pi / 2.0) % math.pi - math.pi / 2.0)
-"""
+#: The pose-motion primitives the finger-line prelude wraps, and which arm each moves (worker.robot.api_motion:
+#: each takes (position, quaternion_wxyz, collision_check=True) and RETURNS a status string; it does not raise).
+#: move_to_pose_both (two poses in one call) is not wrapped.
+POSE_MOVES = {"move_to_pose": 0, "move_to_pose_arm0": 0, "move_to_pose_arm1": 1}
+#: The first line of the finger-line prelude; a program that has it is not given it again.
+FINGER_LINE_MARK = "# finger-line prelude (offline agent repair finger_clearance):"
 
-#: Constant-name fragments and what raising or lowering them means, for the mutation hypotheses.
+FINGER_LINE_HELPERS = (
+    FINGER_LINE_MARK
+    + """
+# a pose move refused with PLANNING_ERROR (e.g. an open finger would land on a neighbouring object) is
+# tried again with the gripper turned 90 degrees, then -90, about its approach axis (the gripper's z axis;
+# quaternions [w, x, y, z] in the world frame, as the robot API takes them). A turn that moved the arm is
+# remembered, so later moves asked with the same orientation (descend, carry) keep the same finger line.
+
+
+def finger_line_turned(quaternion_wxyz, angle):
+    # q * [cos(a/2), 0, 0, sin(a/2)]: q turned by angle (rad) about its own z (approach) axis.
+    w, x, y, z = [float(v) for v in quaternion_wxyz]
+    c, s = math.cos(angle / 2.0), math.sin(angle / 2.0)
+    return np.array([w * c - z * s, x * c + y * s, y * c - x * s, z * c + w * s])
+
+
+def finger_line_key(quaternion_wxyz):
+    # q and -q are the same orientation.
+    q = np.asarray(quaternion_wxyz, dtype=float)
+    q = -q if q[int(np.argmax(np.abs(q)))] < 0 else q
+    return tuple(round(float(v), 4) for v in q)
+
+
+def finger_line_retry(move, turns):
+    # move: a pose-motion primitive; turns: {orientation key: turned quaternion} shared by one arm's moves.
+    def retry(position, quaternion_wxyz, collision_check=True):
+        key = finger_line_key(quaternion_wxyz)
+        if key in turns:
+            return move(position, turns[key], collision_check)
+        result = move(position, quaternion_wxyz, collision_check)
+        if result != "PLANNING_ERROR":
+            return result
+        for angle in (math.pi / 2.0, -math.pi / 2.0):
+            turned = finger_line_turned(quaternion_wxyz, angle)
+            outcome = move(position, turned, collision_check)
+            if outcome not in ("PLANNING_ERROR", "IK_FAILED"):  # the arm moved with this finger line
+                turns[key] = turned
+                return outcome
+        return result
+
+    return retry
+"""
+)
+
+
+def finger_line_prelude(primitives) -> str:
+    """The prelude that wraps ``primitives`` (names of POSE_MOVES) with finger_line_retry, each rebound
+    to its wrapper after the original is captured (the wrapper holds it); moves of one arm share one
+    memory of turns. Uses only ``math`` and ``np`` (what the sandbox predefines, worker.sandbox.policy)."""
+    names = [p for p in POSE_MOVES if p in set(primitives)]
+    arms = sorted({POSE_MOVES[p] for p in names})
+    lines = [f"finger_line_turns_arm{a} = {{}}" for a in arms]
+    lines += [f"{p} = finger_line_retry({p}, finger_line_turns_arm{POSE_MOVES[p]})" for p in names]
+    return FINGER_LINE_HELPERS + "\n\n" + "\n".join(lines) + "\n"
+
+
+def pose_moves_called(code: str) -> list[str]:
+    """The POSE_MOVES primitives a program names (calls, or passes on), in POSE_MOVES order."""
+    used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return [p for p in POSE_MOVES if p in used]
+
+
+def with_finger_line_prelude(code: str) -> str:
+    """The program with the finger-line prelude first (for the pose moves it calls); the program itself
+    when it calls none or already has the prelude."""
+    called = pose_moves_called(code)
+    if not called or FINGER_LINE_MARK in code:
+        return code
+    return finger_line_prelude(called) + "\n\n" + code
+
+
+#: Which way the knob repairs turn a knob. The knobs themselves come from the program's data flow (module-level
+#: numeric constants that feed a motion primitive's position, worker.agents.programs.motion_constants); these
+#: words of a knob's name (upper-cased) only say which way changing it moves the gripper, in the vocabulary of
+#: manipulation rather than of one program or simulator: a HEIGHT_WORDS knob is a height or stand-off above a
+#: target (lowered when IK fails, raised when moves are blocked), a DEPTH_WORDS knob a depth below an object's
+#: top (deepened when the fingers close on nothing), a TOWARD knob a step towards the robot (lengthened when
+#: IK fails). A knob whose name has none of these words gets no knob repair (its direction is unknown); the
+#: parameter mutations still vary it both ways.
 HEIGHT_WORDS = ("HEIGHT", "CLEARANCE", "APPROACH", "LIFT", "ABOVE", "STANDOFF", "GAP")
 DEPTH_WORDS = ("BELOW_TOP", "DEPTH", "BAND")
+#: The HEIGHT_WORDS that give moves more room when raised (the clearance repair).
+ROOM_WORDS = ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")
 SYNONYMS = {
     "cube": ["block", "box"],
     "can": ["cylinder", "tin"],
@@ -225,41 +305,74 @@ class OfflineSearchAgent:
                         )
                     )
 
-        # A finger lands on a neighbouring object: choose the grasp line that keeps fingers clear.
-        if "choose_grasp_yaw" in funcs and self._finger_hits_object(blocked):
-            code = prog.replace_function(candidate.code, NEIGHBOUR_AWARE_YAW)
+            # A sketch that is a prelude (it rebinds, at module level, names the program calls but does
+            # not define: robot API primitives, as the finger-line prelude does) goes before the program.
+            wrapped = prog.prelude_rebinds(sketch) & prog.names_from_outside(candidate.code)
+            if wrapped and signature_applies(signature, [e.signals for e in failed]):
+                try:
+                    filled = fill_for_program(sketch, skill.get("placeholders"), consts).strip("\n")
+                except (KeyError, ValueError, SyntaxError):
+                    continue
+                if filled in candidate.code:
+                    continue
+                name = skill.get("name")
+                out.append(
+                    Repair(
+                        f"skill:{name}",
+                        f"apply skill '{name}' before the program (it wraps {', '.join(sorted(wrapped))}): "
+                        f"{skill.get('repair_strategy', '')[:120]}",
+                        filled + "\n\n\n" + candidate.code,
+                        f"skill:{name}",
+                        {"skill": skill.get("id"), "retrieval": skill.get("retrieval_id")},
+                    )
+                )
+
+        # A finger or the hand would land on occupied space above the support surface (a neighbouring object):
+        # retry refused pose moves with the fingers turned 90 degrees about the approach axis.
+        if self._finger_hits_object(blocked):
+            code = with_finger_line_prelude(candidate.code)
             if code != candidate.code:
+                moves = ", ".join(pose_moves_called(candidate.code))
                 hypothesis = (
-                    f"{n} failed seeds: the open fingers would meet occupied space above the support surface "
-                    "(PLANNING_ERROR naming a finger): grip across the faces whose fingers stay clear of neighbours"
+                    f"{n} failed seeds: the open gripper would meet occupied space above the support surface, "
+                    f"a neighbouring object (PLANNING_ERROR naming a finger or the hand): retry refused {moves} "
+                    "with the fingers turned 90 degrees about the approach axis, and keep that finger line"
                 )
                 out.append(Repair("finger_clearance", hypothesis, code, "finger_clearance", {}))
 
-        # A prompt finds nothing: ask for the object another way.
-        for name, value in consts.items():
-            if not name.endswith("PROMPT") or not isinstance(value, str):
-                continue
+        # A prompt finds nothing: ask for the object another way. The prompts are the text arguments of
+        # the program's segment_* / detect_* calls, followed to the literal or module constant they come from.
+        for source in prog.prompt_sources(candidate.code):
+            value = source["value"]
             missing = (
                 any(e.signals.get("detections_by_prompt", {}).get(value) == 0 for e in failed)
                 or f"no '{value}'" in errors
             )
             if missing:
                 for alt in self._prompt_alternatives(value, brief.instruction)[:2]:
+                    where = source["name"] or f"the literal on line {source['line']}"
                     out.append(
-                        knob(
-                            f"prompt:{name}={alt}",
+                        Repair(
+                            f"prompt:{where}={alt}",
                             f"'{value}' finds nothing in the image on {n} seeds: ask for '{alt}'",
+                            prog.set_prompt(candidate.code, source, alt),
                             "prompt_alternative",
-                            name,
-                            alt,
+                            {
+                                source["name"] or "PROMPT": alt,
+                                "prompt_was": value,
+                                **({} if source["name"] else {"line": source["line"]}),
+                            },
                         )
                     )
 
-        numeric = {k: v for k, v in consts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        # The knobs of the reach, grasp-depth and clearance repairs: the module-level numeric constants whose
+        # values flow into the position argument of a motion primitive (prog.motion_constants, from the
+        # program's data flow); the words of a knob's name only choose the direction (see HEIGHT_WORDS).
+        numeric = prog.motion_constants(candidate.code)
         # The arm cannot reach a pose: lower the heights and stand-offs that put it there.
         if st.IK_FAILED in statuses:
             for name, value in numeric.items():
-                if any(w in name for w in HEIGHT_WORDS) and value > 0:
+                if any(w in name.upper() for w in HEIGHT_WORDS) and value > 0:
                     new = round(value * 0.7, 4)
                     out.append(
                         knob(
@@ -270,7 +383,7 @@ class OfflineSearchAgent:
                             new,
                         )
                     )
-                elif name.startswith("TOWARD") and value > 0:
+                elif name.upper().startswith("TOWARD") and value > 0:
                     new = round(value * 1.4, 4)
                     out.append(
                         knob(
@@ -284,7 +397,7 @@ class OfflineSearchAgent:
         # The fingers closed on nothing: grip deeper, or judge the top face more loosely.
         if st.GRASP_EMPTY in statuses or "missed" in errors:
             for name, value in numeric.items():
-                if any(w in name for w in DEPTH_WORDS) and value > 0:
+                if any(w in name.upper() for w in DEPTH_WORDS) and value > 0:
                     new = round(value * 1.5, 4)
                     out.append(
                         knob(
@@ -299,7 +412,7 @@ class OfflineSearchAgent:
         refused = st.PLANNING_ERROR in statuses and not self._finger_hits_object(blocked)
         if refused or st.COLLISION in statuses or st.NOT_REACHED in statuses:
             for name, value in numeric.items():
-                if any(w in name for w in ("CLEARANCE", "ABOVE", "LIFT", "STANDOFF", "GAP")) and value > 0:
+                if any(w in name.upper() for w in ROOM_WORDS) and value > 0:
                     new = round(value * 1.4, 4)
                     out.append(
                         knob(
@@ -314,10 +427,10 @@ class OfflineSearchAgent:
 
     @staticmethod
     def _finger_hits_object(messages: str) -> bool:
-        """Whether a finger would meet perceived occupied space standing on the support surface (a
-        neighbouring object), not the surface itself or the other arm. Reads the planner's messages
-        (worker.robot.api_motion): "arm0 left finger would meet occupied space at [x, y, z] m, seen by
-        camera agentview, 0.031 m above the support surface"."""
+        """Whether a finger or the hand (the gripper) would meet perceived occupied space standing on the
+        support surface (a neighbouring object), not the surface itself or the other arm. Reads the
+        planner's messages (worker.robot.api_motion): "arm0 left finger would meet occupied space at
+        [x, y, z] m, seen by camera agentview, 0.031 m above the support surface"."""
         for line in re.split(r";|\n", messages):
             hit = BLOCKED_FINGER.search(line)
             if hit and float(hit.group("height")) > NEIGHBOUR_HEIGHT:
@@ -404,10 +517,12 @@ class OfflineSearchAgent:
         texts = RULE_TEXT.get(rule.split(":")[0], RULE_TEXT["mutation"])
         placeholders = {}
         if rule == "finger_clearance":
-            sketch, placeholders = prog.self_contained(NEIGHBOUR_AWARE_YAW, after.code)
+            sketch = finger_line_prelude(pose_moves_called(before.code)).strip("\n")
         else:
-            knobs = {k: v for k, v in after.params.items() if k != "rule"}
+            knobs = {k: v for k, v in after.params.items() if k not in ("rule", "prompt_was", "line")}
             was = prog.constants(before.code)
+            if "prompt_was" in after.params:  # a prompt that was a literal has no constant to read back
+                was.update(dict.fromkeys(knobs, after.params["prompt_was"]))
             sketch = "\n".join(f"{k} = {placeholder(k)}" for k in knobs)
             placeholders = {
                 k: {"default": v, "doc": f"was {was.get(k)!r} when the seeds failed"} for k, v in knobs.items()
@@ -434,24 +549,44 @@ class OfflineSearchAgent:
         }
 
 
-#: A finger's blocked message in the planner's words, with the height of the point above the support.
+#: A gripper link's blocked message in the planner's words (worker.robot.motion names the gripper's links
+#: "armN hand", "armN left finger", "armN right finger"), with the height of the point above the support.
+#: The hand counts with the fingers: the Panda's hand is long along the finger line, and on robosuite Stack
+#: debug seeds 101, 114, 120 and 125 (realistic perception) the grasp move was refused because the hand
+#: would meet the neighbouring cube 0.051 m above the table; turning the finger line flipped all four.
 BLOCKED_FINGER = re.compile(
-    r"finger would meet occupied space\b.*?(?P<height>-?\d+(?:\.\d+)?) m above the support surface"
+    r"(?:finger|hand) would meet occupied space\b.*?(?P<height>-?\d+(?:\.\d+)?) m above the support surface"
 )
 #: Occupied space more than this (m) above the support surface is an object standing on it, not the
 #: surface (the support estimate is within ~5 mm, worker.robot.occupancy.PerceivedScene.support_height).
 NEIGHBOUR_HEIGHT = 0.01
 
+#: The task(s) each repair family was written from (git history and docstrings of this module), so a
+#: benchmark can report each family's effect on other tasks (worker.search.local.SearchOutcome.repairs_tried).
+#: "not from one task": written in the first version of this agent (commit f4963e3) from the constant names
+#: of all the reference programs and templates of the time, not from one task's failures.
+RULE_SOURCES = {
+    "finger_clearance": ("robosuite:Stack",),
+    "prompt_alternative": ("not from one task",),
+    "reach": ("not from one task",),
+    "grasp_depth": ("not from one task",),
+    "clearance": ("not from one task",),
+}
+
 RULE_TEXT = {
     "finger_clearance": {
-        "name": "Grip across the faces whose fingers clear the neighbours",
-        "description": "When objects stand close together, choose the finger line (of the equivalent grasp yaws) "
-        "that keeps both open fingers away from nearby objects.",
+        "name": "Turn the finger line when a pose move is refused",
+        "description": "When a pose move is refused because an open finger would land on a neighbouring object, "
+        "retry it with the gripper turned 90 degrees (then -90) about its approach axis, and keep that turn for "
+        "the later moves asked with the same orientation.",
         "kind": "grasp constraint",
-        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR: a finger would meet "
-        "occupied space above the support surface (a neighbouring object); close_gripper then reports GRASP_EMPTY",
-        "when": "top-down grasps of boxes or cubes with another object within about 8 cm",
-        "when_not": "round objects (every yaw is equivalent) or when the neighbour is what you mean to push",
+        "symptom": "the approach to a top-down grasp is refused with PLANNING_ERROR: a finger or the hand would "
+        "meet occupied space above the support surface (a neighbouring object); close_gripper then reports "
+        "GRASP_EMPTY",
+        "when": "top-down grasps of objects that can be gripped across either pair of faces (boxes, cubes, "
+        "cylinders) with another object within about 8 cm",
+        "when_not": "objects that can be gripped across one pair of faces only (a handle, a long bar), or "
+        "when the neighbour is what you mean to push",
     },
     "prompt_alternative": {
         "name": "Re-phrase a prompt that finds nothing",

@@ -21,6 +21,7 @@ from worker.library.sketch import (
     placeholder,
     sketch_as_python,
 )
+from worker.sandbox.policy import check_source
 
 PROGRAMS_DIR = Path(__file__).resolve().parent.parent / "programs"
 
@@ -551,6 +552,39 @@ def _sketch_functions(sketch: str) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
 
 
+def prelude_rebinds(sketch: str) -> set[str]:
+    """Names a code sketch rebinds at module level to a call of a function it defines (``move_to_pose =
+    finger_line_retry(move_to_pose, ...)``): the primitives a prelude wraps. Empty when it does not parse."""
+    try:
+        tree = ast.parse(sketch)
+    except SyntaxError:
+        return set()
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Name) and func.id in defined:
+                out |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def names_from_outside(code: str) -> set[str]:
+    """Names a program reads but never binds itself: what the sandbox predefines (the robot API, np, math)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    defined, used = _defined_and_used(tree)
+    imported = {
+        (a.asname or a.name).split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
+    return used - defined - imported
+
+
 def apply_skills(code: str, skills, keep: tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """The program with library skills applied before it has run (round 0): a skill whose code sketch
     defines a function the program has swaps that function in (sketch filled for the program by
@@ -559,7 +593,9 @@ def apply_skills(code: str, skills, keep: tuple[str, ...] = ()) -> tuple[str, li
     program sets them to the placeholders' declared defaults (the values the skill's source search
     found; the sketch filled by worker.library.sketch.fill_sketch). Constants in ``keep`` (the prompts
     filled from the instruction) are never set, and each constant or function is changed by the first
-    skill (best first) that fits. Returns (program, ["skill 'name': what changed", ...])."""
+    skill (best first) that fits. A skill whose sketch is a prelude (it rebinds robot API primitives the
+    program calls to wrappers it defines, as the offline agent's finger-line retry does: see
+    prelude_rebinds) goes before the program, once. Returns (program, ["skill 'name': what changed", ...])."""
     applied: list[str] = []
     touched: set[str] = set()
     for skill in skills or []:
@@ -567,6 +603,14 @@ def apply_skills(code: str, skills, keep: tuple[str, ...] = ()) -> tuple[str, li
         name = skill.get("name") or skill.get("id") or "?"
         consts, funcs = constants(code), functions(code)
         try:
+            wrapped = prelude_rebinds(sketch) & names_from_outside(code)
+            if wrapped:
+                filled = fill_for_program(sketch, skill.get("placeholders"), consts).strip("\n")
+                if filled not in code and not (wrapped & touched) and not check_source(filled + "\n\n" + code):
+                    code = filled + "\n\n\n" + code
+                    touched.update(wrapped)
+                    applied.append(f"skill '{name}': before the program, wrapping " + ", ".join(sorted(wrapped)))
+                continue
             declared = normalise_placeholders(skill.get("placeholders"))
             swap = [f for f in _sketch_functions(sketch) if f in funcs and f not in touched]
             if swap:
@@ -649,3 +693,269 @@ def zero_shot_program(instruction: str, skills=(), retrieve=None) -> tuple[str, 
     if report["not_covered"]:
         origin += "; not done, no template covers: " + "; ".join(report["not_covered"])
     return code, origin, report
+
+
+#: API primitives that take a text prompt, and where: (position of the positional argument, keyword name).
+TEXT_PROMPT_ARGS = {
+    "segment_text_prompt": (1, "text_prompt"),
+    "detect_object_owlvit": (1, "text"),
+}
+
+
+def _parents(tree: ast.AST) -> dict:
+    out = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            out[child] = node
+    return out
+
+
+def _enclosing_function(node, parents) -> ast.FunctionDef | None:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return node
+    return None
+
+
+def _string_constants(tree: ast.Module) -> dict[str, ast.Assign]:
+    """Module-level ``NAME = "text"`` assignments (any name, assigned once at module level)."""
+    assigned: dict[str, list] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                assigned.setdefault(target.id, []).append(node)
+    return {
+        name: nodes[0]
+        for name, nodes in assigned.items()
+        if len(nodes) == 1
+        and len(nodes[0].targets) == 1
+        and isinstance(nodes[0].value, ast.Constant)
+        and isinstance(nodes[0].value.value, str)
+    }
+
+
+def prompt_sources(code: str) -> list[dict]:
+    """Where the text prompts of the program's perception calls (TEXT_PROMPT_ARGS) come from, found by
+    following the argument back through the program: a string literal, a module-level string constant
+    (any name), a parameter of the enclosing function (to the arguments of that function's calls), a
+    ``for`` variable (to the list or tuple it iterates over). Each source once, in source order:
+    {"value": the text, "name": the constant's name or None for a literal, "line", "col", "end_col"
+    (the literal's position, 1-based line, 0-based columns)}. Prompts built at run time (f-strings,
+    concatenation, values read from observations) are not followed. Raises SyntaxError if the
+    program does not parse."""
+    tree = ast.parse(code)
+    parents = _parents(tree)
+    consts = _string_constants(tree)
+    calls_of: dict[str, list[ast.Call]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls_of.setdefault(node.func.id, []).append(node)
+    found: dict[tuple, dict] = {}
+    seen: set = set()
+
+    def follow(expr, depth: int) -> None:
+        if expr is None or depth > 6 or id(expr) in seen:
+            return
+        seen.add(id(expr))
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            if expr.lineno == expr.end_lineno:
+                key = (expr.lineno, expr.col_offset)
+                found[key] = {
+                    "value": expr.value,
+                    "name": None,
+                    "line": expr.lineno,
+                    "col": expr.col_offset,
+                    "end_col": expr.end_col_offset,
+                }
+        elif isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+            for element in expr.elts:
+                follow(element, depth + 1)
+        elif isinstance(expr, ast.Name):
+            function = _enclosing_function(expr, parents)
+            if function is not None:
+                params = [a.arg for a in function.args.posonlyargs + function.args.args]
+                if expr.id in params:
+                    index = params.index(expr.id)
+                    for call in calls_of.get(function.name, []):
+                        if index < len(call.args) and not isinstance(call.args[index], ast.Starred):
+                            follow(call.args[index], depth + 1)
+                        for keyword in call.keywords:
+                            if keyword.arg == expr.id:
+                                follow(keyword.value, depth + 1)
+                    return
+                loops = [
+                    n
+                    for n in ast.walk(function)
+                    if isinstance(n, (ast.For, ast.comprehension))
+                    and isinstance(n.target, ast.Name)
+                    and n.target.id == expr.id
+                ]
+                for loop in loops:
+                    follow(loop.iter, depth + 1)
+                if loops or any(
+                    isinstance(n, ast.Name) and n.id == expr.id and isinstance(n.ctx, ast.Store)
+                    for n in ast.walk(function)
+                ):
+                    return  # a local name: only loops over literal collections are followed
+            else:
+                loops = [
+                    n
+                    for n in tree.body
+                    if isinstance(n, ast.For) and isinstance(n.target, ast.Name) and n.target.id == expr.id
+                ]
+                for loop in loops:
+                    follow(loop.iter, depth + 1)
+            if expr.id in consts:
+                node = consts[expr.id]
+                found[(node.lineno, node.col_offset)] = {
+                    "value": node.value.value,
+                    "name": expr.id,
+                    "line": node.value.lineno,
+                    "col": node.value.col_offset,
+                    "end_col": node.value.end_col_offset,
+                }
+
+    for primitive, (position, keyword_name) in TEXT_PROMPT_ARGS.items():
+        for call in calls_of.get(primitive, []):
+            if position < len(call.args):
+                follow(call.args[position], 0)
+            for keyword in call.keywords:
+                if keyword.arg == keyword_name:
+                    follow(keyword.value, 0)
+    return [found[key] for key in sorted(found)]
+
+
+def set_prompt(code: str, source: dict, text: str) -> str:
+    """The program with one prompt source of :func:`prompt_sources` set to ``text``: the constant
+    re-assigned (set_constants, any name) or the literal replaced where it stands."""
+    if source["name"]:
+        return set_constants(code, {source["name"]: text})
+    lines = code.split("\n")
+    line = lines[source["line"] - 1]
+    lines[source["line"] - 1] = line[: source["col"]] + repr(text) + line[source["end_col"] :]
+    return "\n".join(lines)
+
+
+#: Motion primitives and the positional index / keyword of each position argument they take.
+POSITION_ARGS = {
+    "move_to_pose": ((0, "position"),),
+    "move_to_pose_arm0": ((0, "position"),),
+    "move_to_pose_arm1": ((0, "position"),),
+    "move_to_pose_both": ((0, "position0"), (2, "position1")),
+    "solve_ik": ((0, "position"),),
+    "solve_ik_arm0": ((0, "position"),),
+    "solve_ik_arm1": ((0, "position"),),
+}
+
+
+#: Methods that put their arguments into the list, set or dict they are called on.
+GROWING_METHODS = ("append", "extend", "insert", "add", "update")
+
+
+def _scope_nodes(scope: ast.AST):
+    """The nodes of one scope: a function's body or the module, without nested functions and classes."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _bound_values(scope: ast.AST, name: str) -> list[ast.AST]:
+    """The expressions a scope binds ``name`` from: assignments (whole right-hand side when unpacked),
+    augmented assignments, ``for`` targets (the iterable), ``:=`` and what ``name.append(...)`` and the
+    other GROWING_METHODS put into it."""
+    out = []
+    for node in _scope_nodes(scope):
+        targets, value = [], None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets, value = [node.target], node.value
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            targets, value = [node.target], node.iter
+        elif isinstance(node, ast.NamedExpr):
+            targets, value = [node.target], node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in GROWING_METHODS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == name
+        ):
+            out.extend(node.args)
+            continue
+        if value is not None and any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
+            out.append(value)
+    return out
+
+
+def motion_constants(code: str) -> dict:
+    """{NAME: value} of the module-level numeric constants (any name, assigned once) whose value flows into
+    the position argument of a motion primitive (POSITION_ARGS): directly, through assignments in the same
+    scope, through the parameters of the program's own functions (to their calls' arguments) and through
+    what those functions return. An over-approximation (data flow only, not control flow: a loop count
+    does not feed a position; a detection score threshold that filters the points a position is computed
+    from does). Raises SyntaxError if the program does not parse."""
+    tree = ast.parse(code)
+    parents = _parents(tree)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    numeric = {}
+    for name, nodes in _module_assignments(tree).items():
+        value = nodes[0].value
+        literal = isinstance(value, ast.Constant) and isinstance(value.value, (int, float))
+        if len(nodes) == 1 and literal and not isinstance(value.value, bool):
+            numeric[name] = value.value
+    calls_of: dict[str, list[ast.Call]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls_of.setdefault(node.func.id, []).append(node)
+    found: set[str] = set()
+    seen: set = set()
+    work: list[ast.AST] = []
+    for primitive, places in POSITION_ARGS.items():
+        for call in calls_of.get(primitive, []):
+            for index, keyword in places:
+                if index < len(call.args):
+                    work.append(call.args[index])
+                work.extend(k.value for k in call.keywords if k.arg == keyword)
+    while work:
+        expr = work.pop()
+        if id(expr) in seen:
+            continue
+        seen.add(id(expr))
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defs:
+                work.extend(r.value for r in ast.walk(defs[node.func.id]) if isinstance(r, ast.Return) and r.value)
+            if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+                continue
+            function = _enclosing_function(node, parents)
+            scope = function or tree
+            bound = _bound_values(scope, node.id)
+            work.extend(bound)
+            if function is not None and not bound:
+                params = [a.arg for a in function.args.posonlyargs + function.args.args]
+                if node.id in params:
+                    index = params.index(node.id)
+                    for call in calls_of.get(function.name, []):
+                        if index < len(call.args):
+                            work.append(call.args[index])
+                        work.extend(k.value for k in call.keywords if k.arg == node.id)
+                    continue
+                work.extend(_bound_values(tree, node.id))
+            if node.id in numeric and (function is None or not bound):
+                found.add(node.id)
+    return {name: numeric[name] for name in sorted(found)}
+
+
+def _module_assignments(tree: ast.Module) -> dict[str, list[ast.Assign]]:
+    out: dict[str, list] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out.setdefault(target.id, []).append(node)
+    return out

@@ -240,6 +240,39 @@ class SearchOutcome:
             "candidates": sum(len(r) for r in self.rounds),
         }
 
+    def repairs_tried(self) -> list[dict]:
+        """Every candidate a repair rule made (params["rule"] other than "start", "mutation" or none; a
+        library skill's application counts, as rule "skill:<name>"), in the order evaluated, so each repair
+        family's effect can be reported on the tasks it was tried on. Each: {"rule", "hypothesis", "round",
+        "ref", "parent", "parent_debug", "debug" (debug success rates, 0-1, on the same debug seeds),
+        "seeds_flipped" (seeds the parent failed and the candidate passed), "seeds_broken" (the reverse)}.
+        A candidate whose parent is not among the search's candidates has parent_debug None and no seeds."""
+        everything = [c for r in self.rounds for c in r]
+        by_ref = {c.ref: c for c in everything}
+        out = []
+        for candidate in everything:
+            rule = candidate.params.get("rule") or ""
+            if rule in ("", "start", "mutation"):
+                continue
+            parent = by_ref.get(candidate.parent)
+            passed = {e.seed for e in candidate.episodes if e.success}
+            before = {e.seed for e in parent.episodes if e.success} if parent else set()
+            seeds = {e.seed for e in parent.episodes} if parent else set()
+            out.append(
+                {
+                    "rule": rule,
+                    "hypothesis": candidate.hypothesis,
+                    "round": candidate.round,
+                    "ref": candidate.ref,
+                    "parent": candidate.parent,
+                    "parent_debug": round(parent.success_rate, 4) if parent else None,
+                    "debug": round(candidate.success_rate, 4),
+                    "seeds_flipped": sorted((passed & seeds) - before),
+                    "seeds_broken": sorted((seeds - passed) & before),
+                }
+            )
+        return out
+
 
 def run_search(
     spec: TaskSpec, agent: Agent, workbench: LocalWorkbench, settings: SearchSettings, heldout: bool = True, log=print

@@ -198,3 +198,21 @@ def test_the_offline_agent_starts_from_the_composed_program():
     assert proposals[0].hypothesis.startswith("start from 2 of 2 steps composed")
     assert prog.constants(proposals[0].code)["STEP2_OBJECT_PROMPT"] == "tomato sauce"
     assert prog.constants(proposals[0].code)["RIM_CLEARANCE"] == 0.042
+
+
+def test_a_prelude_skill_goes_before_the_zero_shot_program_once():
+    """A library skill whose sketch is the finger-line prelude (the offline agent's generic repair) is put
+    before a composed program that calls move_to_pose, once, and the result still passes the policy."""
+    from worker.agents.offline import candidate_problems, finger_line_prelude
+
+    skill = {
+        "name": "Turn the finger line when a pose move is refused",
+        "code_sketch": finger_line_prelude(["move_to_pose"]),
+        "placeholders": {},
+    }
+    code, applied = prog.apply_skills(prog.template_for("put_in", ["alphabet soup", "basket"])[0], [skill, skill])
+    assert code.count("move_to_pose = finger_line_retry(move_to_pose") == 1
+    assert applied == [
+        "skill 'Turn the finger line when a pose move is refused': before the program, wrapping move_to_pose"
+    ]
+    assert candidate_problems(code) == []
