@@ -290,6 +290,7 @@ def main(argv=None, search=None, specs=None) -> int:
         from bench.search_results import search_task
 
         search = search_task
+    from worker.agents.offline import RULE_SOURCES
     from worker.engine import EngineSettings
     from worker.sim.catalog import format_seeds
 
@@ -308,6 +309,8 @@ def main(argv=None, search=None, specs=None) -> int:
         {
             "benchmark": "libero_pro",
             "agent": "offline",
+            # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
+            "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
             "protocol": protocol,
             "selection": {
                 "rule": SELECTION_RULE,

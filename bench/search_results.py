@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
-from worker.agents.offline import OfflineSearchAgent  # noqa: E402
+from worker.agents.offline import RULE_SOURCES, OfflineSearchAgent  # noqa: E402
 from worker.engine import EngineSettings  # noqa: E402
 from worker.search.core import SearchSettings  # noqa: E402
 from worker.search.local import LocalWorkbench, run_search  # noqa: E402
@@ -131,6 +131,8 @@ def main(argv=None):
         {
             "benchmark": "search_results",
             "agent": "offline",
+            # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
+            "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
             "protocol": {
                 "k": args.k,
                 "max_rounds": args.rounds,

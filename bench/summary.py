@@ -337,6 +337,58 @@ def _paper(docs: dict) -> list[str]:
     return lines
 
 
+def _repair_families(docs: dict) -> list[str]:
+    """Each offline repair family on the tasks it was tried on, its source tasks set apart: from the rows'
+    ``repairs_tried`` (worker.search.local.SearchOutcome.repairs_tried) of every file with searches and the
+    ``repair_sources`` the file records."""
+    sources: dict[str, list[str]] = {}
+    rows = []
+    for name in ("search_results", "libero_pro"):
+        doc = docs.get(name) or {}
+        sources.update(doc.get("repair_sources") or {})
+        rows += [(name, r) for r in doc.get("tasks", []) if isinstance(r, dict)]
+    transfer = docs.get("transfer") or {}
+    sources.update(transfer.get("repair_sources") or {})
+    rows += [("transfer", r) for r in transfer.get("sources", []) if isinstance(r, dict)]
+    with_repairs = [(n, r) for n, r in rows if isinstance(r.get("repairs_tried"), list)]
+    if not with_repairs:
+        return ["Not measured yet: no search row records `repairs_tried` (rows written before it existed)."]
+    families: dict[str, dict] = {}
+    for _, row in with_repairs:
+        for tried in row["repairs_tried"]:
+            rule = str(tried.get("rule", "?"))
+            family = "library skill" if rule.startswith("skill:") else rule
+            f = families.setdefault(family, {"tasks": set(), "own": set(), "candidates": 0, "helped": set()})
+            f.setdefault("flipped", 0)
+            f.setdefault("broken", 0)
+            own = row.get("task") in sources.get(family, [])
+            (f["own"] if own else f["tasks"]).add(row.get("task"))
+            if own:
+                continue
+            f["candidates"] += 1
+            f["flipped"] += len(tried.get("seeds_flipped") or [])
+            f["broken"] += len(tried.get("seeds_broken") or [])
+            if (tried.get("debug") or 0) > (tried.get("parent_debug") or 0):
+                f["helped"].add(row.get("task"))
+    lines = [
+        f"From {len(with_repairs)} searches that record the repairs they tried. A family's source tasks (where "
+        "it was written from) are left out of its counts.",
+        "",
+        "| repair family | written from | other tasks tried on | candidates | tasks it raised | seeds flipped | "
+        "seeds broken |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for family, f in sorted(families.items()):
+        lines.append(
+            f"| {family} | {', '.join(sources.get(family, ['–']))} | {len(f['tasks'])} | {f['candidates']} | "
+            f"**{len(f['helped'])}** | {f['flipped']} | {f['broken']} |"
+        )
+    never = sorted(set(sources) - set(families))
+    if never:
+        lines += ["", "Not tried on any task yet (their failure signature never appeared): " + ", ".join(never) + "."]
+    return lines
+
+
 def render(results_dir: Path) -> str:
     results_dir = Path(results_dir)
     state_path = results_dir / STATE
@@ -436,6 +488,7 @@ def render(results_dir: Path) -> str:
 
     # the paper's figures beside ours
     out += ["## Published figures beside ours", "", *_paper(docs), ""]
+    out += ["## Repair families beyond their source tasks", "", *_repair_families(docs), ""]
 
     # one section per file
     for name in order:

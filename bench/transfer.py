@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from bench import provenance  # noqa: E402
 from bench.summary import PAPER  # noqa: E402
 from worker.agents import programs as prog  # noqa: E402
-from worker.agents.offline import OfflineSearchAgent, candidate_problems  # noqa: E402
+from worker.agents.offline import RULE_SOURCES, OfflineSearchAgent, candidate_problems  # noqa: E402
 from worker.engine import EngineSettings, run_episode  # noqa: E402
 from worker.events import MemorySink  # noqa: E402
 from worker.search.core import Brief, SearchSettings  # noqa: E402
@@ -247,6 +247,8 @@ def main(argv=None):
         {
             "benchmark": "transfer",
             "agent": "offline",
+            # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
+            "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
             "protocol": protocol,
             "commit": provenance.commit(),
             "machine": {

@@ -180,3 +180,33 @@ def test_quick_run_reproduces_the_structure_of_every_results_file(tmp_path):
             missing = set(json.loads(committed.read_text())) - set(quick) - {"run_all"}
             assert not missing, f"{name}: the quick file lacks {sorted(missing)}"
     assert (out / "SUMMARY.md").exists()
+
+
+def test_repair_families_are_counted_on_tasks_other_than_their_source(tmp_path):
+    """A repair tried on its own source task is left out of its counts; elsewhere its candidates, the
+    tasks it raised and the seeds it flipped and broke are counted; a family never tried is named."""
+    tried = {
+        "rule": "finger_clearance",
+        "parent_debug": 0.5,
+        "debug": 0.75,
+        "seeds_flipped": [3, 4],
+        "seeds_broken": [9],
+    }
+    search = {
+        "commit": "a" * 40,
+        "repair_sources": {"finger_clearance": ["robosuite:Stack"], "reach": ["not from one task"]},
+        "tasks": [
+            {"task": "robosuite:Stack", "suite": "robosuite", "repairs_tried": [dict(tried, seeds_flipped=[1] * 7)]},
+            {
+                "task": "libero:libero_object/x",
+                "suite": "libero_object",
+                "repairs_tried": [tried, dict(tried, debug=0.5)],
+            },
+            {"task": "libero:libero_object/y", "suite": "libero_object", "repairs_tried": []},
+        ],
+    }
+    (tmp_path / "search_results.json").write_text(json.dumps(search))
+    text = summary.render(tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| finger_clearance |"))
+    assert row == "| finger_clearance | robosuite:Stack | 1 | 2 | **1** | 4 | 2 |"
+    assert "Not tried on any task yet (their failure signature never appeared): reach." in text
