@@ -124,6 +124,14 @@ def transfer_benchmark(path: Path | None = None) -> dict:
         out.update(status="malformed", message=f"{path.name} could not be read ({type(exc).__name__}); see the log.")
         return out
     out.update(rows=rows, paper=paper, measured_at=str(doc.get("measured_at", "")), commit=str(doc.get("commit", "")))
+    protocol = doc.get("protocol") if isinstance(doc.get("protocol"), dict) else {}
+    limits = [protocol.get("debug_seeds_limit"), protocol.get("heldout_seeds_limit")]
+    out["not_protocol"] = (
+        f"Measured with seeds limited to {limits[0] or 'all'} debug / {limits[1] or 'all'} held-out, K = "
+        f"{protocol.get('k')}, {protocol.get('max_rounds')} round(s): a check of the pipeline, not the protocol."
+        if any(limits) or protocol.get("k") not in (None, 8) or protocol.get("max_rounds") not in (None, 5)
+        else ""
+    )
     if not rows:
         out.update(status="empty", message=f"{path.name} holds no zero-shot evaluations yet.")
         return out
@@ -151,6 +159,11 @@ def transfer_benchmark(path: Path | None = None) -> dict:
         )
     out.update(
         status="ok",
-        chart=plots.line_chart(series, x_label="source tasks in the library", y_label="zero-shot success"),
+        chart=plots.line_chart(
+            series,
+            x_label="source tasks in the library (evenly spaced)",
+            y_label="zero-shot success",
+            categorical_x=True,
+        ),
     )
     return out

@@ -59,3 +59,13 @@ def test_a_malformed_results_file_is_logged_not_raised(owner_client, results_fil
 def test_the_default_path_is_under_the_project(settings):
     settings.TRANSFER_RESULTS_PATH = None
     assert plots.transfer_results_path() == settings.BASE_DIR / "bench" / "results" / "transfer.json"
+
+
+def test_a_file_measured_with_quick_settings_says_so(owner_client, results_file):
+    quick = dict(RESULTS, protocol={"k": 1, "max_rounds": 1, "debug_seeds_limit": 1, "heldout_seeds_limit": 1})
+    results_file.write_text(json.dumps(quick))
+    section = owner_client.get("/plots/").content.decode().split("Transfer (benchmark)")[1]
+    assert "a check of the pipeline, not the protocol" in section
+    results_file.write_text(json.dumps(dict(RESULTS, protocol={"k": 8, "max_rounds": 5})))
+    section = owner_client.get("/plots/").content.decode().split("Transfer (benchmark)")[1]
+    assert "not the protocol" not in section
