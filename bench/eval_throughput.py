@@ -8,7 +8,8 @@ Three measurements, side by side in one run:
                  how far the machine drifted between the modes;
   raw floor    - the same robosuite env stepped for exactly the control steps each episode used,
                  with zero actions: no robot API, no sandbox, no rendering, no tracing.
-Simulators are built before the clock starts. Writes bench/results/eval_throughput.json.
+Simulators are built and warmed (worker.engine.warm_up, as a production worker
+does) before the clock starts. Writes bench/results/eval_throughput.json.
 
     python bench/eval_throughput.py [--seeds 1-100]
 """
@@ -34,8 +35,7 @@ TASK = "robosuite:Lift"
 
 def _worker(seeds, media, start_event, ready, results):
     """Run ``seeds`` once ``start_event`` fires; put (seed, success, seconds, control_steps) rows."""
-    from worker.engine import EngineSettings, run_episode, simulators
-    from worker.events import NullSink
+    from worker.engine import EngineSettings, run_episode, simulators, warm_up
     from worker.sim.catalog import get_task
     from worker.sim.robosuite_env import SETTLE_STEPS
 
@@ -44,8 +44,10 @@ def _worker(seeds, media, start_event, ready, results):
 
     spec = get_task(TASK)
     program = (ROOT / "worker" / "programs" / spec.starter_program).read_text()
+    # Warmed as a production worker is before its first task (runs/tasks.py): one traced episode with
+    # keyframes and a recording, so the keyframe renderer and the encoders exist before the clock starts.
+    warm_up([TASK])
     adapter, *_ = simulators().get(spec)
-    run_episode(spec, program, seeds[0], NullSink(), EngineSettings(trace=False), None)  # warm up
     sink = JsonlSink(Path(media) / f"records-{os.getpid()}.jsonl")
     ready.put(os.getpid())
     start_event.wait()
@@ -111,11 +113,12 @@ def _mode(wall, rows):
 
 def _settings() -> dict:
     """The engine settings the workers run under (run_episode's defaults, as in production)."""
-    from worker.engine import EngineSettings
+    from worker.engine import BLAS_THREADS, EngineSettings
     from worker.sim.catalog import get_task
 
     cfg = EngineSettings()
     return {
+        "blas_threads_per_worker": BLAS_THREADS,
         "trace": cfg.trace,
         "keyframes": cfg.keyframes,
         "perception_mode": cfg.perception_mode,
