@@ -164,8 +164,8 @@ JOBS: tuple[Job, ...] = (
     Job(
         "skill_retrieval",
         "skill_retrieval.py",
-        full=("--skills", "10000", "--queries", "300"),
-        quick=("--skills", "200", "--queries", "20"),
+        full=("--skills", "100000", "--queries", "300", "--busy-workers", "2"),
+        quick=("--skills", "200", "--queries", "20", "--busy-workers", "2"),
         episodes=False,
     ),
     Job(

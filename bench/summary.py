@@ -152,7 +152,15 @@ def _skill_retrieval(d):
         f"- latency p50 **{_f(lat['p50'], 1)} ms**, p95 **{_f(lat['p95'], 1)} ms**, p99 {_f(lat['p99'], 1)} ms "
         f"(target p95 < {_f(d['target_p95_ms'], 0)} ms: {_f(d['meets_target'])}); needles ranked first "
         f"{d['needles_ranked_first']}; index build {_f(d['index_build_s'], 1)} s",
-    ]
+    ] + (
+        [
+            f"- with {d['busy']['simulator_workers']} simulator workers busy ({d['busy']['episodes_finished']} "
+            f"episodes finished meanwhile): p50 **{_f(d['busy']['latency_ms']['p50'], 1)} ms**, p95 "
+            f"**{_f(d['busy']['latency_ms']['p95'], 1)} ms** (target met: {_f(d['busy']['meets_target'])})"
+        ]
+        if d.get("busy")
+        else ["- with simulator workers busy: not measured in this file"]
+    )
 
 
 def _live_latency(d):
