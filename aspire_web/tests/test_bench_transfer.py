@@ -12,8 +12,10 @@ from bench import summary, transfer  # noqa: E402
 
 def test_a_source_task_is_one_every_step_of_which_a_template_covers():
     assert transfer.covered("put the chocolate pudding in the top drawer of the cabinet and close it")
-    assert not transfer.covered("open the top drawer of the cabinet and put the bowl in it")
-    assert not transfer.covered("turn on the stove")
+    assert transfer.covered("open the top drawer of the cabinet and put the bowl in it")
+    assert transfer.covered("turn on the stove")
+    assert not transfer.covered("put the yellow and white mug in the microwave and close it")
+    assert not transfer.covered("turn off the stove")
 
 
 def test_the_library_of_size_n_holds_the_skills_of_the_first_n_sources():

@@ -146,6 +146,8 @@ TEMPLATES = {
     "put_in": Template("libero_soup_in_basket.py", "put_in", ("OBJECT_PROMPT", "CONTAINER_PROMPT")),
     "rim_place_on": Template("libero_bowl_on_plate.py", "place_on", ("OBJECT_PROMPT", "TARGET_PROMPT")),
     "close_drawer": Template("libero_close_top_drawer.py", "close_drawer", ("DRAWER_PROMPT",)),
+    "open_drawer": Template("libero_open_drawer.py", "open_drawer", ("DRAWER_PROMPT",)),
+    "turn_on_stove": Template("libero_turn_on_stove.py", "turn_on_stove", ("STOVE_PROMPT",)),
     "pick_place_marker": Template("robosuite_pickplacecan.py", "put_in", ("OBJECT_PROMPT", "TARGET_PROMPT")),
 }
 
@@ -158,6 +160,15 @@ _PATTERNS = [
             rf"(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)"
         ),
     ),
+    (
+        "open_drawer",
+        re.compile(
+            rf"(?:open|pull out|pull open) {_ARTICLE}(?:cabinet'?s? |cabinet’s )?"
+            rf"(?P<a>top|middle|bottom|upper|lower) (?:drawer|layer)"
+        ),
+    ),
+    ("turn_on_stove", re.compile(rf"(?:turn|switch) on {_ARTICLE}(?P<a>stove|cooktop|burner)\b")),
+    ("turn_on_stove", re.compile(rf"(?:turn|switch) {_ARTICLE}(?P<a>stove|cooktop|burner) on\b")),
     (
         "put_in",
         re.compile(
@@ -190,7 +201,8 @@ def parse_instruction(instruction: str) -> tuple[str, list[str]] | None:
     """(task kind, noun phrases) for instructions the templates cover, else None.
 
     "pick up the alphabet soup and place it in the basket" -> ("put_in", ["alphabet soup", "basket"]);
-    "close the top drawer of the cabinet" -> ("close_drawer", ["top drawer"]).
+    "close the top drawer of the cabinet" -> ("close_drawer", ["top drawer"]); "open the middle layer of
+    the drawer" -> ("open_drawer", ["middle drawer"]); "switch on the stove" -> ("turn_on_stove", ["stove"]).
     """
     text = re.sub(r"[.!]+$", "", instruction.strip().lower())
     for kind, pattern in _PATTERNS:
@@ -200,7 +212,7 @@ def parse_instruction(instruction: str) -> tuple[str, list[str]] | None:
         groups = [g.strip() for g in m.groups() if g]
         if any(g in _PRONOUNS for g in groups):
             continue
-        if kind == "close_drawer":
+        if kind in ("close_drawer", "open_drawer"):
             return kind, [f"{_LEVELS.get(groups[0], groups[0])} drawer"]
         return kind, groups
     return None
@@ -335,7 +347,7 @@ _GENERIC_OBJECT = re.compile(
     rf"(?: (?:to the (?:left|right) of|in front of|behind|next to|on top of|into|inside|onto|in|on) "
     rf"{_ARTICLE}(?P<b>.+))?$"
 )
-_DRAWER_OBJECT = re.compile(rf"(?:close|shut|push in) {_ARTICLE}(?P<a>.+)$")
+_DRAWER_OBJECT = re.compile(rf"(?:close|shut|push in|open|pull out|pull open) {_ARTICLE}(?P<a>.+)$")
 
 
 @dataclass(frozen=True)
@@ -387,16 +399,19 @@ def parse_steps(instruction: str) -> list[Step]:
     "put both the alphabet soup and the tomato sauce in the basket" -> put_in (alphabet soup, basket),
     put_in (tomato sauce, basket); "put the black bowl in the bottom drawer of the cabinet and close it"
     -> put_in (black bowl, bottom drawer of the cabinet), close_drawer (bottom drawer); "turn on the
-    stove and put the moka pot on it" -> None (turn on the stove), place_on (moka pot, stove). A
-    single-step instruction gives one step whose kind and phrases are parse_instruction's.
+    stove and put the moka pot on it" -> turn_on_stove (stove), place_on (moka pot, stove); "open the top
+    drawer of the cabinet and put the bowl in it" -> open_drawer (top drawer), put_in (bowl, top drawer
+    of the cabinet). A single-step instruction gives one step whose kind and phrases are
+    parse_instruction's.
     """
     text = re.sub(r"[.!]+$", "", instruction.strip().lower())
     steps: list[Step] = []
     for clause in _clauses(text):
-        if steps and re.search(r"\bit\b", clause):
-            referent = steps[-1].target or steps[-1].object
-            if referent:
-                clause = re.sub(r"\bit\b", f"the {referent}", clause, count=1)
+        referent = (steps[-1].target or steps[-1].object) if steps else ""
+        if referent and re.search(r"\bit\b", clause):
+            clause = re.sub(r"\bit\b", f"the {referent}", clause, count=1)
+        elif referent and re.search(r" (?:inside|in there)$", clause):  # "... and put the bowl inside"
+            clause = re.sub(r" (?:inside|in there)$", f" inside the {referent}", clause)
         parsed = parse_instruction(clause)
         generic = _GENERIC_OBJECT.match(clause)
         obj = (generic["a"] if generic else "").strip()
@@ -405,9 +420,9 @@ def parse_steps(instruction: str) -> list[Step]:
             kind, phrases = parsed
             if kind in ("put_in", "place_on") and len(phrases) == 2:
                 obj, target = phrases
-            elif kind == "close_drawer":
+            elif kind in ("close_drawer", "open_drawer"):
                 m = _DRAWER_OBJECT.search(clause)
-                obj, target = (m["a"] if m else phrases[0]), ""
+                obj, target = (m["a"] if m and "layer" not in m["a"] else phrases[0]), ""
             elif phrases:
                 obj = phrases[0]
             steps.append(Step(clause, kind, tuple(phrases), obj, target))

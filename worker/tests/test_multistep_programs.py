@@ -32,7 +32,10 @@ def steps(text):
             "put the black bowl in the bottom drawer of the cabinet and close it",
             [("put_in", ("black bowl", "bottom drawer of the cabinet")), ("close_drawer", ("bottom drawer",))],
         ),
-        ("turn on the stove and put the moka pot on it", [(None, ()), ("place_on", ("moka pot", "stove"))]),
+        (
+            "turn on the stove and put the moka pot on it",
+            [("turn_on_stove", ("stove",)), ("place_on", ("moka pot", "stove"))],
+        ),
         (
             "put the white mug on the left plate and put the yellow and white mug on the right plate",
             [("place_on", ("white mug", "left plate")), ("place_on", ("yellow and white mug", "right plate"))],
@@ -48,7 +51,7 @@ def steps(text):
         ),
         (
             "open the top drawer of the cabinet and put the bowl in it",
-            [(None, ()), ("put_in", ("bowl", "top drawer of the cabinet"))],
+            [("open_drawer", ("top drawer",)), ("put_in", ("bowl", "top drawer of the cabinet"))],
         ),
     ],
 )
@@ -105,11 +108,11 @@ def test_a_function_that_differs_between_steps_is_renamed_for_the_later_step():
 
 
 def test_steps_no_template_covers_are_named_and_the_rest_is_done():
-    code, origin, report = prog.zero_shot_program("turn on the stove and put the moka pot on it")
-    assert report["not_covered"] == ["turn on the stove"]
-    assert "not done, no template covers: turn on the stove" in origin
-    assert "not done (no template covers it): turn on the stove" in code
-    assert prog.constants(code)["PICK_PROMPT"] == "moka pot" and candidate_problems(code) == []
+    code, origin, report = prog.zero_shot_program("put the yellow and white mug in the microwave and close it")
+    assert report["not_covered"] == ["close the microwave"]
+    assert "not done, no template covers: close the microwave" in origin
+    assert "not done (no template covers it): close the microwave" in code
+    assert prog.constants(code)["OBJECT_PROMPT"] == "yellow and white mug" and candidate_problems(code) == []
 
 
 def test_every_libero_10_instruction_gives_a_checked_program():
