@@ -13,11 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """The checked-out commit, with "+dirty" when tracked files differ from it; "" outside git."""
+    """The checked-out commit, with "+dirty" when tracked files outside bench/results differ from it; ""
+    outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        # bench/results is what a run writes (one job's file would make the next job's commit "dirty")
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):

@@ -210,3 +210,25 @@ def test_repair_families_are_counted_on_tasks_other_than_their_source(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| finger_clearance |"))
     assert row == "| finger_clearance | robosuite:Stack | 1 | 2 | **1** | 4 | 2 |"
     assert "Not tried on any task yet (their failure signature never appeared): reach." in text
+
+
+def test_a_runs_own_results_do_not_make_the_commit_dirty(tmp_path, monkeypatch):
+    """One job's results file is not a change to the code the next job measures; any other file is."""
+    from bench import provenance
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "x.json").write_text("{}")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", "empty")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "files")
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    assert not provenance.commit().endswith("+dirty")
+    (tmp_path / "bench" / "results" / "x.json").write_text('{"measured": 1}')
+    assert not provenance.commit().endswith("+dirty")
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert provenance.commit().endswith("+dirty")
