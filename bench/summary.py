@@ -381,11 +381,16 @@ def _repair_families(docs: dict) -> list[str]:
     lines = [
         f"From {len(with_repairs)} searches that record the repairs they tried. A family's source tasks (where "
         "it was written from) are left out of its counts.",
-        "",
-        "| repair family | written from | other tasks tried on | candidates | tasks it raised | seeds flipped | "
-        "seeds broken |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if not families:
+        lines.append("No search tried a repair (every first program succeeded or no failure signature appeared).")
+    else:
+        lines += [
+            "",
+            "| repair family | written from | other tasks tried on | candidates | tasks it raised | seeds flipped | "
+            "seeds broken |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for family, f in sorted(families.items()):
         lines.append(
             f"| {family} | {', '.join(sources.get(family, ['–']))} | {len(f['tasks'])} | {f['candidates']} | "
