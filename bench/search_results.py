@@ -21,6 +21,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,8 @@ def search_task(
     debug_limit: int | None = None,
     heldout_limit: int | None = None,
     commit: str = "",
+    from_reference: bool = True,
+    full_skills: bool = False,
 ) -> dict:
     """Run the offline search on one task under the protocol (K = ``k`` candidates a round, at most
     ``rounds`` rounds, 3 survivors), then the selected program once on the held-out seeds.
@@ -53,7 +56,9 @@ def search_task(
     mode, the task's published step budget). Returns the results row: task, suite, instruction, the seeds
     (as "51-65"), perception_mode, step_budget (control steps), commit, SearchOutcome.summary()'s keys
     (success rates in [0, 1], wall_s in seconds), episodes, per-round best debug success, the skills the
-    search proposed, and ``repairs_tried`` when SearchOutcome offers it.
+    search proposed (name and evidence; every field with ``full_skills``), and ``repairs_tried``
+    (worker.search.local.SearchOutcome.repairs_tried). With ``from_reference=False`` the search starts from
+    the agent's own first program, as on a task without a reference program.
     """
     debug_seeds = list(spec.debug_seeds)[: debug_limit or None]
     heldout_seeds = list(spec.heldout_seeds)[: heldout_limit or None]
@@ -66,7 +71,8 @@ def search_task(
     )
     workbench = LocalWorkbench(spec, workers=workers, keyframes=False)  # the offline agent reads no images
     try:
-        outcome = run_search(spec, OfflineSearchAgent(), workbench, settings)
+        searched = spec if from_reference else replace(spec, starter_program="")
+        outcome = run_search(searched, OfflineSearchAgent(), workbench, settings)
     finally:
         workbench.close()
     row = {
@@ -82,7 +88,9 @@ def search_task(
         **outcome.summary(),
         "episodes": workbench.episodes_run,
         "rounds": [{"round": i, "best_debug": max(c.success_rate for c in r)} for i, r in enumerate(outcome.rounds)],
-        "proposed_skills": [
+        "proposed_skills": list(outcome.proposed_skills)
+        if full_skills
+        else [
             {
                 "name": s["name"],
                 "seeds_flipped": s["evidence"]["seeds_flipped"],
@@ -91,10 +99,8 @@ def search_task(
             }
             for s in outcome.proposed_skills
         ],
+        "repairs_tried": outcome.repairs_tried(),
     }
-    repairs_tried = getattr(outcome, "repairs_tried", None)  # SearchOutcome gains it in a parallel change
-    if callable(repairs_tried):
-        row["repairs_tried"] = repairs_tried()
     return row
 
 

@@ -41,20 +41,20 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
+from bench.search_results import search_task  # noqa: E402
 from bench.summary import PAPER  # noqa: E402
 from worker.agents import programs as prog  # noqa: E402
 from worker.agents.offline import RULE_SOURCES, OfflineSearchAgent, candidate_problems  # noqa: E402
 from worker.engine import EngineSettings, run_episode  # noqa: E402
 from worker.events import MemorySink  # noqa: E402
-from worker.search.core import Brief, SearchSettings  # noqa: E402
-from worker.search.local import LocalWorkbench, run_search  # noqa: E402
+from worker.search.core import Brief  # noqa: E402
+from worker.search.local import LocalWorkbench  # noqa: E402
 from worker.sim.catalog import all_tasks, format_seeds, get_task, scene_facts, success_condition  # noqa: E402
 
 SIZES = (0, 1, 2, 4, 8)
@@ -281,40 +281,24 @@ def main(argv=None):
     for spec in sources:
         if spec.key in done:
             continue
-        debug_seeds = list(spec.debug_seeds)[: args.debug_seeds or None]
-        heldout_seeds = list(spec.heldout_seeds)[: args.heldout_seeds or None]
-        settings = SearchSettings(
-            candidates_per_round=args.k,
-            max_rounds=args.rounds,
-            survivors=3,
-            debug_seeds=tuple(debug_seeds),
-            heldout_seeds=tuple(heldout_seeds),
+        # The search starts from the agent's own program, as on a task it has never seen: a reference
+        # program that already succeeds leaves nothing to repair and so nothing to distil. An empty library.
+        row = search_task(
+            spec,
+            args.k,
+            args.rounds,
+            args.workers,
+            args.debug_seeds,
+            args.heldout_seeds,
+            commit=doc["commit"],
+            from_reference=False,
+            full_skills=True,
         )
-        workbench = LocalWorkbench(spec, workers=args.workers, keyframes=False)  # an empty library
-        try:
-            # The search starts from the agent's own program, as on a task it has never seen: a reference
-            # program that already succeeds leaves nothing to repair and so nothing to distil.
-            outcome = run_search(replace(spec, starter_program=""), OfflineSearchAgent(), workbench, settings)
-        finally:
-            workbench.close()
-        doc["sources"].append(
-            {
-                "task": spec.key,
-                "instruction": spec.instruction,
-                "debug_seeds": format_seeds(debug_seeds),
-                "heldout_seeds": format_seeds(heldout_seeds),
-                "perception_mode": EngineSettings().perception_mode,
-                "step_budget": EngineSettings().step_budget_for(spec),
-                "commit": doc["commit"],
-                **outcome.summary(),
-                "episodes": workbench.episodes_run,
-                "proposed_skills": outcome.proposed_skills,
-            }
-        )
+        doc["sources"].append(row)
         save()
         print(
-            f"source {spec.key}: first {outcome.first.success_rate:.2f} -> final {outcome.best.success_rate:.2f}, "
-            f"{len(outcome.proposed_skills)} skills proposed, {outcome.wall_s:.0f} s",
+            f"source {spec.key}: first {row['first_candidate_debug']:.2f} -> final {row['final_debug']:.2f}, "
+            f"{len(row['proposed_skills'])} skills proposed, {row['wall_s']:.0f} s",
             flush=True,
         )
     by_task = {r["task"]: r for r in doc["sources"]}
