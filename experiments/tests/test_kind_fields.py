@@ -45,5 +45,12 @@ def test_a_hidden_fields_bad_value_is_ignored_and_zero_shot_runs_one_candidate(
 
 
 def test_the_time_estimate_reads_the_measured_throughput():
+    import json
+
+    from experiments.forms import THROUGHPUT_FILE
+
+    doc = json.loads(THROUGHPUT_FILE.read_text())  # what bench/eval_throughput.py measured last
     tp = measured_throughput()
-    assert tp["one_worker"] == 0.819 and tp["two_workers"] == 1.522 and tp["task"] == "robosuite:Lift"
+    assert tp["one_worker"] == doc["one_worker"]["episodes_per_s"] > 0
+    assert tp["two_workers"] == doc["two_workers"]["episodes_per_s"] > 0
+    assert tp["task"] == doc["task"] == "robosuite:Lift"
