@@ -33,9 +33,6 @@ into ours. Tasks not yet run have no row; every aggregate says how many tasks it
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -43,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
+from bench.protocol import (  # noqa: E402
+    add_protocol_args,
+    load_for_resume,
+    machine,
+    protocol,
+    write_results,
+)
 
 #: Family name -> base LIBERO suite. "long" is LIBERO-Long, shipped as libero_10.
 FAMILIES = {"goal": "libero_goal", "object": "libero_object", "spatial": "libero_spatial", "long": "libero_10"}
@@ -59,8 +63,6 @@ SELECTION_RULE = (
     "published task indices), the same indices in a base suite and its LIBERO-Pro suites; fixed in "
     "bench/libero_pro.py, independent of any result"
 )
-#: The published protocol: K, rounds, survivors (bench/search_results.py and the ASPIRE paper).
-PROTOCOL_K, PROTOCOL_ROUNDS, SURVIVORS = 8, 5, 3
 
 
 def suite_of(family: str, perturbation: str | None) -> str:
@@ -245,21 +247,6 @@ def _describe(row: dict) -> str:
     )
 
 
-def _protocol(args) -> dict:
-    return {
-        "k": args.k,
-        "max_rounds": args.rounds,
-        "survivors": SURVIVORS,
-        "target_success": 1.0,
-        "plateau_points": 5.0,
-        "debug_seeds_limit": args.debug_seeds,
-        "heldout_seeds_limit": args.heldout_seeds,
-        "published_protocol": (
-            args.k == PROTOCOL_K and args.rounds == PROTOCOL_ROUNDS and not args.debug_seeds and not args.heldout_seeds
-        ),
-    }
-
-
 def main(argv=None, search=None, specs=None) -> int:
     """CLI. ``search`` (default bench/search_results.py search_task) and ``specs`` (default the installed
     LIBERO catalog) are for tests."""
@@ -267,13 +254,7 @@ def main(argv=None, search=None, specs=None) -> int:
     parser.add_argument("--families", default=",".join(FAMILIES), help=f"comma-separated, of {list(FAMILIES)}")
     parser.add_argument("--suites", help="comma-separated suites to keep (default: base and Pro of each family)")
     parser.add_argument("--per-suite", type=int, default=DEFAULT_PER_SUITE, help="tasks per suite (INDEX_ORDER)")
-    parser.add_argument("--workers", type=int, default=2, help="processes evaluating candidates in parallel")
-    parser.add_argument("--k", type=int, default=PROTOCOL_K)
-    parser.add_argument("--rounds", type=int, default=PROTOCOL_ROUNDS)
-    parser.add_argument("--resume", action="store_true", help="keep tasks already in the results file")
-    parser.add_argument("--debug-seeds", type=int, help="only the first N debug seeds of each task (quick checks)")
-    parser.add_argument("--heldout-seeds", type=int, help="only the first N held-out seeds of each task")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "libero_pro.json"))
+    add_protocol_args(parser, ROOT / "bench" / "results" / "libero_pro.json")
     args = parser.parse_args(argv)
 
     families = tuple(f for f in args.families.split(",") if f)
@@ -295,13 +276,8 @@ def main(argv=None, search=None, specs=None) -> int:
     from worker.sim.catalog import format_seeds
 
     out = Path(args.out)
-    protocol = _protocol(args)
-    doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
-    if doc and doc.get("protocol") != protocol:
-        raise SystemExit(
-            f"--resume: {out} was written under protocol {doc.get('protocol')}, not {protocol}; "
-            "use another --out or leave out --resume"
-        )
+    settings = protocol(args)
+    doc = load_for_resume(out, args.resume, settings)
     engine = EngineSettings()
     debug = sorted({s for spec in chosen for s in list(spec.debug_seeds)[: args.debug_seeds or None]})
     heldout = sorted({s for spec in chosen for s in list(spec.heldout_seeds)[: args.heldout_seeds or None]})
@@ -311,7 +287,7 @@ def main(argv=None, search=None, specs=None) -> int:
             "agent": "offline",
             # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
             "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
-            "protocol": protocol,
+            "protocol": settings,
             "selection": {
                 "rule": SELECTION_RULE,
                 "index_order": list(INDEX_ORDER),
@@ -321,12 +297,7 @@ def main(argv=None, search=None, specs=None) -> int:
                 "tasks": [s.key for s in chosen],
             },
             "commit": provenance.commit(),
-            "machine": {
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "evaluation_workers": args.workers,
-            },
+            "machine": machine(args.workers),
             "perception_mode": engine.perception_mode,
             # control steps per episode, per suite; every row also records its own
             "step_budget": {s.suite: engine.step_budget_for(s) for s in chosen},
@@ -342,10 +313,7 @@ def main(argv=None, search=None, specs=None) -> int:
         doc["aggregates"] = aggregate(doc["tasks"])
         if measured or "measured_at" not in doc:  # the time of the last row measured
             doc["measured_at"] = provenance.measured_at()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, out)
+        write_results(out, doc)
 
     save(measured=False)
     for spec in chosen:

@@ -17,10 +17,7 @@ stopped, the winning hypothesis, wall time, and the skills the search proposed.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
+from bench.protocol import add_protocol_args, load_for_resume, machine, protocol, write_results  # noqa: E402
 from worker.agents.offline import RULE_SOURCES, OfflineSearchAgent  # noqa: E402
 from worker.engine import EngineSettings  # noqa: E402
 from worker.search.core import SearchSettings  # noqa: E402
@@ -116,13 +114,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", help="comma-separated task keys (default: the robosuite tasks and --suite)")
     parser.add_argument("--suite", default="libero_object_lan", help="a LIBERO-Pro suite to include")
-    parser.add_argument("--workers", type=int, default=2, help="processes evaluating candidates in parallel")
-    parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--resume", action="store_true", help="keep tasks already in the results file")
-    parser.add_argument("--debug-seeds", type=int, help="only the first N debug seeds of each task (quick checks)")
-    parser.add_argument("--heldout-seeds", type=int, help="only the first N held-out seeds of each task")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_results.json"))
+    add_protocol_args(parser, ROOT / "bench" / "results" / "search_results.json")
     args = parser.parse_args(argv)
 
     if args.tasks:
@@ -132,28 +124,17 @@ def main(argv=None):
             (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0)
         )
     out = Path(args.out)
-    doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
+    settings = protocol(args)
+    doc = load_for_resume(out, args.resume, settings)
     doc.update(
         {
             "benchmark": "search_results",
             "agent": "offline",
             # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
             "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
-            "protocol": {
-                "k": args.k,
-                "max_rounds": args.rounds,
-                "survivors": 3,
-                "target_success": 1.0,
-                "plateau_points": 5.0,
-                "debug_seeds_limit": args.debug_seeds,
-                "heldout_seeds_limit": args.heldout_seeds,
-            },
+            "protocol": settings,
             "commit": provenance.commit(),
-            "machine": {
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "evaluation_workers": args.workers,
-            },
+            "machine": machine(args.workers),
         }
     )
     rows = {r["task"]: r for r in doc.get("tasks", [])}
@@ -163,9 +144,8 @@ def main(argv=None):
         row = search_task(spec, args.k, args.rounds, args.workers, args.debug_seeds, args.heldout_seeds, doc["commit"])
         rows[spec.key] = row
         doc["tasks"] = list(rows.values())
-        doc["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, indent=2) + "\n")
+        doc["measured_at"] = provenance.measured_at()
+        write_results(out, doc)
         print(describe(row), flush=True)
     return 0
 

@@ -34,10 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import multiprocessing as mp
-import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -47,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
+from bench.protocol import add_protocol_args, load_for_resume, machine, protocol, write_results  # noqa: E402
 from bench.search_results import search_task  # noqa: E402
 from bench.summary import PAPER  # noqa: E402
 from worker.agents import programs as prog  # noqa: E402
@@ -211,13 +209,7 @@ def main(argv=None):
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="library sizes, in source tasks")
     parser.add_argument("--suites", default="libero_10", help="comma-separated target suites (LIBERO-10 and Pro)")
     parser.add_argument("--targets", help="the first N tasks of each suite, or comma-separated task keys")
-    parser.add_argument("--workers", type=int, default=2, help="processes evaluating in parallel")
-    parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--resume", action="store_true", help="keep what the results file already holds")
-    parser.add_argument("--debug-seeds", type=int, help="only the first N debug seeds of each source task")
-    parser.add_argument("--heldout-seeds", type=int, help="only the first N held-out seeds of each task")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
+    add_protocol_args(parser, ROOT / "bench" / "results" / "transfer.json", source_seeds_only=True)
     args = parser.parse_args(argv)
 
     sizes = sorted({int(s) for s in args.sizes.split(",")})
@@ -226,37 +218,24 @@ def main(argv=None):
         print(f"only {len(sources)} LIBERO-90 tasks are covered by the templates", flush=True)
     sizes = [n for n in sizes if n <= len(sources)]
     targets = target_tasks(args.suites.split(","), args.targets)
-    protocol = {
-        "k": args.k,
-        "max_rounds": args.rounds,
-        "survivors": 3,
-        "target_success": 1.0,
-        "plateau_points": 5.0,
-        "debug_seeds_limit": args.debug_seeds,
-        "heldout_seeds_limit": args.heldout_seeds,
-        "source_rule": f"{args.sources} {SOURCE_SUITE} tasks every step of whose instruction a template covers, "
+    settings = protocol(
+        args,
+        source_rule=f"{args.sources} {SOURCE_SUITE} tasks every step of whose instruction a template covers, "
         "spread over scenes (bench/transfer.source_tasks), searched from the agent's own first program (no "
         "reference program)",
-        "zero_shot": "round 0's first program only (no repair rounds, no reference program), on held-out seeds",
-    }
+        zero_shot="round 0's first program only (no repair rounds, no reference program), on held-out seeds",
+    )
     out = Path(args.out)
-    doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
-    if doc and doc.get("protocol") != protocol:
-        raise SystemExit(f"{out} was written with other settings ({doc.get('protocol')}); run without --resume")
+    doc = load_for_resume(out, args.resume, settings)
     doc.update(
         {
             "benchmark": "transfer",
             "agent": "offline",
             # the task(s) each repair family was written from, so its evaluation elsewhere can be told apart
             "repair_sources": {k: list(v) for k, v in RULE_SOURCES.items()},
-            "protocol": protocol,
+            "protocol": settings,
             "commit": provenance.commit(),
-            "machine": {
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "evaluation_workers": args.workers,
-            },
+            "machine": machine(args.workers),
             # LocalWorkbench and the zero-shot episodes run under the engine's defaults
             "perception_mode": EngineSettings().perception_mode,
             "library_sizes": sizes,
@@ -273,8 +252,7 @@ def main(argv=None):
     def save():
         doc["summary"] = summarise(doc)
         doc["measured_at"] = provenance.measured_at()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, indent=1) + "\n")
+        write_results(out, doc, indent=1)
 
     # 1. source searches
     done = {r["task"] for r in doc["sources"]}

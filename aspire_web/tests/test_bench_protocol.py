@@ -1,0 +1,58 @@
+"""bench/protocol.py: the arguments, protocol block and resume rule the three search benchmarks share."""
+
+import argparse
+import json
+
+import pytest
+
+from bench import libero_pro, search_results, transfer
+from bench.protocol import add_protocol_args, load_for_resume, protocol, write_results
+
+
+def _parse(argv, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_protocol_args(parser, tmp_path / "out.json")
+    return parser.parse_args(argv)
+
+
+def test_defaults_are_the_published_protocol_and_any_limit_is_not(tmp_path):
+    block = protocol(_parse([], tmp_path))
+    assert (block["k"], block["max_rounds"], block["survivors"]) == (8, 5, 3)
+    assert block["published_protocol"] is True
+    for argv in (["--k", "2"], ["--rounds", "1"], ["--debug-seeds", "1"], ["--heldout-seeds", "3"]):
+        assert protocol(_parse(argv, tmp_path))["published_protocol"] is False, argv
+    assert protocol(_parse([], tmp_path), zero_shot="x")["zero_shot"] == "x"
+
+
+@pytest.mark.parametrize("module", [search_results, libero_pro, transfer])
+def test_every_search_benchmark_takes_the_shared_arguments(module, capsys):
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--workers", "--k", "--rounds", "--resume", "--debug-seeds", "--heldout-seeds", "--out"):
+        assert flag in text, (module.__name__, flag)
+
+
+def test_resume_refuses_other_settings_and_unreadable_files(tmp_path):
+    out = tmp_path / "r.json"
+    settings = protocol(_parse([], tmp_path))
+    assert load_for_resume(out, True, settings) == {}  # nothing to resume
+    write_results(out, {"protocol": settings, "tasks": [{"task": "a"}]})
+    assert load_for_resume(out, False, settings) == {}  # not asked to resume
+    assert load_for_resume(out, True, settings)["tasks"] == [{"task": "a"}]
+    with pytest.raises(SystemExit, match="protocol"):
+        load_for_resume(out, True, protocol(_parse(["--k", "2"], tmp_path)))
+    out.write_text("{half a file")
+    with pytest.raises(SystemExit, match="cannot be read"):
+        load_for_resume(out, True, settings)
+    out.write_text(json.dumps([1, 2]))
+    with pytest.raises(SystemExit, match="results object"):
+        load_for_resume(out, True, settings)
+
+
+def test_writing_leaves_no_temporary_file(tmp_path):
+    out = tmp_path / "deep" / "r.json"
+    write_results(out, {"a": 1})
+    write_results(out, {"a": 2}, indent=1)
+    assert json.loads(out.read_text()) == {"a": 2}
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
