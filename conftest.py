@@ -17,6 +17,16 @@ ROOT = Path(__file__).resolve().parent
 # The engine (no Django)
 
 
+@pytest.fixture(autouse=True)
+def _no_spare_sandbox_left():
+    """A test that warmed the engine up (worker.engine.warm_up) leaves its thread starting spare sandbox
+    processes; the next test starts without one."""
+    yield
+    from worker.sandbox import host
+
+    host.keep_spare(False)
+
+
 @pytest.fixture(scope="session")
 def lift_spec():
     """The robosuite Lift task of the engine's catalog."""

@@ -32,7 +32,7 @@ from worker.robot.recording import Recorder
 from worker.robot.scene3d import Scene3D
 from worker.robot.segmenter import default_segmenter
 from worker.robot.tracer import Tracer
-from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, run_program
+from worker.sandbox.host import NOT_JUDGED, ApiError, SandboxLimits, keep_spare, run_program
 from worker.sim.base import StepBudgetSpent
 from worker.sim.catalog import TaskSpec
 
@@ -201,6 +201,9 @@ def warm_up(task_keys: Iterable[str], log_to: logging.Logger | None = None) -> d
     exercises everything an episode uses (robosuite, MuJoCo's GL context, the sandbox, JPEG and H.264
     encoders), and leaves the page cache warm.
 
+    From then on this thread starts each episode's sandbox process while the previous episode finishes
+    (worker.sandbox.host.keep_spare), as a production worker does.
+
     Call it on the thread that will run the episodes: a simulator is cached per thread (OSMesa).
     Returns {task key: seconds it took}; a task that is unknown or has no starter program is skipped
     (logged), and an engine failure is logged, never raised: a worker must start even if warming fails."""
@@ -211,6 +214,7 @@ def warm_up(task_keys: Iterable[str], log_to: logging.Logger | None = None) -> d
     from worker.sim.catalog import get_task, starter_source
 
     logger = log_to or log
+    keep_spare(True)
     took: dict[str, float] = {}
     for key in task_keys:
         started = time.monotonic()

@@ -19,6 +19,7 @@ author gets a clear early ``POLICY_VIOLATION`` naming the line; it is not what h
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import keyword
 import logging
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -216,6 +218,88 @@ def _spawn(limits: SandboxLimits | None = None, box: containment.Containment | N
     return _Session(proc, host_to_child_w, child_to_host_r, workdir, stderr_file, box.label, cgroup)
 
 
+#: This thread's spare: a child started ahead of its program (see :func:`keep_spare`).
+_SPARES = threading.local()
+
+
+@dataclass
+class _Spare:
+    key: tuple
+    owner_pid: int
+    session: _Session
+
+
+def _spare_key(limits: SandboxLimits, box: containment.Containment) -> tuple:
+    # everything _spawn reads: the containment and the limits the launcher applies
+    return (box.mode, box.label, box.cgroup, int(limits.memory_mb), limits.cpu_seconds())
+
+
+def keep_spare(enabled: bool = True) -> None:
+    """Start each program's sandbox process ahead of time on this thread.
+
+    With ``enabled``, every :func:`run_program` on the calling thread starts the next program's child as
+    soon as its own program has ended, so that the child's start-up (interpreter, numpy, seccomp and
+    namespace set-up: ``bench/results/sandbox_startup.json``) overlaps the host's work between episodes
+    (success check, trace flush, simulator reset) instead of adding to the next episode. The spare is an
+    ordinary fresh child that has received nothing yet: it gets its program, limits and seccomp filter in
+    the start frame like any other, runs exactly one program, and is used only by the same thread of the
+    same process with the same containment and limits (otherwise it is killed and a child is started as
+    before). A spare whose process has died is replaced silently. ``keep_spare(False)`` stops this and
+    kills the thread's spare. The worker turns it on in :func:`worker.engine.warm_up`.
+    """
+    _SPARES.enabled = bool(enabled)
+    if not enabled:
+        _drop_spare()
+
+
+def _drop_spare() -> None:
+    spare = getattr(_SPARES, "spare", None)
+    _SPARES.spare = None
+    if spare is None:
+        return
+    if spare.owner_pid != os.getpid():  # inherited through fork: the parent's process, not ours to kill
+        for fd in (spare.session.to_child, spare.session.from_child):  # only this process's copies
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        spare.session.stderr_file.close()
+        return
+    _kill(spare.session)
+    _cleanup(spare.session)
+
+
+def _take_spare(limits: SandboxLimits, box: containment.Containment) -> _Session | None:
+    """This thread's spare if it fits ``limits`` and ``box`` and is alive; else None (the spare is dropped)."""
+    spare = getattr(_SPARES, "spare", None)
+    if spare is None:
+        return None
+    if spare.owner_pid == os.getpid() and spare.key == _spare_key(limits, box) and spare.session.proc.poll() is None:
+        _SPARES.spare = None
+        return spare.session
+    _drop_spare()
+    return None
+
+
+def _start_spare(limits: SandboxLimits, box: containment.Containment) -> None:
+    if not getattr(_SPARES, "enabled", False) or getattr(_SPARES, "spare", None) is not None:
+        return
+    try:
+        session = _spawn(limits, box)
+    except Exception:  # the next run_program starts its own child and reports what fails
+        log.warning("could not start a spare sandbox process", exc_info=True)
+        return
+    _SPARES.spare = _Spare(_spare_key(limits, box), os.getpid(), session)
+
+
+@atexit.register
+def _drop_spare_at_exit() -> None:  # pragma: no cover - exercised by interpreter exit
+    try:
+        _drop_spare()
+    except Exception:
+        pass
+
+
 def _kill(session: _Session) -> None:
     # The launcher's process group: prlimit and bubblewrap exec in place, so this is bwrap itself;
     # when it dies the sandbox's pid namespace goes with it, and every process inside.
@@ -385,7 +469,7 @@ def run_program(
             return early
     try:
         box = containment.current()
-        session = _spawn(limits, box)
+        session = _take_spare(limits, box) or _spawn(limits, box)
     except (containment.SandboxUnavailable, seccomp.SeccompUnavailable) as exc:
         log.error("refusing to run a program: %s", exc)
         return SandboxOutcome(
@@ -420,6 +504,7 @@ def run_program(
         if session.proc.poll() is None:
             _kill(session)
         stderr = _cleanup(session)
+        _start_spare(limits, box)  # the next program's child starts while the host finishes this episode
     outcome.stderr = stderr
     outcome.duration_s = time.monotonic() - started
     outcome.api_calls = session.calls
