@@ -154,7 +154,14 @@ def test_embeddings_are_stored_once_and_recomputed_when_the_text_changes(library
         encoded.append(len(texts))
         return real(texts, **kw)
 
+    real_one = embeddings.encode_one
+
+    def counting_one(text):  # a query: one text
+        encoded.append(1)
+        return real_one(text)
+
     monkeypatch.setattr(embeddings, "encode", counting)
+    monkeypatch.setattr(embeddings, "encode_one", counting_one)
     retrieve_skills(instruction="lift the cube")
     assert encoded == [6, 1]  # every skill once, then the query
     assert SkillEmbedding.objects.count() == 6
@@ -193,3 +200,20 @@ def test_bad_retrieval_input_names_the_field(kwargs, field):
         retrieve_skills(**kwargs)
     assert info.value.field == field
     assert not SkillRetrieval.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pick up the red cube",
+        "GRASP_EMPTY after close_gripper: the fingers closed on nothing above the bowl " * 12,  # past 256 tokens
+        "",
+    ],
+)
+def test_a_query_is_embedded_as_the_library_texts_are(text):
+    """encode_query's single-text path gives the vector encode() gives the same text in a batch."""
+    one = embeddings.encode_query(text)
+    batch = embeddings.encode(["another text first", text])[1]
+    assert one.shape == batch.shape == (embeddings.dimension(),) and one.dtype == np.float32
+    assert np.allclose(one, batch, atol=1e-5)
+    assert abs(float(np.linalg.norm(one)) - 1.0) < 1e-5
