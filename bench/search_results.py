@@ -118,7 +118,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.tasks:
-        specs = [get_task(k) for k in args.tasks.split(",")]
+        try:
+            specs = [get_task(k.strip()) for k in args.tasks.split(",") if k.strip()]
+        except KeyError as exc:
+            parser.error(exc.args[0])
     else:
         specs = [TASKS[f"robosuite:{n}"] for n in ROBOSUITE] + sorted(
             (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0)

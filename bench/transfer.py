@@ -102,7 +102,10 @@ def source_tasks(n: int) -> list:
 def target_tasks(suites: list[str], targets: str | None) -> list:
     """The target tasks: explicit keys, or the first N (or every) task of each suite by index."""
     if targets and not targets.isdigit():
-        return [get_task(k) for k in targets.split(",")]
+        try:
+            return [get_task(k.strip()) for k in targets.split(",") if k.strip()]
+        except KeyError as exc:
+            raise SystemExit(f"--targets: {exc.args[0]}") from None
     out = []
     for suite in suites:
         tasks = sorted((t for t in all_tasks() if t.suite == suite), key=lambda t: t.extra.get("index", 0))

@@ -56,3 +56,12 @@ def test_writing_leaves_no_temporary_file(tmp_path):
     write_results(out, {"a": 2}, indent=1)
     assert json.loads(out.read_text()) == {"a": 2}
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+
+
+def test_an_unknown_task_is_a_clear_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        search_results.main(["--tasks", "robosuite:NoSuchTask", "--out", str(tmp_path / "r.json")])
+    assert stopped.value.code == 2 and "unknown task 'robosuite:NoSuchTask'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--targets: unknown task"):
+        transfer.target_tasks(["libero_10"], "libero:libero_10/no_such_task")
+    assert not (tmp_path / "r.json").exists()
