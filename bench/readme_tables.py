@@ -114,6 +114,8 @@ def search_results(doc: dict) -> str:
             f"| {row['task']} | {row['first_candidate_debug']:.2f} | {row['final_debug']:.2f} | "
             f"**{row['heldout']:.2f}** | {row['rounds_used']} | {row.get('stop', '')} | {row['wall_s']:.0f} |"
         )
+    if doc.get("not_yet_run"):
+        lines += ["", f"Selected tasks not run yet ({len(doc['not_yet_run'])}): {', '.join(doc['not_yet_run'])}."]
     return "\n".join(lines)
 
 

@@ -9,9 +9,10 @@ LIBERO-Pro: debug 51-65, held-out 1-50 (the benchmark's fixed initial states).
 ``--debug-seeds N`` / ``--heldout-seeds N`` keep only the first N of each task's seeds (quick checks of the
 pipeline, bench/run_all.py --quick; not the protocol).
 
-Writes bench/results/search_results.json after every task (so a long run can be resumed): per task the
-first candidate's and the final debug success, the held-out success, rounds used, why the search
-stopped, the winning hypothesis, wall time, and the skills the search proposed.
+Writes bench/results/search_results.json before the first task and after every task (so a long run can be
+stopped and continued with ``--resume``): per task the first candidate's and the final debug success, the
+held-out success, rounds used, why the search stopped, the winning hypothesis, wall time, and the skills the
+search proposed; ``not_yet_run`` lists the selected tasks without a row.
 """
 
 from __future__ import annotations
@@ -141,15 +142,24 @@ def main(argv=None):
         }
     )
     rows = {r["task"]: r for r in doc.get("tasks", [])}
+
+    def save(measured: bool) -> None:
+        doc["tasks"] = list(rows.values())
+        # a stopped run's file says which selected tasks it lacks (--resume runs them)
+        doc["not_yet_run"] = [s.key for s in specs if s.key not in rows]
+        if measured or "measured_at" not in doc:  # the time of the last row measured
+            doc["measured_at"] = provenance.measured_at()
+        write_results(out, doc)
+
+    save(measured=False)
     for spec in specs:
         if spec.key in rows:
             continue
-        row = search_task(spec, args.k, args.rounds, args.workers, args.debug_seeds, args.heldout_seeds, doc["commit"])
-        rows[spec.key] = row
-        doc["tasks"] = list(rows.values())
-        doc["measured_at"] = provenance.measured_at()
-        write_results(out, doc)
-        print(describe(row), flush=True)
+        rows[spec.key] = search_task(
+            spec, args.k, args.rounds, args.workers, args.debug_seeds, args.heldout_seeds, doc["commit"]
+        )
+        save(measured=True)
+        print(describe(rows[spec.key]), flush=True)
     return 0
 
 

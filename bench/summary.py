@@ -141,6 +141,8 @@ def _search_results(d):
         )
     for suite, rate, n in _suite_means(d):
         lines.append(f"\nMean held-out success, {suite} ({n} tasks): **{_f(rate)}**")
+    if d.get("not_yet_run"):
+        lines.append(f"\nSelected tasks not run yet ({len(d['not_yet_run'])}): {', '.join(d['not_yet_run'])}")
     return lines
 
 

@@ -65,3 +65,36 @@ def test_an_unknown_task_is_a_clear_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--targets: unknown task"):
         transfer.target_tasks(["libero_10"], "libero:libero_10/no_such_task")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_stopped_search_run_says_what_it_lacks_and_resumes_only_that(tmp_path, monkeypatch):
+    out = tmp_path / "search.json"
+    ran = []
+
+    def fake_search(spec, k, rounds, workers, debug_limit, heldout_limit, commit, **kw):
+        if len(ran) == 1 and not kw.get("again"):
+            raise KeyboardInterrupt  # the run is stopped during its second task
+        ran.append(spec.key)
+        return {
+            "task": spec.key,
+            "first_candidate_debug": 0.5,
+            "final_debug": 1.0,
+            "heldout": 0.9,
+            "rounds_used": 1,
+            "stop": "target",
+            "wall_s": 1.0,
+        }
+
+    monkeypatch.setattr(search_results, "search_task", fake_search)
+    argv = ["--tasks", "robosuite:Lift,robosuite:Stack", "--k", "2", "--rounds", "1", "--out", str(out)]
+    with pytest.raises(KeyboardInterrupt):
+        search_results.main(argv)
+    doc = json.loads(out.read_text())
+    assert [r["task"] for r in doc["tasks"]] == ["robosuite:Lift"] and doc["not_yet_run"] == ["robosuite:Stack"]
+    monkeypatch.setattr(search_results, "search_task", lambda *a, **kw: fake_search(*a, again=True))
+    search_results.main(argv + ["--resume"])
+    doc = json.loads(out.read_text())
+    assert ran == ["robosuite:Lift", "robosuite:Stack"] and doc["not_yet_run"] == []
+    assert [r["task"] for r in doc["tasks"]] == ["robosuite:Lift", "robosuite:Stack"]
+    with pytest.raises(SystemExit, match="protocol"):  # other settings never mix with these rows
+        search_results.main(argv[:-4] + ["--k", "3", "--rounds", "1", "--out", str(out), "--resume"])
