@@ -9,9 +9,14 @@ used against the budget and a tally of how the failures ended (status and first 
 which is the "why"; the commit and settings of the measurement are in the document.
 
     python bench/reference_programs.py [--tasks robosuite:Lift,...] [--limit N] [--seeds 41-70]
-                                       [--modes realistic,oracle]
+                                       [--modes realistic,oracle] [--jobs 2] [--resume]
 
 ``--seeds`` keeps only those of each task's held-out seeds (e.g. the ones no program was tuned on).
+
+The file is written before the first task and after each task (``not_yet_run`` lists the tasks still to
+measure); ``--resume`` continues a stopped run, keeping the finished tasks' rows when the settings match.
+``--tasks`` with an existing file re-measures those tasks and keeps the other rows. Every row records the
+commit and time it was measured at; ``row_commits`` lists them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import provenance  # noqa: E402
+from bench.protocol import write_results  # noqa: E402
 from worker.engine import EngineSettings, run_episode, simulators  # noqa: E402
 from worker.events import NullSink  # noqa: E402
 from worker.sim.catalog import all_tasks, get_task, parse_seeds  # noqa: E402
@@ -43,8 +50,6 @@ MODES = ("realistic", "oracle")
 
 def _commit() -> str:
     """The checked-out commit, "+dirty" when tracked files differ from it (bench/provenance.py)."""
-    from bench import provenance
-
     return provenance.commit()
 
 
@@ -69,7 +74,8 @@ def evaluate(spec, limit=None, modes=MODES, only=None):
     return [_row(spec, mode, seeds, results[mode]) for mode in modes]
 
 
-def _evaluate_key(key, limit, modes, only):
+def _evaluate_args(args):
+    key, limit, modes, only = args
     return evaluate(get_task(key), limit, modes, only)
 
 
@@ -110,6 +116,18 @@ def _row(spec, mode, seeds, results):
     }
 
 
+def _order(rows: list[dict]) -> list[dict]:
+    """Rows in the catalog's order of reference programs, then perception modes."""
+    order = [s.key for s in reference_tasks()]
+    return sorted(
+        rows,
+        key=lambda r: (
+            order.index(r["task"]) if r["task"] in order else len(order),
+            MODES.index(r["perception_mode"]) if r.get("perception_mode") in MODES else len(MODES),
+        ),
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", help="comma-separated task keys (default: every task with a reference program)")
@@ -117,57 +135,93 @@ def main(argv=None):
     parser.add_argument("--modes", default=",".join(MODES), help="perception modes, interleaved per seed")
     parser.add_argument("--seeds", help='only these held-out seeds, e.g. "41-70" or "1-10,41-50"')
     parser.add_argument("--jobs", type=int, default=1, help="tasks measured at once, one process each")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of tasks the results file already holds under the same settings; run the others",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "reference_programs.json"))
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     unknown = set(modes) - set(MODES)
     if unknown or not modes:
         parser.error(f"--modes: use {', '.join(MODES)}")
-    specs = [get_task(k) for k in args.tasks.split(",")] if args.tasks else reference_tasks()
+    try:
+        specs = [get_task(k.strip()) for k in args.tasks.split(",") if k.strip()] if args.tasks else reference_tasks()
+    except KeyError as exc:
+        parser.error(exc.args[0])
+    missing = [s.key for s in specs if not s.starter_program]
+    if missing:
+        parser.error(f"no reference program for {', '.join(missing)}")
     only = set(parse_seeds(args.seeds)) if args.seeds else None
-    if args.jobs > 1:
-        import multiprocessing
-
-        # Fresh interpreters (spawn): each builds its own simulators and GL contexts.
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            per_task = pool.starmap(_evaluate_key, [(s.key, args.limit, modes, only) for s in specs])
-    else:
-        per_task = [evaluate(spec, args.limit, modes, only) for spec in specs]
-    rows = [row for task_rows in per_task for row in task_rows]
+    settings = {
+        "modes": list(modes),
+        "limit": args.limit,
+        "seeds": args.seeds,
+        "step_budget": "each task's benchmark budget",
+    }
     out = Path(args.out)
-    if args.tasks and out.exists():  # re-measure some tasks, keep the others' rows
-        fresh = {(r["task"], r["perception_mode"]) for r in rows}
-        kept = json.loads(out.read_text())["tasks"]
-        rows = [r for r in kept if (r["task"], r.get("perception_mode")) not in fresh and "perception_mode" in r] + rows
-        order = [s.key for s in reference_tasks()]
-        rows.sort(
-            key=lambda r: (
-                order.index(r["task"]) if r["task"] in order else len(order),
-                MODES.index(r["perception_mode"]),
-            )
+    try:
+        old = json.loads(out.read_text()) if out.exists() else {}
+    except ValueError as exc:
+        raise SystemExit(f"{out} is not a results file ({exc}); use another --out or remove it")
+    old = old if isinstance(old, dict) else {}
+    comparable = {k: v for k, v in (old.get("settings") or {}).items() if k != "jobs"} == settings
+    if args.resume and old and not comparable:
+        raise SystemExit(
+            f"--resume: {out} was measured with settings {old.get('settings')}, not {settings}; "
+            "use another --out or leave out --resume"
         )
+    kept: list[dict] = []
+    if old and comparable and (args.resume or args.tasks):
+        # --resume keeps every finished task; --tasks re-measures those tasks and keeps the others' rows
+        # (rows measured under other settings are never mixed in). Each row keeps the commit and time it
+        # was measured at: a file may span commits, and row_commits lists them.
+        chosen = {s.key for s in specs}
+        kept = [r for r in old.get("tasks", []) if "perception_mode" in r and (args.resume or r["task"] not in chosen)]
+    done = {r["task"] for r in kept} if args.resume else set()
+    todo = [s for s in specs if s.key not in done]
+    commit = _commit()
     doc = {
         "benchmark": "reference_programs",
         "mode": "untraced, one episode per held-out seed, perception modes interleaved seed by seed",
-        "commit": _commit(),
-        "settings": {
-            "jobs": args.jobs,
-            "modes": list(modes),
-            "limit": args.limit,
-            "seeds": args.seeds,
-            "step_budget": "each task's benchmark budget",
-        },
+        "commit": commit,
+        "settings": {"jobs": args.jobs, **settings},
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tasks": rows,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    for row in rows:
+    rows = list(kept)
+
+    def save(measured: bool) -> None:
+        doc["tasks"] = _order(rows)
+        doc["row_commits"] = sorted({r.get("commit") or "not recorded" for r in rows})
+        finished = {r["task"] for r in rows}
+        doc["not_yet_run"] = [s.key for s in specs if s.key not in finished]
+        if measured or "measured_at" not in doc:
+            doc["measured_at"] = provenance.measured_at()
+        write_results(out, doc)
+
+    def add(task_rows: list[dict]) -> None:
+        stamp = provenance.measured_at()
+        rows.extend(dict(row, commit=commit, measured_at=stamp) for row in task_rows)
+        save(measured=True)
+
+    save(measured=False)
+    if args.jobs > 1 and len(todo) > 1:
+        import multiprocessing
+
+        # Fresh interpreters (spawn): each builds its own simulators and GL contexts. Each task's rows are
+        # written as soon as it finishes, so a stopped run keeps them (--resume).
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            for task_rows in pool.imap_unordered(_evaluate_args, [(s.key, args.limit, modes, only) for s in todo]):
+                add(task_rows)
+    else:
+        for spec in todo:
+            add(evaluate(spec, args.limit, modes, only))
+    for row in doc["tasks"]:
         print(
             f"{row['task']:<70} {row['perception_mode']:<10} {row['success_rate']:.2f}  "
             f"{row['mean_episode_seconds']:.2f} s  {row['mean_control_steps']} steps"

@@ -100,8 +100,9 @@ JOBS: tuple[Job, ...] = (
     Job(
         "reference_programs",
         "reference_programs.py",
-        full=("--modes", "realistic,oracle"),
+        full=("--modes", "realistic,oracle", "--jobs", "2"),
         quick=("--tasks", "robosuite:Lift", "--limit", "2", "--modes", "realistic,oracle"),
+        resume_args=("--resume",),
     ),
     Job(
         "search_results",

@@ -265,6 +265,17 @@ def _suite_means(search: dict):
     return [(s, sum(v) / len(v), len(v)) for s, v in by_suite.items()]
 
 
+def _row_commits(doc: dict) -> set[str]:
+    """The commits the rows of a results file were measured at (rows that record one)."""
+    found = {c for c in doc.get("row_commits") or [] if isinstance(c, str) and c != "not recorded"}
+    for key in ("tasks", "sources", "evaluations"):
+        rows = doc.get(key)
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and isinstance(row.get("commit"), str) and row["commit"]:
+                found.add(row["commit"])
+    return found
+
+
 def _settings(doc: dict) -> str:
     parts = []
     for key in ("settings", "protocol"):
@@ -482,6 +493,11 @@ def render(results_dir: Path) -> str:
             flags.append("**other commit**")
         if commit and _base(commit) != commit:
             flags.append("dirty work tree")
+        others = {_base(c) for c in _row_commits(d)} - {_base(commit)} if commit else set()
+        if others:
+            flags.append(f"**rows from {len(others)} other commit(s)**")
+        if d.get("not_yet_run"):
+            flags.append(f"**partial: {len(d['not_yet_run'])} selected task(s) not run yet**")
         if not stamp:
             flags.append("not from run_all")
         elif stamp.get("run_id") != ref_run:

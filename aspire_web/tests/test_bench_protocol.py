@@ -98,3 +98,42 @@ def test_a_stopped_search_run_says_what_it_lacks_and_resumes_only_that(tmp_path,
     assert [r["task"] for r in doc["tasks"]] == ["robosuite:Lift", "robosuite:Stack"]
     with pytest.raises(SystemExit, match="protocol"):  # other settings never mix with these rows
         search_results.main(argv[:-4] + ["--k", "3", "--rounds", "1", "--out", str(out), "--resume"])
+
+
+def test_reference_programs_keep_each_tasks_rows_as_it_finishes_and_resume(tmp_path, monkeypatch):
+    from bench import reference_programs as ref
+
+    out = tmp_path / "ref.json"
+    ran = []
+
+    def fake_evaluate(spec, limit, modes, only):
+        if len(ran) == 1 and not getattr(fake_evaluate, "resumed", False):
+            raise KeyboardInterrupt
+        ran.append(spec.key)
+        return [
+            {
+                "task": spec.key,
+                "perception_mode": m,
+                "success_rate": 1.0,
+                "mean_episode_seconds": 1.0,
+                "mean_control_steps": 10,
+            }
+            for m in modes
+        ]
+
+    monkeypatch.setattr(ref, "evaluate", fake_evaluate)
+    keys = [s.key for s in ref.reference_tasks()][:2]
+    argv = ["--tasks", ",".join(keys), "--limit", "1", "--out", str(out)]
+    with pytest.raises(KeyboardInterrupt):
+        ref.main(argv)
+    doc = json.loads(out.read_text())
+    assert {r["task"] for r in doc["tasks"]} == {keys[0]} and doc["not_yet_run"] == [keys[1]]
+    assert all(r["commit"] == doc["commit"] and r["measured_at"] for r in doc["tasks"])
+    fake_evaluate.resumed = True
+    ref.main(argv + ["--resume"])
+    doc = json.loads(out.read_text())
+    assert ran == keys and doc["not_yet_run"] == [] and len(doc["tasks"]) == 4
+    with pytest.raises(SystemExit, match="settings"):  # rows of other settings never mix
+        ref.main(["--tasks", keys[0], "--limit", "2", "--out", str(out), "--resume"])
+    with pytest.raises(SystemExit):
+        ref.main(["--tasks", "robosuite:Wipe", "--out", str(tmp_path / "x.json")])  # no reference program

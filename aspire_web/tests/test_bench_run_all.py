@@ -74,6 +74,12 @@ def test_the_provenance_table_flags_other_commits_and_runs(tmp_path):
         "cold_start": {"commit": "b" * 40 + "+dirty", "run_all": {"run_id": "r1", "job": "cold_start", "quick": True}},
         "sandbox_startup": {"commit": "a" * 40, "run_all": {"run_id": "r0", "job": "sandbox_startup", "quick": True}},
         "faults": {},
+        "reference_programs": {
+            "commit": "a" * 40,
+            "run_all": {"run_id": "r1", "job": "reference_programs", "quick": True},
+            "tasks": [{"task": "t1", "commit": "a" * 40}, {"task": "t2", "commit": "c" * 40}],
+            "not_yet_run": ["t3"],
+        },
     }
     for name, extra in docs.items():
         (tmp_path / f"{name}.json").write_text(json.dumps({**base, **extra}))
@@ -84,6 +90,9 @@ def test_the_provenance_table_flags_other_commits_and_runs(tmp_path):
     assert "**other commit**" in rows["cold_start.json"] and "dirty work tree" in rows["cold_start.json"]
     assert "**other run**" in rows["sandbox_startup.json"]
     assert "commit not recorded" in rows["faults.json"] and "not from run_all" in rows["faults.json"]
+    assert "**rows from 1 other commit(s)**" in rows["reference_programs.json"]
+    assert "**partial: 1 selected task(s) not run yet**" in rows["reference_programs.json"]
+    assert "rows from" not in rows["trace_overhead.json"] and "partial" not in rows["trace_overhead.json"]
     # headline numbers it cannot read are said to be unreadable, missing files are "not measured yet"
     assert "`eval_throughput.json` (`bench/eval_throughput.py`): not measured yet" in text
     assert "headline numbers unreadable" in text
