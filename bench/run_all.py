@@ -10,6 +10,7 @@ start-up contained vs plain) are measured interleaved inside that script's one i
     python bench/run_all.py --resume         # continue a stopped run (Ctrl-C, kill): the jobs not done
     python bench/run_all.py --quick          # tiny settings into bench/results/quick (structure check)
     python bench/run_all.py --only cold_start,faults   # some jobs only
+    python bench/run_all.py --only libero_pro --keep-rows   # a new run continuing the long jobs' files
     python bench/run_all.py --list           # the jobs, their arguments and (if any) their state
 
 State: <out-dir>/run_all_state.json (run id, commit, started; per job its status pending / running / done /
@@ -293,7 +294,7 @@ class Runner:
 
     def run_job(self, job: Job) -> bool:
         entry = self.state["jobs"][job.name]
-        resuming = entry.get("status") in ("running", "failed", "stopped")
+        resuming = entry.get("status") in ("running", "failed", "stopped") or bool(self.state.get("keep_rows"))
         cmd = job.command(self.out_dir, self.quick, resuming=resuming)
         logs = self.out_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -395,6 +396,12 @@ def main(argv=None, jobs=JOBS) -> int:
     parser.add_argument("--list", action="store_true", help="list the jobs (and their state) and exit")
     parser.add_argument("--job-timeout", type=float, help="seconds before a job is stopped and marked failed")
     parser.add_argument("--no-summary", action="store_true", help="do not write SUMMARY.md at the end")
+    parser.add_argument(
+        "--keep-rows",
+        action="store_true",
+        help="a new run whose resumable jobs continue their existing results files (rows measured earlier keep "
+        "their own commit; the summary flags them) instead of measuring every row again",
+    )
     args = parser.parse_args(argv)
 
     out_dir = Path(args.out_dir) if args.out_dir else (QUICK_RESULTS if args.quick else RESULTS)
@@ -419,6 +426,9 @@ def main(argv=None, jobs=JOBS) -> int:
     else:
         runner.jobs = [job for job in jobs if not names or job.name in names]
         runner.start_new()
+        if args.keep_rows:
+            runner.state["keep_rows"] = True
+            runner.save()
     print(f"[run_all] run {runner.state['run_id']} into {out_dir} ({'quick' if args.quick else 'full'})", flush=True)
     try:
         failed = runner.run(names or None)

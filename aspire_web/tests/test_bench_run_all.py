@@ -241,3 +241,20 @@ def test_a_runs_own_results_do_not_make_the_commit_dirty(tmp_path, monkeypatch):
     assert not provenance.commit().endswith("+dirty")
     (tmp_path / "code.py").write_text("a = 2\n")
     assert provenance.commit().endswith("+dirty")
+
+
+def test_keep_rows_makes_a_new_run_continue_the_resumable_files(tmp_path):
+    """--keep-rows: a new run passes a resumable job its resume arguments when its file exists."""
+    script = tmp_path / "fake.py"
+    script.write_text(
+        FAKE.replace("runs.write_text(", '(out.parent / "argv").write_text(" ".join(sys.argv)); runs.write_text(')
+    )
+    jobs = (run_all.Job("first", str(script), full=("first",), quick=("first",), resume_args=("--resume",)),)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_all.main(["--out-dir", str(out), "--no-summary"], jobs=jobs) == 0
+    assert "--resume" not in (out / "argv").read_text()  # a new run measures afresh
+    assert run_all.main(["--out-dir", str(out), "--keep-rows", "--no-summary"], jobs=jobs) == 0
+    assert "first --resume --out" in (out / "argv").read_text() and _state(out)["keep_rows"] is True
+    assert run_all.main(["--out-dir", str(out), "--no-summary"], jobs=jobs) == 0
+    assert "--resume" not in (out / "argv").read_text()
