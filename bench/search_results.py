@@ -5,9 +5,11 @@ LIBERO-Pro: debug 51-65, held-out 1-50 (the benchmark's fixed initial states).
 
     python bench/search_results.py [--tasks KEY,...] [--suite libero_object_lan] [--workers 2] [--resume]
                                    [--debug-seeds N] [--heldout-seeds N]
+    python bench/search_results.py --tasks KEY --program my_program.py --out my_search.json
 
 ``--debug-seeds N`` / ``--heldout-seeds N`` keep only the first N of each task's seeds (quick checks of the
-pipeline, bench/run_all.py --quick; not the protocol).
+pipeline, bench/run_all.py --quick; not the protocol). ``--program FILE`` starts the search on one task from
+a program of your own (e.g. a published CaP-X / ASPIRE program) instead of the built-in reference program.
 
 Writes bench/results/search_results.json before the first task and after every task (so a long run can be
 stopped and continued with ``--resume``): per task the first candidate's and the final debug success, the
@@ -115,8 +117,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", help="comma-separated task keys (default: the robosuite tasks and --suite)")
     parser.add_argument("--suite", default="libero_object_lan", help="a LIBERO-Pro suite to include")
+    parser.add_argument(
+        "--program",
+        help="start the search from this program file instead of the task's reference program (one task in "
+        "--tasks; --out required, so the committed search results are never overwritten)",
+    )
     add_protocol_args(parser, ROOT / "bench" / "results" / "search_results.json")
     args = parser.parse_args(argv)
+    if args.program and Path(args.out).resolve() == (ROOT / "bench" / "results" / "search_results.json").resolve():
+        parser.error("--program needs --out (the committed search results start from the built-in programs)")
 
     if args.tasks:
         try:
@@ -127,8 +136,15 @@ def main(argv=None):
         specs = [TASKS[f"robosuite:{n}"] for n in ROBOSUITE] + sorted(
             (t for t in all_tasks() if t.suite == args.suite), key=lambda t: t.extra.get("index", 0)
         )
+    if args.program:
+        program = Path(args.program).resolve()
+        if len(specs) != 1 or not args.tasks:
+            parser.error("--program needs exactly one task in --tasks")
+        if not program.is_file():
+            parser.error(f"--program: no file {program}")
+        specs = [replace(specs[0], starter_program=str(program))]  # an absolute path: read from there
     out = Path(args.out)
-    settings = protocol(args)
+    settings = protocol(args, **({"program": str(Path(args.program).resolve())} if args.program else {}))
     doc = load_for_resume(out, args.resume, settings)
     doc.update(
         {

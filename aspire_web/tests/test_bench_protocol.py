@@ -137,3 +137,70 @@ def test_reference_programs_keep_each_tasks_rows_as_it_finishes_and_resume(tmp_p
         ref.main(["--tasks", keys[0], "--limit", "2", "--out", str(out), "--resume"])
     with pytest.raises(SystemExit):
         ref.main(["--tasks", "robosuite:Wipe", "--out", str(tmp_path / "x.json")])  # no reference program
+
+
+def test_a_program_of_your_own_runs_under_the_same_protocol(tmp_path, monkeypatch, capsys):
+    from bench import reference_programs as ref
+
+    program = tmp_path / "mine.py"
+    program.write_text("obs = get_observation()\n")
+    searched, evaluated = [], []
+    monkeypatch.setattr(
+        search_results,
+        "search_task",
+        lambda spec, *a, **kw: (
+            searched.append(spec)
+            or {
+                "task": spec.key,
+                "heldout": 0.0,
+                "first_candidate_debug": 0.0,
+                "final_debug": 0.0,
+                "rounds_used": 1,
+                "stop": "plateau",
+                "wall_s": 1.0,
+            }
+        ),
+    )
+    monkeypatch.setattr(
+        ref,
+        "evaluate",
+        lambda spec, *a: (
+            evaluated.append(spec)
+            or [
+                {
+                    "task": spec.key,
+                    "perception_mode": "realistic",
+                    "success_rate": 0.0,
+                    "mean_episode_seconds": 1.0,
+                    "mean_control_steps": 1,
+                }
+            ]
+        ),
+    )
+    out = tmp_path / "s.json"
+    search_results.main(["--tasks", "robosuite:Wipe", "--program", str(program), "--out", str(out)])
+    assert searched[0].starter_program == str(program) and searched[0].key == "robosuite:Wipe"
+    assert json.loads(out.read_text())["protocol"]["program"] == str(program)
+    ref.main(
+        [
+            "--tasks",
+            "robosuite:Wipe",
+            "--program",
+            str(program),
+            "--modes",
+            "realistic",
+            "--out",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert evaluated[0].starter_program == str(program)
+    assert json.loads((tmp_path / "r.json").read_text())["settings"]["program"] == str(program)
+    for argv in (
+        ["--tasks", "robosuite:Wipe", "--program", str(program)],  # would overwrite the committed file
+        ["--tasks", "robosuite:Wipe,robosuite:Lift", "--program", str(program), "--out", str(out)],
+        ["--tasks", "robosuite:Wipe", "--program", str(tmp_path / "missing.py"), "--out", str(out)],
+    ):
+        for main in (search_results.main, ref.main):
+            with pytest.raises(SystemExit) as stopped:
+                main(argv)
+            assert stopped.value.code == 2, (main, argv)
