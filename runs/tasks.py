@@ -65,9 +65,12 @@ def _queues(sender=None) -> list[str]:
 
 def _warm_up() -> None:
     """Run ASPIRE["WARM_UP_TASKS"]' warm-up episodes (worker.engine.warm_up) on this thread, the one that
-    will run this process's episodes."""
+    will run this process's episodes, and have it start each program's sandbox process ahead of time
+    (worker.sandbox.host.keep_spare), with or without warm-up tasks."""
     from worker.engine import warm_up
+    from worker.sandbox.host import keep_spare
 
+    keep_spare(True)  # each program's sandbox process starts while the previous episode finishes
     keys = settings.ASPIRE.get("WARM_UP_TASKS") or []
     if keys:
         took = warm_up(keys, log)
