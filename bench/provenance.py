@@ -13,13 +13,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """The checked-out commit, with "+dirty" when tracked files outside bench/results differ from it; ""
-    outside git."""
+    """The checked-out commit, with "+dirty" when tracked files other than bench/results and README.md
+    differ from it; "" outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        # bench/results is what a run writes (one job's file would make the next job's commit "dirty")
+        # bench/results and the README's tables are what a run writes (one job's file, or the tables a
+        # previous run re-rendered, would make the next job's commit "dirty"); neither is measured code
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)bench/results",
+                ":(exclude)README.md",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
