@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the libero_pro block imports bench.summary
+    sys.path.insert(0, str(ROOT))
 README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "results"
 

@@ -103,3 +103,18 @@ def test_libero_pro_and_transfer_blocks_render_from_their_files_or_say_not_measu
     full = tables.render(readme)
     assert "**0.37**" in full and "**0.11**" in full and "**0.42**" in full
     assert "Not measured yet" not in full
+
+
+def test_the_renderer_runs_as_the_readme_says_from_any_directory(tmp_path):
+    """`python bench/readme_tables.py --check` is how a user checks the tables (it imports bench.summary)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "readme_tables.py"), "--check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
