@@ -4,9 +4,9 @@ records, resuming a stopped run, and writing a results file atomically.
 
 The protocol is the ASPIRE paper's: K = 8 candidates per round, at most 5 rounds, 3 survivors carried to the
 next round, stop at 100% debug success or when the best debug success rises by under 5 points over two
-rounds (worker/search/core.py SearchSettings holds the same defaults).
+rounds: worker/search/core.py SearchSettings' defaults, read from there.
 
-Plain Python: importing this module imports neither the engine nor a simulator.
+Importing this module imports neither the engine nor a simulator.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ import os
 import platform
 from pathlib import Path
 
-PROTOCOL_K = 8
-PROTOCOL_ROUNDS = 5
-SURVIVORS = 3
-TARGET_SUCCESS = 1.0
-PLATEAU_POINTS = 5.0
+from worker.search.core import SearchSettings  # a dataclass module: no engine or simulator
+
+#: The published protocol is the search's defaults (one place to change it).
+_DEFAULTS = SearchSettings()
+PROTOCOL_K = _DEFAULTS.candidates_per_round
+PROTOCOL_ROUNDS = _DEFAULTS.max_rounds
+SURVIVORS = _DEFAULTS.survivors
+TARGET_SUCCESS = _DEFAULTS.target_success
+PLATEAU_POINTS = _DEFAULTS.plateau_points
 
 
 def add_protocol_args(parser: argparse.ArgumentParser, out_default: Path, source_seeds_only: bool = False) -> None:

@@ -52,11 +52,6 @@ def reference_tasks():
 MODES = ("realistic", "oracle")
 
 
-def _commit() -> str:
-    """The checked-out commit, "+dirty" when tracked files differ from it (bench/provenance.py)."""
-    return provenance.commit()
-
-
 def evaluate(spec, limit=None, modes=MODES, only=None):
     """Rows (one per mode) for ``spec``'s reference program on its held-out seeds (those in ``only``
     when given, the first ``limit`` when given)."""
@@ -200,7 +195,7 @@ def main(argv=None):
         kept = [r for r in old.get("tasks", []) if "perception_mode" in r and (args.resume or r["task"] not in chosen)]
     done = {r["task"] for r in kept} if args.resume else set()
     todo = [s for s in specs if s.key not in done]
-    commit = _commit()
+    commit = provenance.commit()
     doc = {
         "benchmark": "reference_programs",
         "mode": "untraced, one episode per held-out seed, perception modes interleaved seed by seed",

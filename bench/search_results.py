@@ -28,7 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import provenance  # noqa: E402
-from bench.protocol import add_protocol_args, load_for_resume, machine, protocol, write_results  # noqa: E402
+from bench.protocol import (  # noqa: E402
+    SURVIVORS,
+    add_protocol_args,
+    load_for_resume,
+    machine,
+    protocol,
+    write_results,
+)
 from worker.agents.offline import RULE_SOURCES, OfflineSearchAgent  # noqa: E402
 from worker.engine import EngineSettings  # noqa: E402
 from worker.search.core import SearchSettings  # noqa: E402
@@ -66,7 +73,7 @@ def search_task(
     settings = SearchSettings(
         candidates_per_round=k,
         max_rounds=rounds,
-        survivors=3,
+        survivors=SURVIVORS,
         debug_seeds=tuple(debug_seeds),
         heldout_seeds=tuple(heldout_seeds),
     )

@@ -245,7 +245,8 @@ def keep_spare(enabled: bool = True) -> None:
     the start frame like any other, runs exactly one program, and is used only by the same thread of the
     same process with the same containment and limits (otherwise it is killed and a child is started as
     before). A spare whose process has died is replaced silently. ``keep_spare(False)`` stops this and
-    kills the thread's spare. The worker turns it on in :func:`worker.engine.warm_up`.
+    kills the thread's spare. Celery worker processes turn it on (runs.tasks), as does
+    :func:`worker.engine.warm_up`.
     """
     _SPARES.enabled = bool(enabled)
     if not enabled:
